@@ -1,0 +1,222 @@
+"""The ``reasoning-panel`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from callbacks.launcher import (
+    config_models,
+    master_key,
+    proxy_command,
+    proxy_environment,
+    read_proxy_info,
+    write_proxy_info,
+)
+from callbacks.state import TIERS, State, StateError, state_to_dict
+from callbacks.statefile import StateFile, default_home, parse_state_text
+
+
+def _home(args: argparse.Namespace) -> Path:
+    return Path(args.home).expanduser().resolve() if args.home else default_home()
+
+
+def _err(message: str) -> None:
+    print(f"reasoning-panel: {message}", file=sys.stderr)
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    home = _home(args)
+    config = Path(args.config).expanduser()
+    if not config.is_file():
+        _err(f"config file {config} not found")
+        return 2
+    state_file = StateFile.in_home(home)
+    try:
+        state_file.ensure()
+    except StateError as exc:
+        _err(f"warning: {exc}; the proxy routes with the env defaults until it is fixed")
+    key = master_key(home, config)
+    env = proxy_environment(home, key)
+    write_proxy_info(home, config, args.host, args.port)
+    url = f"http://{args.host}:{args.port}"
+    shown = key.value if key.source != "LITELLM_MASTER_KEY" else "$LITELLM_MASTER_KEY"
+    print(
+        f"reasoning-panel: LiteLLM proxy on {url} with config {config}\n"
+        f"  state file : {state_file.path}\n"
+        f"  master key : from {key.source}\n"
+        f"  Claude Code: ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={shown} claude",
+        file=sys.stderr,
+        flush=True,
+    )
+    cmd = proxy_command(config, args.host, args.port, args.num_workers)
+    os.execve(cmd[0], cmd, env)  # the proxy replaces this process: signals reach it directly
+
+
+def cmd_standin(args: argparse.Namespace) -> int:
+    from app.standin import main as standin_main
+
+    standin_main(["--host", args.host, "--port", str(args.port)])
+    return 0
+
+
+def describe(state: State) -> str:
+    """A human summary of a state."""
+    lines = [
+        f"routing: {'on' if state.routing else 'off'}",
+        f"pin:     {state.pin or 'off'}",
+        f"routed:  {', '.join(state.route_models)}",
+        "tiers:",
+    ]
+    for tier in TIERS:
+        target = state.tiers[tier]
+        params = f"  {json.dumps(dict(target.params))}" if target.params else ""
+        marker = "  <- pinned" if state.pin == tier else ""
+        lines.append(f"  {tier:<7} {target.model}{params}{marker}")
+    det = state.detection
+    lines.append(
+        f"budgets: < {det.low_below} low, < {det.medium_below} medium, else high;"
+        f" ultrathink {'on' if det.ultrathink else 'off'}"
+    )
+    return "\n".join(lines)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    state_file = StateFile.in_home(_home(args))
+    try:
+        state = state_file.ensure()
+    except StateError as exc:
+        if args.json:
+            print(json.dumps({"path": str(state_file.path), "valid": False, "error": str(exc)}))
+        else:
+            _err(f"{state_file.path} is invalid: {exc}")
+        return 1
+    if args.json:
+        print(json.dumps({"path": str(state_file.path), "valid": True,
+                          "state": state_to_dict(state)}, indent=2))
+    else:
+        print(f"state file: {state_file.path}")
+        print(describe(state))
+    return 0
+
+
+def _edit(args: argparse.Namespace, change, summary: str) -> int:  # type: ignore[no-untyped-def]
+    state_file = StateFile.in_home(_home(args))
+    try:
+        state = state_file.update(change)
+    except StateError as exc:
+        _err(f"{state_file.path} is invalid, not changed: {exc}")
+        return 1
+    print(summary)
+    if getattr(args, "json", False):
+        print(json.dumps(state_to_dict(state)))
+    return 0
+
+
+def cmd_set(args: argparse.Namespace) -> int:
+    home = _home(args)
+    config = Path(args.config) if args.config else None
+    if config is None and read_proxy_info(home).get("config"):
+        config = Path(read_proxy_info(home)["config"])
+    if config is not None:
+        models = config_models(config)
+        if models and args.model not in models:
+            _err(f"warning: {args.model!r} is not a model in {config}"
+                 f" (it has: {', '.join(models)}); requests sent there will fail")
+    return _edit(args, lambda s: s.with_tier_model(args.tier, args.model),
+                 f"{args.tier} -> {args.model}")
+
+
+def cmd_pin(args: argparse.Namespace) -> int:
+    pin = None if args.tier == "off" else args.tier
+    from dataclasses import replace
+
+    return _edit(args, lambda s: replace(s, pin=pin),
+                 f"pinned to {pin}" if pin else "pin off: routing by strength")
+
+
+def cmd_routing(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    on = args.switch == "on"
+    return _edit(args, lambda s: replace(s, routing=on), f"routing {args.switch}")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate a state file without applying it."""
+    path = Path(args.file)
+    try:
+        parse_state_text(path.read_text(encoding="utf-8"))
+    except (OSError, StateError) as exc:
+        _err(f"{path}: {exc}")
+        return 1
+    print(f"{path}: valid")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    _err("the dashboard is not built yet; use `reasoning-panel show` to see the state")
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="reasoning-panel",
+        description="Route LiteLLM proxy requests by reasoning strength; remap tiers live.",
+    )
+    parser.add_argument("--home", help="state folder (default: $REASONING_PANEL_HOME or "
+                                       "~/.local/state/reasoning-panel)")
+    parser.set_defaults(func=cmd_dashboard)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, func, help_text: str) -> argparse.ArgumentParser:  # type: ignore
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--home", default=argparse.SUPPRESS, help="state folder")
+        p.set_defaults(func=func)
+        return p
+
+    p = command("proxy", cmd_proxy, "run the LiteLLM proxy with the routing callback")
+    p.add_argument("--config", required=True, help="LiteLLM proxy config (e.g. configs/demo.yaml)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=4000)
+    p.add_argument("--num-workers", "--num_workers", dest="num_workers", type=int, default=1)
+
+    p = command("standin", cmd_standin, "run the local stand-in provider (for configs/demo.yaml)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8010)
+
+    p = command("show", cmd_show, "show the routing state")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = command("set", cmd_set, "send a tier to a model")
+    p.add_argument("tier", choices=TIERS)
+    p.add_argument("model", help="model group name in the proxy's config")
+    p.add_argument("--config", help="proxy config to check the model against "
+                                    "(default: the running proxy's)")
+    p.add_argument("--json", action="store_true", help="print the new state as JSON")
+
+    p = command("pin", cmd_pin, "send every routed request to one tier, or 'off'")
+    p.add_argument("tier", choices=(*TIERS, "off"))
+    p.add_argument("--json", action="store_true", help="print the new state as JSON")
+
+    p = command("routing", cmd_routing, "turn routing on or off")
+    p.add_argument("switch", choices=("on", "off"))
+    p.add_argument("--json", action="store_true", help="print the new state as JSON")
+
+    p = command("check", cmd_check, "validate a state file without applying it")
+    p.add_argument("file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not hasattr(args, "home"):
+        args.home = None
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Strength detection: request body -> the signal that decides -> strength (pure, never raises).
+
+Precedence (first match wins):
+
+1. ``thinking.type == "disabled"`` -> none
+2. the word "ultrathink" in the latest user turn -> high (keyword rule, on by default)
+3. OpenAI ``reasoning_effort`` (chat) or ``reasoning.effort`` (Responses) -> effort map
+4. ``output_config.effort`` when ``thinking`` is present -> effort map
+5. ``thinking.type == "enabled"`` with ``budget_tokens`` -> budget thresholds
+6. ``thinking.type == "adaptive"`` with no effort -> high (the API's default effort)
+7. nothing else -> none
+
+Malformed values (strings for numbers, unknown effort words, ``thinking: null``, lists where
+mappings belong) fall through to the next rule; each skip is recorded in ``Strength.notes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from callbacks.state import Detection, Tier
+
+ULTRATHINK: Final = "ultrathink"
+
+
+@dataclass(frozen=True)
+class Strength:
+    """The detector's verdict on one request."""
+
+    tier: Tier
+    signal: str
+    """Name of the field or rule that decided, e.g. ``output_config.effort``."""
+    value: str
+    """Its value as seen, e.g. ``medium`` or ``8000``."""
+    rule: str
+    """Which precedence rule decided: disabled, keyword, reasoning_effort, effort, budget,
+    adaptive or default."""
+    notes: tuple[str, ...] = ()
+    """Fields that were present but ignored, and why."""
+
+    @property
+    def label(self) -> str:
+        """Short human form of the deciding signal, e.g. ``output_config.effort=medium``."""
+        return f"{self.signal}={self.value}" if self.value else self.signal
+
+
+def _latest_user_text(body: Mapping[str, Any]) -> str:
+    """Text of the latest user message (Anthropic or OpenAI shape); '' when there is none."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        messages = body.get("input") if isinstance(body.get("input"), list) else []
+        if isinstance(body.get("input"), str):
+            return body["input"]
+    for message in reversed(messages):
+        if not isinstance(message, Mapping) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            return "\n".join(
+                str(block.get("text", ""))
+                for block in content
+                if isinstance(block, Mapping) and isinstance(block.get("text"), str)
+            )
+        return ""
+    return ""
+
+
+def detect_strength(body: Mapping[str, Any], settings: Detection) -> Strength:
+    """Decide the reasoning strength of a request body (any endpoint's shape)."""
+    notes: list[str] = []
+    effort_map = settings.effort_map
+
+    def effort(signal: str, raw: Any, rule: str) -> Strength | None:
+        if isinstance(raw, str) and raw.strip().lower() in effort_map:
+            return Strength(effort_map[raw.strip().lower()], signal, raw, rule, tuple(notes))
+        notes.append(f"{signal}={raw!r} ignored: not a known effort word")
+        return None
+
+    thinking = body.get("thinking", None)
+    has_thinking = "thinking" in body
+    if has_thinking and not isinstance(thinking, Mapping):
+        notes.append(f"thinking={thinking!r} ignored: not a mapping")
+        thinking = None
+    kind = thinking.get("type") if thinking is not None else None
+    if thinking is not None and kind not in ("enabled", "disabled", "adaptive"):
+        notes.append(f"thinking.type={kind!r} ignored: not enabled, disabled or adaptive")
+
+    # 1. thinking explicitly off
+    if kind == "disabled":
+        return Strength("none", "thinking.type", "disabled", "disabled", tuple(notes))
+
+    # 2. keyword
+    if settings.ultrathink and ULTRATHINK in _latest_user_text(body).lower():
+        return Strength("high", "keyword", ULTRATHINK, "keyword", tuple(notes))
+
+    # 3. OpenAI effort (chat completions, then Responses API)
+    if body.get("reasoning_effort") is not None:
+        found = effort("reasoning_effort", body["reasoning_effort"], "reasoning_effort")
+        if found:
+            return found
+    reasoning = body.get("reasoning")
+    if isinstance(reasoning, Mapping) and reasoning.get("effort") is not None:
+        found = effort("reasoning.effort", reasoning["effort"], "reasoning_effort")
+        if found:
+            return found
+    elif reasoning is not None and not isinstance(reasoning, Mapping):
+        notes.append(f"reasoning={reasoning!r} ignored: not a mapping")
+
+    # 4. Anthropic effort, only meaningful when thinking is on
+    output_config = body.get("output_config")
+    raw_effort = output_config.get("effort") if isinstance(output_config, Mapping) else None
+    if output_config is not None and not isinstance(output_config, Mapping):
+        notes.append(f"output_config={output_config!r} ignored: not a mapping")
+    if raw_effort is not None:
+        if kind in ("enabled", "adaptive"):
+            found = effort("output_config.effort", raw_effort, "effort")
+            if found:
+                return found
+        else:
+            notes.append(f"output_config.effort={raw_effort!r} ignored: thinking is off")
+
+    # 5. thinking budget
+    if kind == "enabled":
+        budget = thinking.get("budget_tokens") if thinking is not None else None
+        if isinstance(budget, int) and not isinstance(budget, bool):
+            if budget < settings.low_below:
+                tier: Tier = "low"
+            elif budget < settings.medium_below:
+                tier = "medium"
+            else:
+                tier = "high"
+            return Strength(tier, "thinking.budget_tokens", str(budget), "budget", tuple(notes))
+        notes.append(f"thinking.budget_tokens={budget!r} ignored: not a whole number")
+
+    # 6. adaptive thinking without an effort: the API's default effort is high
+    if kind == "adaptive":
+        return Strength("high", "thinking.type", "adaptive", "adaptive", tuple(notes))
+
+    # 7. nothing asks for reasoning
+    return Strength("none", "default", "", "default", tuple(notes))

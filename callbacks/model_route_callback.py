@@ -1,0 +1,101 @@
+"""LiteLLM proxy callback: route each request to a model chosen by its reasoning strength.
+
+Load it in a proxy config with::
+
+    litellm_settings:
+      callbacks: callbacks.model_route_callback.proxy_handler_instance
+
+A thin adapter over the headless core: it reads the live state (``$REASONING_PANEL_HOME/
+state.yaml``), detects the request's strength, decides, rewrites the request, and records the
+decision in the request's metadata under ``reasoning_panel``. It never raises into the request
+path: an internal error passes the request through unchanged and is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final
+
+from litellm.integrations.custom_logger import CustomLogger
+
+from callbacks.adapters import adapter_patch, apply_patch, reasoning_patch
+from callbacks.detect import detect_strength
+from callbacks.policy import Decision, decide
+from callbacks.statefile import LiveState, StateFile
+
+log = logging.getLogger("reasoning_panel")
+
+# LiteLLM call types this callback routes, and the endpoint each one serves.
+ENDPOINTS: Final = {
+    "anthropic_messages": "/v1/messages",
+    "acompletion": "/v1/chat/completions",
+    "completion": "/v1/chat/completions",
+    "aresponses": "/v1/responses",
+    "responses": "/v1/responses",
+}
+METADATA_KEY: Final = "reasoning_panel"
+
+
+def route_request(live: LiveState, data: dict[str, Any], endpoint: str) -> dict[str, Any]:
+    """Decide where ``data`` goes, rewrite it in place, and return the decision record."""
+    state = live.current()
+    model = data.get("model")
+    strength = detect_strength(data, state.detection)
+    decision = decide(state, model, strength) if isinstance(model, str) else \
+        Decision("not_routed", None, None)
+    if decision.target is not None and decision.tier is not None:
+        patch = reasoning_patch(data, decision.tier, state.tiers[decision.tier])
+        patch.update(adapter_patch(data, state.adapter_for(decision.target)))
+        patch["model"] = decision.target
+        apply_patch(data, patch)
+    return {
+        "endpoint": endpoint,
+        "client_model": model if isinstance(model, str) else repr(model),
+        "signal": strength.signal,
+        "value": strength.value,
+        "rule": strength.rule,
+        "strength": strength.tier,
+        "notes": list(strength.notes),
+        "reason": decision.reason,
+        "tier": decision.tier,
+        "target": decision.target,
+        "pin": state.pin,
+        "routing": state.routing,
+    }
+
+
+def _metadata(data: dict[str, Any], call_type: str) -> dict[str, Any]:
+    for key in ("litellm_metadata", "metadata"):
+        if isinstance(data.get(key), dict):
+            return data[key]  # type: ignore[no-any-return]
+    key = "litellm_metadata" if call_type == "anthropic_messages" else "metadata"
+    data[key] = {}
+    return data[key]  # type: ignore[no-any-return]
+
+
+class ReasoningRouter(CustomLogger):
+    """The proxy hook; one instance per proxy worker process."""
+
+    def __init__(self, state_file: StateFile | None = None) -> None:
+        super().__init__()
+        self.live = LiveState(state_file or StateFile.in_home())
+
+    async def async_pre_call_hook(
+        self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
+    ) -> dict[str, Any]:
+        endpoint = ENDPOINTS.get(str(call_type))
+        if endpoint is None:
+            return data
+        try:
+            record = route_request(self.live, data, endpoint)
+        except Exception as exc:  # never break a request: pass it through unchanged
+            log.exception("reasoning-panel: routing failed; request passed through unchanged")
+            record = {"endpoint": endpoint, "reason": "error", "error": repr(exc)[:200]}
+        try:
+            _metadata(data, str(call_type))[METADATA_KEY] = record
+        except Exception:  # pragma: no cover - metadata of an unexpected type
+            log.exception("reasoning-panel: could not record the decision in metadata")
+        return data
+
+
+proxy_handler_instance = ReasoningRouter()

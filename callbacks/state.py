@@ -1,0 +1,292 @@
+"""The routing state: a typed, validated model of ``state.yaml`` (pure, no I/O).
+
+The state file is the live source of truth for the callback and the panel. This module turns a
+parsed YAML mapping into a frozen :class:`State` (or a :class:`StateError` that names the bad key
+and value), turns a :class:`State` back into the canonical mapping that is written to disk, and
+builds the first state from the original callback's environment variables.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Final, Literal
+
+Tier = Literal["none", "low", "medium", "high"]
+TIERS: Final[tuple[Tier, ...]] = ("none", "low", "medium", "high")
+SCHEMA_VERSION: Final = 1
+
+DEFAULT_ROUTE_MODELS: Final = ("claude-*",)
+DEFAULT_TIER_MODELS: Final[dict[Tier, str]] = {
+    "none": "none-reasoning",
+    "low": "low-reasoning",
+    "medium": "medium-reasoning",
+    "high": "high-reasoning",
+}
+# Effort words of Anthropic (output_config.effort) and OpenAI (reasoning_effort) -> tier.
+DEFAULT_EFFORT_MAP: Final[dict[str, Tier]] = {
+    "none": "none",
+    "minimal": "low",
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "xhigh": "high",
+    "max": "high",
+}
+# The original callback's thinking-budget thresholds: < 8000 low, < 16000 medium, else high.
+DEFAULT_LOW_BELOW: Final = 8000
+DEFAULT_MEDIUM_BELOW: Final = 16000
+# Keys of per-tier params that carry reasoning; anything else is refused as a likely typo.
+REASONING_PARAM_KEYS: Final = frozenset({"reasoning_effort", "thinking", "output_config", "reasoning"})
+
+
+class StateError(ValueError):
+    """The state file's content is not a valid state; the message names the key and value."""
+
+
+@dataclass(frozen=True)
+class TierTarget:
+    """Where one tier sends its requests."""
+
+    model: str
+    """Model group name in the proxy's config (``model_name``) that serves this tier."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Reasoning parameters that replace the client's (e.g. ``{reasoning_effort: low}``)."""
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """Provider quirks applied to requests sent to a target model."""
+
+    cerebras: bool = False
+    """Move JSON-schema keywords Cerebras rejects (format, minItems, minLength) into descriptions."""
+    openrouter: bool = False
+    """The Cerebras model is reached through OpenRouter (keeps streaming and rich content)."""
+
+
+@dataclass(frozen=True)
+class Detection:
+    """Settings of the strength detector."""
+
+    low_below: int = DEFAULT_LOW_BELOW
+    """A thinking budget below this is ``low``."""
+    medium_below: int = DEFAULT_MEDIUM_BELOW
+    """A thinking budget below this (and not below ``low_below``) is ``medium``; above, ``high``."""
+    effort_map: Mapping[str, Tier] = field(default_factory=lambda: dict(DEFAULT_EFFORT_MAP))
+    """Effort word -> tier, for ``output_config.effort``, ``reasoning_effort``, ``reasoning.effort``."""
+    ultrathink: bool = True
+    """The word "ultrathink" in the latest user turn makes the request ``high``."""
+
+
+@dataclass(frozen=True)
+class State:
+    """Everything the callback needs to route a request."""
+
+    routing: bool = True
+    """Routing on; when off every request passes through unchanged."""
+    pin: Tier | None = None
+    """Send every routed request to this tier whatever its strength."""
+    route_models: tuple[str, ...] = DEFAULT_ROUTE_MODELS
+    """Client model names (or globs) that are routed; others pass through."""
+    tiers: Mapping[Tier, TierTarget] = field(
+        default_factory=lambda: {t: TierTarget(m) for t, m in DEFAULT_TIER_MODELS.items()}
+    )
+    detection: Detection = field(default_factory=Detection)
+    adapters: Mapping[str, Adapter] = field(default_factory=dict)
+    """Target model name (or glob, ``*`` for every model) -> provider adapter."""
+    version: int = SCHEMA_VERSION
+
+    def routes(self, model: str) -> bool:
+        """Whether requests for the client model ``model`` are routed."""
+        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.route_models)
+
+    def adapter_for(self, model: str) -> Adapter:
+        """The adapter of a target model: its exact entry, else the first matching glob."""
+        if model in self.adapters:
+            return self.adapters[model]
+        for pattern, adapter in self.adapters.items():
+            if fnmatch.fnmatchcase(model, pattern):
+                return adapter
+        return Adapter()
+
+    def with_tier_model(self, tier: Tier, model: str) -> State:
+        """A copy with ``tier`` sent to ``model`` (its params kept)."""
+        tiers = dict(self.tiers)
+        tiers[tier] = replace(tiers[tier], model=model)
+        return replace(self, tiers=tiers)
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def state_from_env(env: Mapping[str, str] | None = None) -> State:
+    """The first state, from the original callback's environment variables."""
+    env = os.environ if env is None else env
+    route = env.get("LITELLM_PROXY_REASONING_STRENGTH_ROUTE_MODEL", "").strip()
+    route_models = tuple(p.strip() for p in route.split(",") if p.strip()) or DEFAULT_ROUTE_MODELS
+    tiers = {
+        t: TierTarget(env.get(f"LITELLM_PROXY_{t.upper()}_REASONING_MODEL", "").strip() or m)
+        for t, m in DEFAULT_TIER_MODELS.items()
+    }
+    adapter = Adapter(
+        cerebras=_truthy(env.get("LITELLM_PROXY_CEREBRAS_PROVIDER")),
+        openrouter=_truthy(env.get("LITELLM_PROXY_OPENROUTER_PROVIDER")),
+    )
+    return State(route_models=route_models, tiers=tiers, adapters={"*": adapter})
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+def _fail(key: str, value: Any, expected: str) -> StateError:
+    return StateError(f"{key}: {value!r} is not valid; expected {expected}")
+
+
+def _check_keys(where: str, data: Mapping[str, Any], allowed: set[str]) -> None:
+    for key in data:
+        if key not in allowed:
+            name = f"{where}.{key}" if where else str(key)
+            raise StateError(f"{name}: unknown key (allowed: {', '.join(sorted(allowed))})")
+
+
+def _mapping(key: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _fail(key, value, "a mapping")
+    return value
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(key, value, "true or false")
+    return value
+
+
+def _tier(key: str, value: Any) -> Tier:
+    if value not in TIERS:
+        raise _fail(key, value, "one of " + ", ".join(TIERS))
+    return value  # type: ignore[no-any-return]
+
+
+def _name(key: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(key, value, "a non-empty model name")
+    return value.strip()
+
+
+def _count(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _fail(key, value, "a whole number >= 0")
+    return value
+
+
+def _tier_target(key: str, value: Any) -> TierTarget:
+    if isinstance(value, str):
+        return TierTarget(_name(key, value))
+    data = _mapping(key, value)
+    _check_keys(key, data, {"model", "params"})
+    params = dict(_mapping(f"{key}.params", data.get("params") or {}))
+    for name in params:
+        if name not in REASONING_PARAM_KEYS:
+            raise _fail(f"{key}.params", name, "one of " + ", ".join(sorted(REASONING_PARAM_KEYS)))
+    return TierTarget(_name(f"{key}.model", data.get("model")), params)
+
+
+def parse_state(data: Any) -> State:
+    """Validate a parsed state file; raise :class:`StateError` naming the bad key and value."""
+    if data is None:
+        raise StateError("the state file is empty")
+    data = _mapping("state", data)
+    _check_keys("", data, {"version", "routing", "pin", "route_models", "tiers", "detection",
+                           "adapters"})
+    version = data.get("version")
+    if version != SCHEMA_VERSION:
+        raise _fail("version", version, str(SCHEMA_VERSION))
+    base = State()
+
+    route_models = data.get("route_models", list(base.route_models))
+    if isinstance(route_models, str):
+        route_models = [route_models]
+    if not isinstance(route_models, list):
+        raise _fail("route_models", route_models, "a list of model names or globs")
+    routes = tuple(_name(f"route_models[{i}]", m) for i, m in enumerate(route_models))
+
+    tiers_data = _mapping("tiers", data.get("tiers", {}))
+    _check_keys("tiers", tiers_data, set(TIERS))
+    tiers = dict(base.tiers)
+    for tier, value in tiers_data.items():
+        tiers[tier] = _tier_target(f"tiers.{tier}", value)
+
+    det = _mapping("detection", data.get("detection") or {})
+    _check_keys("detection", det, {"budget_thresholds", "effort_map", "ultrathink"})
+    thresholds = _mapping("detection.budget_thresholds", det.get("budget_thresholds") or {})
+    _check_keys("detection.budget_thresholds", thresholds, {"low_below", "medium_below"})
+    low_below = _count("detection.budget_thresholds.low_below",
+                       thresholds.get("low_below", DEFAULT_LOW_BELOW))
+    medium_below = _count("detection.budget_thresholds.medium_below",
+                          thresholds.get("medium_below", DEFAULT_MEDIUM_BELOW))
+    if medium_below < low_below:
+        raise _fail("detection.budget_thresholds.medium_below", medium_below,
+                    f"a number >= low_below ({low_below})")
+    effort_data = _mapping("detection.effort_map", det.get("effort_map", DEFAULT_EFFORT_MAP))
+    effort_map: dict[str, Tier] = {}
+    for word, tier in effort_data.items():
+        if not isinstance(word, str) or not word:
+            raise _fail("detection.effort_map", word, "effort words as keys")
+        effort_map[word.lower()] = _tier(f"detection.effort_map.{word}", tier)
+    detection = Detection(
+        low_below=low_below,
+        medium_below=medium_below,
+        effort_map=effort_map,
+        ultrathink=_bool("detection.ultrathink", det.get("ultrathink", True)),
+    )
+
+    adapters: dict[str, Adapter] = {}
+    for model, value in _mapping("adapters", data.get("adapters") or {}).items():
+        key = f"adapters.{model}"
+        entry = _mapping(key, value)
+        _check_keys(key, entry, {"cerebras", "openrouter"})
+        adapters[_name("adapters", model)] = Adapter(
+            cerebras=_bool(f"{key}.cerebras", entry.get("cerebras", False)),
+            openrouter=_bool(f"{key}.openrouter", entry.get("openrouter", False)),
+        )
+
+    pin = data.get("pin")
+    return State(
+        routing=_bool("routing", data.get("routing", True)),
+        pin=None if pin is None else _tier("pin", pin),
+        route_models=routes,
+        tiers=tiers,
+        detection=detection,
+        adapters=adapters,
+    )
+
+
+def state_to_dict(state: State) -> dict[str, Any]:
+    """The canonical mapping written to ``state.yaml`` (parses back to an equal state)."""
+    det = state.detection
+    return {
+        "version": state.version,
+        "routing": state.routing,
+        "pin": state.pin,
+        "route_models": list(state.route_models),
+        "tiers": {
+            tier: (
+                {"model": target.model, "params": dict(target.params)}
+                if target.params
+                else target.model
+            )
+            for tier, target in state.tiers.items()
+        },
+        "detection": {
+            "budget_thresholds": {"low_below": det.low_below, "medium_below": det.medium_below},
+            "effort_map": dict(det.effort_map),
+            "ultrathink": det.ultrathink,
+        },
+        "adapters": {
+            model: {"cerebras": a.cerebras, "openrouter": a.openrouter}
+            for model, a in state.adapters.items()
+        },
+    }

@@ -1,0 +1,260 @@
+"""The state file on disk: where it lives, atomic writes, locked edits, and a cheap live view.
+
+``state.yaml`` is read by every proxy worker and written by the CLI and the panel. Writers go
+through :meth:`StateFile.update` (a lock file serialises read-modify-write; the write itself is
+temp file + fsync + rename, so readers see the old or the new file, never a torn one). Readers in
+the request path use :class:`LiveState`, which costs one ``stat`` per request and parses YAML
+only when the file changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from callbacks.state import State, StateError, parse_state, state_from_env, state_to_dict
+
+log = logging.getLogger("reasoning_panel")
+
+HOME_ENV: Final = "REASONING_PANEL_HOME"
+STATE_NAME: Final = "state.yaml"
+HEADER: Final = """\
+# reasoning-panel state: edited by `reasoning-panel set/pin/routing`, the dashboard, or by hand.
+# The proxy applies a valid change to the next request; an invalid one is refused and the last
+# good state stays in force. Keys: routing, pin (none|low|medium|high|null), route_models (names
+# or globs), tiers (tier -> model, or {model, params}), detection, adapters (model/glob ->
+# {cerebras, openrouter}).
+"""
+
+try:  # the C loader is several times faster; fall back when libyaml is missing
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+
+def default_home() -> Path:
+    """``$REASONING_PANEL_HOME``, else the per-user state folder."""
+    if os.environ.get(HOME_ENV):
+        return Path(os.environ[HOME_ENV]).expanduser()
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join("~", ".local", "state")
+    return Path(base).expanduser() / "reasoning-panel"
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` (0700) if needed."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
+    """Write ``text`` to ``path`` atomically: temp file in the same folder, fsync, rename."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def render_state(state: State) -> str:
+    """The YAML text of a state, with the explanatory header."""
+    return HEADER + yaml.safe_dump(state_to_dict(state), sort_keys=False, default_flow_style=False)
+
+
+def parse_state_text(text: str) -> State:
+    """Parse and validate the text of a state file."""
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        raise StateError(f"not valid YAML: {exc}".replace("\n", " ")) from None
+    return parse_state(data)
+
+
+@dataclass
+class StateFile:
+    """``state.yaml`` in a state folder."""
+
+    path: Path
+
+    @classmethod
+    def in_home(cls, home: Path | None = None) -> StateFile:
+        return cls((home or default_home()) / STATE_NAME)
+
+    def read(self) -> State:
+        """The state on disk; :class:`StateError` when it is missing, unreadable or invalid."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise StateError(f"{self.path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise StateError(f"{self.path} cannot be read: {exc}") from None
+        return parse_state_text(text)
+
+    def write(self, state: State) -> None:
+        ensure_private_dir(self.path.parent)
+        atomic_write(self.path, render_state(state))
+
+    def ensure(self, env: dict[str, str] | None = None) -> State:
+        """The state on disk, first creating it from the environment's defaults if missing.
+
+        Creation never overwrites: two processes creating at once both end up reading one file.
+        """
+        if not self.path.exists():
+            ensure_private_dir(self.path.parent)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state.", suffix=".new")
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    f.write(render_state(state_from_env(env)))
+                    f.flush()
+                    os.fsync(f.fileno())
+                with contextlib.suppress(FileExistsError):
+                    os.link(tmp, self.path)
+            finally:
+                os.unlink(tmp)
+        return self.read()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        ensure_private_dir(self.path.parent)
+        fd = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def update(self, change: Callable[[State], State]) -> State:
+        """Read, change and write the state under a lock; returns the new state.
+
+        Raises :class:`StateError` when the file on disk is invalid: an edit is never based on
+        a guess of what the user meant.
+        """
+        with self._locked():
+            new = change(self.ensure())
+            parse_state(state_to_dict(new))  # never write what would be refused
+            self.write(new)
+            return new
+
+
+def _signature(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_ino, st.st_mtime_ns, st.st_size, st.st_ctime_ns)
+
+
+class LiveState:
+    """The state in force for one process, refreshed from disk when the file changes.
+
+    :meth:`current` costs one ``stat``; the file is read and parsed only when its identity, size
+    or times changed. A bad file is reported once (``on_problem``) and the last good state stays.
+    """
+
+    def __init__(
+        self,
+        file: StateFile,
+        on_reload: Callable[[State, State], None] | None = None,
+        on_problem: Callable[[str], None] | None = None,
+    ) -> None:
+        self.file = file
+        self._on_reload = on_reload
+        self._on_problem = on_problem
+        self._seen: tuple[int, int, int, int] | None = None
+        self._raw: bytes | None = None  # the bytes last examined, good or bad
+        self._raw_problem: str | None = None  # what was wrong with them
+        self._problem: str | None = None
+        self.state: State | None = None
+
+    @property
+    def problem(self) -> str | None:
+        """Why the file on disk is not in force, or None when it is."""
+        return self._problem
+
+    def current(self) -> State:
+        """The state in force now."""
+        path = self.file.path
+        try:
+            sig = _signature(os.stat(path))
+        except FileNotFoundError:
+            if self.state is not None:
+                return self._keep(f"{path} does not exist")
+            try:  # first use: create it from the environment's defaults
+                self.file.ensure()
+                sig = _signature(os.stat(path))
+            except (OSError, StateError) as exc:
+                return self._keep(f"{path} cannot be created: {exc}")
+        except OSError as exc:
+            return self._keep(f"{path} cannot be read: {exc}")
+        if sig == self._seen and not self._racy(sig):
+            return self._in_force()
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            return self._keep(f"{path} cannot be read: {exc}")
+        self._seen = sig
+        if raw == self._raw:  # touched or restored, not changed
+            if self._raw_problem is None:
+                self._problem = None
+            return self._in_force()
+        self._raw = raw
+        try:
+            new = parse_state_text(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            self._raw_problem = f"{path} is not UTF-8 text: {exc}"
+            return self._keep(self._raw_problem)
+        except StateError as exc:
+            self._raw_problem = str(exc)
+            return self._keep(self._raw_problem)
+        old, self.state, self._problem, self._raw_problem = self.state, new, None, None
+        if old is not None and old != new:
+            log.info("reasoning-panel: state reloaded from %s", path)
+            if self._on_reload:
+                self._on_reload(old, new)
+        return new
+
+    def _racy(self, sig: tuple[int, int, int, int]) -> bool:
+        """Whether an unchanged signature may still hide a change.
+
+        File times are coarse (a few ms) and a rename can reuse a freed inode, so two quick
+        writes can leave the same signature. As git does for "racy" index entries, a file changed
+        within the last two seconds is compared by content (a small read, no parse).
+        """
+        if time.time_ns() - sig[3] > 2_000_000_000:
+            return False
+        try:
+            return self.file.path.read_bytes() != self._raw
+        except OSError:
+            return True
+
+    def _in_force(self) -> State:
+        return self.state if self.state is not None else self._keep("no state loaded")
+
+    def _keep(self, problem: str) -> State:
+        """Keep the last good state; report a new problem once."""
+        if problem != self._problem:
+            self._problem = problem
+            log.warning("reasoning-panel: state file refused, last good state stays: %s", problem)
+            if self._on_problem:
+                self._on_problem(problem)
+        if self.state is None:  # nothing good yet: the env defaults route until the file is fixed
+            self.state = state_from_env()
+        return self.state
