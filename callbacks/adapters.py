@@ -173,8 +173,13 @@ def adapter_patch(body: Mapping[str, Any], adapter: Adapter) -> Patch:
     if isinstance(body.get("tools"), list):
         patch["tools"] = [_clean_tool(tool) for tool in body["tools"]]
     if not adapter.openrouter:
+        # As the original callback did: Cerebras' own endpoint is called without streaming. The
+        # proxy then answers the client with one JSON body (LiteLLM 1.108 has no fake-stream
+        # path for this route); Claude Code retries a broken stream without ``stream``.
         if body.get("stream"):
             patch["stream"] = False
+        if "stream_options" in body:
+            patch["stream_options"] = DELETE
         if isinstance(body.get("messages"), list):
             patch["messages"] = _plain_messages(body["messages"])
         if isinstance(body.get("system"), list):

@@ -1,0 +1,96 @@
+"""Shared fixtures: one stand-in provider and real LiteLLM proxies, started once per session."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.local_stack import Service, start_proxy, start_standin
+from callbacks.launcher import MASTER_KEY_FILE
+from callbacks.state import State
+from callbacks.statefile import StateFile
+
+
+@dataclass
+class StandIn:
+    service: Service
+
+    @property
+    def url(self) -> str:
+        return self.service.url
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.url + path, data=data, method=method,
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as response:
+            return json.loads(response.read())
+
+    def requests(self) -> list[dict[str, Any]]:
+        """What the stand-in received, oldest first."""
+        return self._call("GET", "/_standin/requests")  # type: ignore[no-any-return]
+
+    def clear(self) -> None:
+        self._call("DELETE", "/_standin/requests")
+
+    def fault(self, model: str, status: int | None = None, delay_ms: int = 0) -> None:
+        self._call("POST", "/_standin/faults",
+                   {"model": model, "status": status, "delay_ms": delay_ms})
+
+
+@dataclass
+class Proxy:
+    service: Service
+    home: Path
+
+    @property
+    def url(self) -> str:
+        return self.service.url
+
+    @property
+    def key(self) -> str:
+        return (self.home / MASTER_KEY_FILE).read_text().strip()
+
+    @property
+    def state_file(self) -> StateFile:
+        return StateFile.in_home(self.home)
+
+
+@pytest.fixture(scope="session")
+def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
+    log = tmp_path_factory.mktemp("standin") / "standin.log"
+    service = start_standin(log_path=log)
+    yield StandIn(service)
+    service.stop()
+
+
+def _proxy(tmp_path_factory: pytest.TempPathFactory, standin: StandIn, workers: int
+           ) -> Iterator[Proxy]:
+    home = tmp_path_factory.mktemp(f"home-{workers}w")
+    service = start_proxy(home, standin_url=standin.url, num_workers=workers,
+                          log_path=home / "proxy.log")
+    yield Proxy(service, home)
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def proxy(tmp_path_factory: pytest.TempPathFactory, standin: StandIn) -> Iterator[Proxy]:
+    """A real ``reasoning-panel proxy`` on configs/demo.yaml, one worker."""
+    yield from _proxy(tmp_path_factory, standin, 1)
+
+
+@pytest.fixture(scope="session")
+def proxy2(tmp_path_factory: pytest.TempPathFactory, standin: StandIn) -> Iterator[Proxy]:
+    """The same with ``--num_workers 2``."""
+    yield from _proxy(tmp_path_factory, standin, 2)
+
+
+def reset_state(proxy: Proxy) -> None:
+    """Put the default state back (every test starts from it)."""
+    proxy.state_file.write(State())
