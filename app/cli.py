@@ -157,6 +157,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from app.bench import run_bench
+
+    return run_bench(quick=args.quick, as_json=args.json)
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     _err("the dashboard is not built yet; use `reasoning-panel show` to see the state")
     return 2
@@ -206,12 +212,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("switch", choices=("on", "off"))
     p.add_argument("--json", action="store_true", help="print the new state as JSON")
 
+    p = command("bench", cmd_bench, "measure what the callback costs the proxy")
+    p.add_argument("--quick", action="store_true", help="a shorter run (under a minute)")
+    p.add_argument("--json", action="store_true", help="one JSON object of figures")
+
     p = command("check", cmd_check, "validate a state file without applying it")
     p.add_argument("file")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    # LiteLLM fetches its cost map from the network at import unless told to use the bundled one.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     args = build_parser().parse_args(argv)
     if not hasattr(args, "home"):
         args.home = None

@@ -34,6 +34,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def cli_command() -> list[str]:
+    """How to run ``reasoning-panel`` in this environment (its script, else the module)."""
+    script = Path(sys.executable).with_name("reasoning-panel")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
+
+
 def wait_http(url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
     """Wait until ``url`` answers 2xx; raise with the reason when it does not in time."""
     deadline = time.monotonic() + timeout
@@ -85,11 +91,11 @@ class Service:
         return self.log_path.read_text(errors="replace")
 
 
-def _spawn(name: str, cmd: list[str], env: dict[str, str], url: str, log_path: Path | None
-           ) -> Service:
+def _spawn(name: str, cmd: list[str], env: dict[str, str], url: str, log_path: Path | None,
+           cwd: Path = PROJECT_ROOT) -> Service:
     log = open(log_path, "wb") if log_path else None  # noqa: SIM115 - closed by Service.stop
     proc = subprocess.Popen(
-        cmd, env=env, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL,
+        cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
         stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
     )
     return Service(name, proc, url, log_path, log)
@@ -113,7 +119,7 @@ def start_standin(port: int | None = None, log_path: Path | None = None,
 def start_proxy(home: Path, config: Path = DEMO_CONFIG, *, port: int | None = None,
                 standin_url: str | None = None, num_workers: int = 1,
                 log_path: Path | None = None, timeout: float = 120,
-                env: dict[str, str] | None = None) -> Service:
+                env: dict[str, str] | None = None, cwd: Path = PROJECT_ROOT) -> Service:
     """Start ``reasoning-panel proxy`` (the real LiteLLM proxy with the callback) and wait
     until it is ready."""
     port = port or free_port()
@@ -122,9 +128,9 @@ def start_proxy(home: Path, config: Path = DEMO_CONFIG, *, port: int | None = No
     full_env[HOME_ENV] = str(home)
     if standin_url:
         full_env[STANDIN_URL_ENV] = standin_url
-    cmd = [sys.executable, "-m", "app.cli", "--home", str(home), "proxy", "--config", str(config),
+    cmd = [*cli_command(), "--home", str(home), "proxy", "--config", str(config),
            "--port", str(port), "--num-workers", str(num_workers)]
-    service = _spawn("proxy", cmd, full_env, url, log_path)
+    service = _spawn("proxy", cmd, full_env, url, log_path, cwd)
     try:
         wait_http(url + "/health/liveliness", timeout, service.proc)
     except BaseException:

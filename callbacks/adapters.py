@@ -7,6 +7,7 @@ so an error half-way leaves the request exactly as the client sent it.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from typing import Any, Final
@@ -56,7 +57,7 @@ def reasoning_patch(body: Mapping[str, Any], tier: str, target: TierTarget) -> P
         rest = {k: v for k, v in output_config.items() if k != "effort"}
         patch["output_config"] = rest or DELETE
 
-    for key, value in target.params.items():
+    for key, value in copy.deepcopy(dict(target.params)).items():  # never share the state's
         current = patch.get(key, body.get(key))
         if key == "output_config" and isinstance(current, Mapping) and isinstance(value, Mapping):
             value = {**current, **value}
@@ -124,6 +125,8 @@ def _clean_tool(tool: Any) -> Any:
     function = tool.get("function")
     if isinstance(function, Mapping) and isinstance(function.get("parameters"), Mapping):  # OpenAI
         return {**tool, "function": {**function, "parameters": clean_schema(function["parameters"])}}
+    if isinstance(tool.get("parameters"), Mapping):  # OpenAI Responses API
+        return {**tool, "parameters": clean_schema(tool["parameters"])}
     return tool
 
 

@@ -46,13 +46,17 @@ class Strength:
         return f"{self.signal}={self.value}" if self.value else self.signal
 
 
-def _latest_user_text(body: Mapping[str, Any]) -> str:
-    """Text of the latest user message (Anthropic or OpenAI shape); '' when there is none."""
+def _latest_user_text(body: Mapping[str, Any], notes: list[str]) -> str:
+    """Text of the latest user message (Anthropic, OpenAI chat or Responses shape)."""
     messages = body.get("messages")
+    if messages is None:
+        messages = body.get("input")  # the Responses API
+        if isinstance(messages, str):
+            return messages
     if not isinstance(messages, list):
-        messages = body.get("input") if isinstance(body.get("input"), list) else []
-        if isinstance(body.get("input"), str):
-            return body["input"]
+        if messages is not None:
+            notes.append(f"messages={_short(messages)} ignored: not a list")
+        return ""
     for message in reversed(messages):
         if not isinstance(message, Mapping) or message.get("role") != "user":
             continue
@@ -69,9 +73,16 @@ def _latest_user_text(body: Mapping[str, Any]) -> str:
     return ""
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def detect_strength(body: Mapping[str, Any], settings: Detection) -> Strength:
     """Decide the reasoning strength of a request body (any endpoint's shape)."""
     notes: list[str] = []
+    if not isinstance(body, Mapping):
+        return Strength("none", "default", "", "default", (f"body={_short(body)} is not a mapping",))
     effort_map = settings.effort_map
 
     def effort(signal: str, raw: Any, rule: str) -> Strength | None:
@@ -94,7 +105,7 @@ def detect_strength(body: Mapping[str, Any], settings: Detection) -> Strength:
         return Strength("none", "thinking.type", "disabled", "disabled", tuple(notes))
 
     # 2. keyword
-    if settings.ultrathink and ULTRATHINK in _latest_user_text(body).lower():
+    if settings.ultrathink and ULTRATHINK in _latest_user_text(body, notes).lower():
         return Strength("high", "keyword", ULTRATHINK, "keyword", tuple(notes))
 
     # 3. OpenAI effort (chat completions, then Responses API)

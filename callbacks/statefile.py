@@ -212,8 +212,9 @@ class LiveState:
             return self._keep(f"{path} cannot be read: {exc}")
         self._seen = sig
         if raw == self._raw:  # touched or restored, not changed
-            if self._raw_problem is None:
-                self._problem = None
+            if self._raw_problem is not None:
+                return self._keep(self._raw_problem)
+            self._problem = None
             return self._in_force()
         self._raw = raw
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch at import
 
 from app.local_stack import Service, start_proxy, start_standin
 from callbacks.launcher import MASTER_KEY_FILE
@@ -73,8 +76,9 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
 def _proxy(tmp_path_factory: pytest.TempPathFactory, standin: StandIn, workers: int
            ) -> Iterator[Proxy]:
     home = tmp_path_factory.mktemp(f"home-{workers}w")
+    # started from an unrelated folder: the command must work from any cwd
     service = start_proxy(home, standin_url=standin.url, num_workers=workers,
-                          log_path=home / "proxy.log")
+                          log_path=home / "proxy.log", cwd=tmp_path_factory.mktemp("cwd"))
     yield Proxy(service, home)
     service.stop()
 

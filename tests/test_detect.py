@@ -71,7 +71,8 @@ CLAUDE_CODE_ROWS = [
     pytest.param(cc_body(thinking=ADAPTIVE, effort="high"),
                  "high", "output_config.effort=high", "effort", id="default-opus-adaptive-high"),
     pytest.param(cc_body(thinking=ADAPTIVE, effort="high", prompt="think harder about this"),
-                 "high", "output_config.effort=high", "effort", id="think-harder-keyword-no-change"),
+                 "high", "output_config.effort=high", "effort",
+                 id="think-harder-keyword-no-change"),
     pytest.param(cc_body(thinking=ADAPTIVE, effort="low"),
                  "low", "output_config.effort=low", "effort", id="effort-flag-low"),
     pytest.param(cc_body(thinking=ADAPTIVE, effort="medium"),
@@ -547,12 +548,6 @@ def test_messages_not_a_list_falls_through(messages: Any) -> None:
     check(detect_strength({"messages": messages}, DEFAULT), "none", "default", "default")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: detect.py documents that every skipped malformed field is recorded in "
-    "Strength.notes, but a non-list `messages` (which silently disables the keyword rule) "
-    "records no note",
-)
 @pytest.mark.parametrize(
     "messages",
     [pytest.param("ultrathink please", id="string"), pytest.param({"x": 1}, id="mapping")],

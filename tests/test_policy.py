@@ -131,7 +131,9 @@ def test_same_model_passes_through() -> None:
 
 def test_same_model_when_pinned() -> None:
     state = replace(DEFAULT.with_tier_model("none", "claude-sonnet-5"), pin="none")
-    assert decide(state, "claude-sonnet-5", strength("high")) == Decision("same_model", "none", None)
+    assert decide(state, "claude-sonnet-5", strength("high")) == Decision(
+        "same_model", "none", None
+    )
     assert decide(state, "claude-opus-4-8", strength("high")) == Decision(
         "pinned", "none", "claude-sonnet-5"
     )

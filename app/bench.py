@@ -1,0 +1,198 @@
+"""``reasoning-panel bench``: what the callback costs, measured side by side in one run.
+
+- hook cost: the real pre-call hook on Claude-Code-shaped bodies, in this process
+  (p50/p99 microseconds per request, state file check included);
+- proxy throughput and latency: the stand-in provider and two real LiteLLM proxies on the demo
+  config, one without the callback and one with it, loaded in alternating rounds so machine noise
+  hits both alike; ``overhead_ratio`` = throughput with / without. Both serve the same
+  deployment: the proxy without the callback is asked for ``medium-reasoning`` directly, the one
+  with it for ``claude-opus-4-8`` at effort medium, which the callback routes there. (LiteLLM's
+  own cost differs from one target model to another; that is not the callback's cost.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from app.local_stack import DEMO_CONFIG, Service, start_proxy, start_standin
+from callbacks.launcher import MASTER_KEY_FILE
+from callbacks.state import State
+from callbacks.statefile import StateFile
+
+# Request bodies shaped like Claude Code's (shared/domain/claude-code-requests.md).
+TOOLS = [{"name": f"tool_{i}", "description": "A tool", "input_schema": {
+    "type": "object", "properties": {"path": {"type": "string"}}}} for i in range(20)]
+HISTORY = [{"role": "user", "content": "Refactor the parser."},
+           {"role": "assistant", "content": [{"type": "text", "text": "Reading it."}]},
+           {"role": "user", "content": [{"type": "text", "text": "Go on, think hard."}]}]
+BODIES: list[dict[str, Any]] = [
+    {"model": "claude-opus-4-8", "thinking": {"type": "adaptive"},
+     "output_config": {"effort": effort}, "stream": True}
+    for effort in ("low", "medium", "high", "xhigh", "max")
+] + [
+    {"model": "claude-sonnet-4-5-20250929", "thinking": {"type": "enabled", "budget_tokens": b},
+     "stream": True} for b in (1024, 8000, 31999)
+] + [
+    {"model": "claude-opus-4-8", "thinking": {"type": "disabled"},
+     "output_config": {"effort": "high", "format": {"type": "json_schema", "schema": {}}},
+     "context_management": {"edits": [{"type": "clear_thinking_20251015"}]}, "stream": True},
+    {"model": "claude-opus-4-8", "output_config": {"effort": "high"}, "stream": True},
+]
+
+
+ROUTED_TARGET = "medium-reasoning"  # where the callback sends the load's effort=medium requests
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (0-100) by nearest rank."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def measure_hook(n: int) -> dict[str, float]:
+    """The pre-call hook's own cost per request, in microseconds."""
+    from callbacks.model_route_callback import ReasoningRouter
+
+    with tempfile.TemporaryDirectory() as home:
+        state_file = StateFile.in_home(Path(home))
+        state_file.write(State())
+        router = ReasoningRouter(state_file)
+        loop = asyncio.new_event_loop()
+        hook = router.async_pre_call_hook
+        samples: list[float] = []
+        for i in range(n + 200):
+            body = dict(BODIES[i % len(BODIES)], tools=TOOLS, messages=HISTORY,
+                        litellm_metadata={})
+            coro = hook(None, None, body, "anthropic_messages")
+            start = time.perf_counter_ns()
+            try:
+                coro.send(None)  # the hook never awaits: one step runs it to the end
+            except StopIteration:
+                pass
+            elapsed = (time.perf_counter_ns() - start) / 1000
+            if i >= 200:  # warm-up
+                samples.append(elapsed)
+        loop.close()
+    return {"hook_us_p50": percentile(samples, 50), "hook_us_p99": percentile(samples, 99)}
+
+
+async def _load(url: str, key: str, seconds: float, concurrency: int,
+                model: str = "claude-opus-4-8") -> list[float]:
+    """Send requests for ``seconds`` with ``concurrency`` clients; latencies (s) of successes."""
+    latencies: list[float] = []
+    body = {"model": model, "max_tokens": 64, "thinking": {"type": "adaptive"},
+            "output_config": {"effort": "medium"}, "messages": HISTORY}
+    deadline = time.perf_counter() + seconds
+    async with httpx.AsyncClient(base_url=url, headers={"x-api-key": key}, timeout=30) as client:
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                response = await client.post("/v1/messages", json=body)
+                if response.status_code == 200:
+                    latencies.append(time.perf_counter() - start)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies
+
+
+def _config_without_callback(folder: Path) -> Path:
+    config = yaml.safe_load(DEMO_CONFIG.read_text())
+    config["litellm_settings"].pop("callbacks", None)
+    path = folder / "demo-without-callback.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def measure_proxy(rounds: int, seconds: float, concurrency: int,
+                  progress: Callable[[str], None]) -> dict[str, float]:
+    """Throughput and latency of the proxy without and with the callback, alternating rounds."""
+    services: list[Service] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        try:
+            progress("starting the stand-in provider and two proxies ...")
+            standin = start_standin()
+            services.append(standin)
+            proxies = {}
+            for name, config in (("without", _config_without_callback(folder)),
+                                 ("with", DEMO_CONFIG)):
+                home = folder / name
+                proxy = start_proxy(home, config, standin_url=standin.url,
+                                    log_path=folder / f"{name}.log")
+                services.append(proxy)
+                proxies[name] = (proxy.url, (home / MASTER_KEY_FILE).read_text().strip())
+            models = {"without": ROUTED_TARGET, "with": "claude-opus-4-8"}
+            for name, (url, key) in proxies.items():  # warm both up
+                asyncio.run(_load(url, key, 1.0, concurrency, models[name]))
+            done: dict[str, list[int]] = {"without": [], "with": []}
+            lat: dict[str, list[float]] = {"without": [], "with": []}
+            for r in range(rounds):
+                order = ("without", "with") if r % 2 == 0 else ("with", "without")
+                for name in order:
+                    url, key = proxies[name]
+                    got = asyncio.run(_load(url, key, seconds, concurrency, models[name]))
+                    done[name].append(len(got))
+                    lat[name].extend(got)
+                progress(f"round {r + 1}/{rounds}: without {done['without'][-1] / seconds:.0f}"
+                         f" req/s, with {done['with'][-1] / seconds:.0f} req/s")
+        finally:
+            for service in reversed(services):
+                service.stop()
+    rps = {name: sum(counts) / (seconds * rounds) for name, counts in done.items()}
+    return {
+        "rps_without": rps["without"],
+        "rps_with": rps["with"],
+        "p50_ms_without": percentile(lat["without"], 50) * 1000,
+        "p95_ms_without": percentile(lat["without"], 95) * 1000,
+        "p50_ms_with": percentile(lat["with"], 50) * 1000,
+        "p95_ms_with": percentile(lat["with"], 95) * 1000,
+        "overhead_ratio": rps["with"] / rps["without"] if rps["without"] else float("nan"),
+        # per-round ratios show how much of the difference is noise
+        "overhead_ratio_rounds_stdev": statistics.pstdev(
+            w / wo for w, wo in zip(done["with"], done["without"], strict=True) if wo),
+    }
+
+
+def run_bench(quick: bool, as_json: bool) -> int:
+    def progress(message: str) -> None:
+        if not as_json:
+            print(f"  {message}", file=sys.stderr, flush=True)
+
+    progress("measuring the hook in-process ...")
+    results: dict[str, float] = measure_hook(5_000 if quick else 20_000)
+    rounds, seconds = (4, 3.0) if quick else (8, 6.0)
+    results.update(measure_proxy(rounds, seconds, concurrency=8, progress=progress))
+    if as_json:
+        print(json.dumps({k: round(v, 3) for k, v in results.items()}))
+        return 0
+    rows = [
+        ("hook cost p50 / p99", f"{results['hook_us_p50']:.1f} / {results['hook_us_p99']:.1f} us",
+         "target p99 <= 100 us"),
+        ("throughput without", f"{results['rps_without']:.1f} req/s", ""),
+        ("throughput with", f"{results['rps_with']:.1f} req/s", ""),
+        ("overhead_ratio", f"{results['overhead_ratio']:.3f}"
+                           f" (+/- {results['overhead_ratio_rounds_stdev']:.3f} per round)",
+         "target >= 0.98"),
+        ("latency without p50 / p95",
+         f"{results['p50_ms_without']:.1f} / {results['p95_ms_without']:.1f} ms", ""),
+        ("latency with p50 / p95",
+         f"{results['p50_ms_with']:.1f} / {results['p95_ms_with']:.1f} ms", ""),
+    ]
+    width = max(len(r[0]) for r in rows)
+    for name, value, target in rows:
+        print(f"{name:<{width}}  {value:<34} {target}")
+    return 0

@@ -1,0 +1,99 @@
+"""The callback as LiteLLM calls it, in-process: decisions recorded, errors never escape."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import callbacks.model_route_callback as hook
+from callbacks.state import State
+from callbacks.statefile import StateFile
+
+
+def call(router: hook.ReasoningRouter, data: dict[str, Any], call_type: str) -> dict[str, Any]:
+    return asyncio.run(router.async_pre_call_hook(None, None, data, call_type))
+
+
+@pytest.fixture
+def router(tmp_path: Path) -> hook.ReasoningRouter:
+    state_file = StateFile(tmp_path / "state.yaml")
+    state_file.write(State())
+    return hook.ReasoningRouter(state_file)
+
+
+def test_routes_and_records_the_decision_in_metadata(router: hook.ReasoningRouter) -> None:
+    data = {"model": "claude-opus-4-8", "thinking": {"type": "adaptive"},
+            "output_config": {"effort": "low"}, "litellm_metadata": {"user": "u"}}
+    out = call(router, data, "anthropic_messages")
+    assert out["model"] == "low-reasoning"
+    record = out["litellm_metadata"]["reasoning_panel"]
+    assert record["reason"] == "routed"
+    assert (record["signal"], record["value"], record["strength"]) == (
+        "output_config.effort", "low", "low")
+    assert record["client_model"] == "claude-opus-4-8"
+    assert record["endpoint"] == "/v1/messages"
+    assert out["litellm_metadata"]["user"] == "u"
+
+
+def test_chat_metadata_key(router: hook.ReasoningRouter) -> None:
+    out = call(router, {"model": "claude-sonnet-5", "reasoning_effort": "high"}, "acompletion")
+    assert out["model"] == "high-reasoning"
+    assert out["metadata"]["reasoning_panel"]["endpoint"] == "/v1/chat/completions"
+
+
+def test_other_call_types_are_left_alone(router: hook.ReasoningRouter) -> None:
+    data = {"model": "claude-opus-4-8", "input": "text to embed"}
+    assert call(router, dict(data), "aembedding") == data
+
+
+def test_internal_error_passes_the_request_through_unchanged(
+    router: hook.ReasoningRouter, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("detector exploded")
+
+    monkeypatch.setattr(hook, "detect_strength", boom)
+    data = {"model": "claude-opus-4-8", "thinking": {"type": "disabled"}}
+    out = call(router, data, "anthropic_messages")
+    assert out["model"] == "claude-opus-4-8"
+    assert out["thinking"] == {"type": "disabled"}
+    assert out["litellm_metadata"]["reasoning_panel"]["reason"] == "error"
+    assert "routing failed" in caplog.text
+
+
+def test_unknown_model_type_is_not_routed(router: hook.ReasoningRouter) -> None:
+    out = call(router, {"model": None, "reasoning_effort": "high"}, "acompletion")
+    assert out["model"] is None
+    assert out["metadata"]["reasoning_panel"]["reason"] == "not_routed"
+
+
+def test_proxy_side_never_imports_textual() -> None:
+    """The callback runs headless on servers: importing it must not pull in the TUI."""
+    code = ("import sys, callbacks.model_route_callback, callbacks.launcher, app.standin, "
+            "app.local_stack; print('textual' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("config", ["cerebras", "cerebras_openrouter", "openai", "demo"])
+def test_configs_load_the_callback_with_plain_litellm(config: str, tmp_path: Path) -> None:
+    """`litellm --config configs/X.yaml` (the original README's way) loads the callback,
+    from any folder."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+           "CEREBRAS_API_KEY": "k", "ANTHROPIC_API_KEY": "k", "OPENROUTER_API_KEY": "k",
+           "OPENAI_API_KEY": "k", "REASONING_PANEL_HOME": str(tmp_path),
+           "REASONING_PANEL_STANDIN_URL": "http://127.0.0.1:9"}
+    litellm = Path(sys.executable).with_name("litellm")
+    out = subprocess.run([str(litellm), "--config", str(root / "configs" / f"{config}.yaml"),
+                          "--validate_config"], capture_output=True, text=True, env=env,
+                         cwd=tmp_path, timeout=120)
+    assert "config OK" in out.stdout + out.stderr, out.stdout[-2000:] + out.stderr[-2000:]
