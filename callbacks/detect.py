@@ -46,7 +46,7 @@ class Strength:
         return f"{self.signal}={self.value}" if self.value else self.signal
 
 
-def _latest_user_text(body: Mapping[str, Any], notes: list[str]) -> str:
+def latest_user_text(body: Mapping[str, Any], notes: list[str] | None = None) -> str:
     """Text of the latest user message (Anthropic, OpenAI chat or Responses shape)."""
     messages = body.get("messages")
     if messages is None:
@@ -54,7 +54,7 @@ def _latest_user_text(body: Mapping[str, Any], notes: list[str]) -> str:
         if isinstance(messages, str):
             return messages
     if not isinstance(messages, list):
-        if messages is not None:
+        if messages is not None and notes is not None:
             notes.append(f"messages={_short(messages)} ignored: not a list")
         return ""
     for message in reversed(messages):
@@ -105,7 +105,7 @@ def detect_strength(body: Mapping[str, Any], settings: Detection) -> Strength:
         return Strength("none", "thinking.type", "disabled", "disabled", tuple(notes))
 
     # 2. keyword
-    if settings.ultrathink and ULTRATHINK in _latest_user_text(body, notes).lower():
+    if settings.ultrathink and ULTRATHINK in latest_user_text(body, notes).lower():
         return Strength("high", "keyword", ULTRATHINK, "keyword", tuple(notes))
 
     # 3. OpenAI effort (chat completions, then Responses API)

@@ -7,19 +7,30 @@ Load it in a proxy config with::
 
 A thin adapter over the headless core: it reads the live state (``$REASONING_PANEL_HOME/
 state.yaml``), detects the request's strength, decides, rewrites the request, and records the
-decision in the request's metadata under ``reasoning_panel``. It never raises into the request
-path: an internal error passes the request through unchanged and is logged.
+decision in the request's metadata under ``reasoning_panel``, and appends ``routed``, ``done`` /
+``failed`` and ``state`` records to ``$REASONING_PANEL_HOME/events.jsonl`` (see
+:mod:`callbacks.events`). It never raises into the request path: an internal error passes the
+request through unchanged and is logged.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Final
 
 from litellm.integrations.custom_logger import CustomLogger
 
 from callbacks.adapters import adapter_patch, apply_patch, reasoning_patch
-from callbacks.detect import detect_strength
+from callbacks.detect import detect_strength, latest_user_text
+from callbacks.eventlog import EVENTS_NAME, EventLog
+from callbacks.events import (
+    outcome_record,
+    redact,
+    refused_record,
+    reload_record,
+    routed_record,
+)
 from callbacks.policy import Decision, decide
 from callbacks.statefile import LiveState, StateFile
 
@@ -34,6 +45,7 @@ ENDPOINTS: Final = {
     "responses": "/v1/responses",
 }
 METADATA_KEY: Final = "reasoning_panel"
+PREVIEW_CHARS: Final = 120
 
 
 def route_request(live: LiveState, data: dict[str, Any], endpoint: str) -> dict[str, Any]:
@@ -61,6 +73,8 @@ def route_request(live: LiveState, data: dict[str, Any], endpoint: str) -> dict[
         "target": decision.target,
         "pin": state.pin,
         "routing": state.routing,
+        **({"preview": redact(latest_user_text(data), PREVIEW_CHARS)}
+           if state.event_log.preview else {}),
     }
 
 
@@ -76,9 +90,19 @@ def _metadata(data: dict[str, Any], call_type: str) -> dict[str, Any]:
 class ReasoningRouter(CustomLogger):
     """The proxy hook; one instance per proxy worker process."""
 
-    def __init__(self, state_file: StateFile | None = None) -> None:
+    def __init__(self, state_file: StateFile | None = None, events: bool = True) -> None:
         super().__init__()
-        self.live = LiveState(state_file or StateFile.in_home())
+        state_file = state_file or StateFile.in_home()
+        self.events = EventLog(state_file.path.with_name(EVENTS_NAME)) if events else None
+        self.live = LiveState(
+            state_file,
+            on_reload=lambda old, new: self._emit(reload_record(old, new)),
+            on_problem=lambda message: self._emit(refused_record(message)),
+        )
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        if self.events is not None:
+            self.events.emit(record)
 
     async def async_pre_call_hook(
         self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
@@ -86,16 +110,40 @@ class ReasoningRouter(CustomLogger):
         endpoint = ENDPOINTS.get(str(call_type))
         if endpoint is None:
             return data
+        at = time.time()
         try:
             record = route_request(self.live, data, endpoint)
         except Exception as exc:  # never break a request: pass it through unchanged
             log.exception("reasoning-panel: routing failed; request passed through unchanged")
-            record = {"endpoint": endpoint, "reason": "error", "error": repr(exc)[:200]}
+            record = {"endpoint": endpoint, "client_model": str(data.get("model")),
+                      "reason": "error", "error": redact(repr(exc), 200)}
         try:
             _metadata(data, str(call_type))[METADATA_KEY] = record
-        except Exception:  # pragma: no cover - metadata of an unexpected type
-            log.exception("reasoning-panel: could not record the decision in metadata")
+            if self.events is not None:
+                settings = self.live.state.event_log if self.live.state else None
+                if settings is not None:
+                    self.events.max_bytes = settings.max_bytes
+                    self.events.backups = settings.backups
+                self.events.emit(routed_record(data.get("litellm_call_id"), record, at))
+        except Exception:  # pragma: no cover - never break a request over bookkeeping
+            log.exception("reasoning-panel: could not record the decision")
         return data
+
+    async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                                      end_time: Any) -> None:
+        self._outcome(kwargs, failed=False)
+
+    async def async_log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any,
+                                      end_time: Any) -> None:
+        self._outcome(kwargs, failed=True)
+
+    def _outcome(self, kwargs: Any, failed: bool) -> None:
+        if self.events is None:
+            return
+        try:
+            self.events.emit(outcome_record(kwargs, failed))
+        except Exception:  # pragma: no cover - logging must never fail a call
+            log.exception("reasoning-panel: could not record a call's outcome")
 
 
 proxy_handler_instance = ReasoningRouter()

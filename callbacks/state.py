@@ -81,6 +81,18 @@ class Detection:
 
 
 @dataclass(frozen=True)
+class EventLogSettings:
+    """The event log (``events.jsonl``) beside the state file."""
+
+    preview: bool = False
+    """Opt in to a short preview of the latest user turn in ``routed`` records."""
+    max_bytes: int = 32 * 1024 * 1024
+    """Size at which the log is rotated."""
+    backups: int = 1
+    """Rotated files kept (``events.jsonl.1`` ...)."""
+
+
+@dataclass(frozen=True)
 class State:
     """Everything the callback needs to route a request."""
 
@@ -96,6 +108,7 @@ class State:
     detection: Detection = field(default_factory=Detection)
     adapters: Mapping[str, Adapter] = field(default_factory=dict)
     """Target model name (or glob, ``*`` for every model) -> provider adapter."""
+    event_log: EventLogSettings = field(default_factory=EventLogSettings)
     version: int = SCHEMA_VERSION
 
     def routes(self, model: str) -> bool:
@@ -200,7 +213,7 @@ def parse_state(data: Any) -> State:
         raise StateError("the state file is empty")
     data = _mapping("state", data)
     _check_keys("", data, {"version", "routing", "pin", "route_models", "tiers", "detection",
-                           "adapters"})
+                           "adapters", "event_log"})
     version = data.get("version")
     if version != SCHEMA_VERSION:
         raise _fail("version", version, str(SCHEMA_VERSION))
@@ -253,6 +266,17 @@ def parse_state(data: Any) -> State:
             openrouter=_bool(f"{key}.openrouter", entry.get("openrouter", False)),
         )
 
+    events = _mapping("event_log", data.get("event_log") or {})
+    _check_keys("event_log", events, {"preview", "max_bytes", "backups"})
+    max_bytes = _count("event_log.max_bytes", events.get("max_bytes", EventLogSettings.max_bytes))
+    if max_bytes < 1024:
+        raise _fail("event_log.max_bytes", max_bytes, "at least 1024")
+    event_log = EventLogSettings(
+        preview=_bool("event_log.preview", events.get("preview", False)),
+        max_bytes=max_bytes,
+        backups=_count("event_log.backups", events.get("backups", EventLogSettings.backups)),
+    )
+
     pin = data.get("pin")
     return State(
         routing=_bool("routing", data.get("routing", True)),
@@ -261,6 +285,7 @@ def parse_state(data: Any) -> State:
         tiers=tiers,
         detection=detection,
         adapters=adapters,
+        event_log=event_log,
     )
 
 
@@ -288,5 +313,10 @@ def state_to_dict(state: State) -> dict[str, Any]:
         "adapters": {
             model: {"cerebras": a.cerebras, "openrouter": a.openrouter}
             for model, a in state.adapters.items()
+        },
+        "event_log": {
+            "preview": state.event_log.preview,
+            "max_bytes": state.event_log.max_bytes,
+            "backups": state.event_log.backups,
         },
     }

@@ -1,0 +1,122 @@
+"""Event records: the contract between the callback and the panel / ``tail`` (pure).
+
+One JSON object a line in ``events.jsonl``; every record has ``v`` (schema version), ``type``
+and ``time`` (Unix seconds). Types:
+
+- ``routed``: the hook decided (``call_id``, ``endpoint``, ``client_model``, ``signal``,
+  ``value``, ``rule``, ``strength``, ``tier``, ``target``, ``reason``, ``pin``, ``routing``,
+  ``notes``; ``preview`` only when the state opts in);
+- ``done``: the call ended well (``call_id``, ``model_group``, ``deployment``, ``status``,
+  ``stream``, ``latency_ms``, ``ttft_ms``, ``input_tokens``, ``output_tokens``, ``cost``);
+- ``failed``: the call failed (``call_id``, ``model_group``, ``deployment``, ``error_class``,
+  ``status_code``, ``message``, ``latency_ms``);
+- ``state``: ``event`` is ``reload`` (``changes``: list of ``{key, old, new}``) or ``refused``
+  (``message``); ``pid`` says which proxy worker saw it.
+
+Records never hold API keys, auth headers or the master key, and no prompt or response text
+unless the state file opts in (``event_log.preview``: a short preview of the latest user turn).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+from callbacks.state import State, state_to_dict
+
+SCHEMA: Final = 1
+MESSAGE_CHARS: Final = 300
+# Anything shaped like a key or bearer token is masked in free text (error messages).
+_SECRET: Final = re.compile(
+    r"(sk-[A-Za-z0-9_\-]{6,}|Bearer\s+[A-Za-z0-9._\-]{6,}|(?:api[_-]?key|token|authorization)"
+    r"[\"']?\s*[:=]\s*[\"']?[A-Za-z0-9._\-]{6,})",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """Free text made safe for the log: secrets masked, one line, bounded length."""
+    text = _SECRET.sub("[redacted]", " ".join(str(text).split()))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _base(kind: str, call_id: Any = None, at: float | None = None) -> dict[str, Any]:
+    record: dict[str, Any] = {"v": SCHEMA, "type": kind, "time": round(at or time.time(), 6)}
+    if call_id is not None:
+        record["call_id"] = str(call_id)
+    return record
+
+
+def routed_record(call_id: Any, decision: Mapping[str, Any], at: float) -> dict[str, Any]:
+    """The ``routed`` record of a decision (the dict the hook stores in the metadata)."""
+    return {**_base("routed", call_id, at), **decision}
+
+
+def _ms(start: Any, end: Any) -> float | None:
+    if isinstance(start, int | float) and isinstance(end, int | float) and end >= start > 0:
+        return round((end - start) * 1000, 3)
+    return None
+
+
+def outcome_record(kwargs: Mapping[str, Any], failed: bool) -> dict[str, Any]:
+    """The ``done`` or ``failed`` record of a finished call, from LiteLLM's logging kwargs."""
+    slo = kwargs.get("standard_logging_object") or {}
+    call_id = kwargs.get("litellm_call_id") or slo.get("litellm_call_id")
+    record = _base("failed" if failed else "done", call_id)
+    record.update(
+        model_group=slo.get("model_group"),
+        deployment=slo.get("model_id"),
+        latency_ms=_ms(slo.get("startTime"), slo.get("endTime")),
+    )
+    if failed:
+        info = slo.get("error_information") or {}
+        exc = kwargs.get("exception")
+        code = info.get("error_code") or getattr(exc, "status_code", None)
+        record.update(
+            status="error",
+            error_class=info.get("error_class") or (type(exc).__name__ if exc else None),
+            status_code=int(code) if str(code or "").isdigit() else None,
+            message=redact(info.get("error_message") or slo.get("error_str") or str(exc or "")),
+        )
+        return record
+    stream = bool(slo.get("stream"))
+    unknown_cost = slo.get("response_cost_failure_debug_info") is not None
+    cost = slo.get("response_cost")
+    record.update(
+        status="ok",
+        stream=stream,
+        ttft_ms=_ms(slo.get("startTime"), slo.get("completionStartTime")) if stream else None,
+        input_tokens=slo.get("prompt_tokens"),
+        output_tokens=slo.get("completion_tokens"),
+        cost=None if unknown_cost or not isinstance(cost, int | float) else cost,
+    )
+    return record
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, Mapping) and data:
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: data}
+
+
+def state_changes(old: State, new: State) -> list[dict[str, Any]]:
+    """What changed between two states, as ``{key, old, new}`` with dotted keys."""
+    a, b = _flat(state_to_dict(old)), _flat(state_to_dict(new))
+    return [{"key": k, "old": a.get(k), "new": b.get(k)}
+            for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+
+
+def reload_record(old: State, new: State) -> dict[str, Any]:
+    return {**_base("state"), "event": "reload", "changes": state_changes(old, new),
+            "pid": os.getpid()}
+
+
+def refused_record(message: str) -> dict[str, Any]:
+    return {**_base("state"), "event": "refused", "message": redact(message, 500),
+            "pid": os.getpid()}
