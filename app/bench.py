@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,30 +66,92 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def measure_hook(n: int) -> dict[str, float]:
-    """The pre-call hook's own cost per request, in microseconds."""
+    """The pre-call hook's own cost per request, in microseconds, with the event log on (as in
+    the proxy) and off, measured in interleaved blocks in one run."""
     from callbacks.model_route_callback import ReasoningRouter
 
+    samples: dict[bool, list[float]] = {True: [], False: []}
+    with tempfile.TemporaryDirectory() as home:
+        state_file = StateFile.in_home(Path(home))
+        state_file.write(State())
+        routers = {events: ReasoningRouter(state_file, events=events) for events in samples}
+        for block in range(2 * (n // 1000 + 1)):
+            events = block % 2 == 0
+            hook = routers[events].async_pre_call_hook
+            for i in range(1000):
+                body = dict(BODIES[i % len(BODIES)], tools=TOOLS, messages=HISTORY,
+                            litellm_metadata={}, litellm_call_id=f"bench-{block}-{i}")
+                coro = hook(None, None, body, "anthropic_messages")
+                start = time.perf_counter_ns()
+                try:
+                    coro.send(None)  # the hook never awaits: one step runs it to the end
+                except StopIteration:
+                    pass
+                if block >= 2:  # the first two blocks warm up
+                    samples[events].append((time.perf_counter_ns() - start) / 1000)
+        routers[True].events.flush(10)  # type: ignore[union-attr]
+    return {
+        "hook_us_p50": percentile(samples[True], 50),
+        "hook_us_p99": percentile(samples[True], 99),
+        "hook_us_p50_no_events": percentile(samples[False], 50),
+        "hook_us_p99_no_events": percentile(samples[False], 99),
+    }
+
+
+def measure_events(rate: int, seconds: float) -> dict[str, float]:
+    """From the hook firing to the record being read by ``reasoning-panel tail -f`` (a separate
+    process), at ``rate`` requests a second."""
+    from app.local_stack import cli_command
+    from callbacks.model_route_callback import ReasoningRouter
+
+    delays: list[float] = []
     with tempfile.TemporaryDirectory() as home:
         state_file = StateFile.in_home(Path(home))
         state_file.write(State())
         router = ReasoningRouter(state_file)
-        loop = asyncio.new_event_loop()
-        hook = router.async_pre_call_hook
-        samples: list[float] = []
-        for i in range(n + 200):
-            body = dict(BODIES[i % len(BODIES)], tools=TOOLS, messages=HISTORY,
-                        litellm_metadata={})
-            coro = hook(None, None, body, "anthropic_messages")
-            start = time.perf_counter_ns()
-            try:
-                coro.send(None)  # the hook never awaits: one step runs it to the end
-            except StopIteration:
-                pass
-            elapsed = (time.perf_counter_ns() - start) / 1000
-            if i >= 200:  # warm-up
-                samples.append(elapsed)
-        loop.close()
-    return {"hook_us_p50": percentile(samples, 50), "hook_us_p99": percentile(samples, 99)}
+        follower = subprocess.Popen(
+            [*cli_command(), "--home", home, "tail", "-f", "--json", "-n", "0"],
+            stdout=subprocess.PIPE, text=True)
+        ready = threading.Event()
+
+        def read() -> None:
+            for line in follower.stdout or []:
+                record = json.loads(line)
+                if record.get("call_id") == "ready":
+                    ready.set()
+                elif record.get("type") == "routed":
+                    delays.append((time.time() - record["time"]) * 1000)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        body = dict(BODIES[1], messages=HISTORY)
+        try:
+            while not ready.is_set():  # until the follower reads what is written
+                _fire(router, dict(body, litellm_call_id="ready"))
+                ready.wait(0.2)
+            total = int(rate * seconds)
+            start = time.perf_counter()
+            for i in range(total):
+                _fire(router, dict(body, litellm_call_id=f"paced-{i}"))
+                pause = start + (i + 1) / rate - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+            deadline = time.monotonic() + 10
+            while len(delays) < total and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            follower.terminate()
+            follower.wait(10)
+    return {"event_ms_p50": percentile(delays, 50), "event_ms_p95": percentile(delays, 95),
+            "event_records_seen": float(len(delays))}
+
+
+def _fire(router: Any, body: dict[str, Any]) -> None:
+    coro = router.async_pre_call_hook(None, None, body, "anthropic_messages")
+    try:
+        coro.send(None)
+    except StopIteration:
+        pass
 
 
 async def _load(url: str, key: str, seconds: float, concurrency: int,
@@ -174,6 +238,8 @@ def run_bench(quick: bool, as_json: bool) -> int:
 
     progress("measuring the hook in-process ...")
     results: dict[str, float] = measure_hook(5_000 if quick else 20_000)
+    progress("measuring event latency (hook -> `tail -f`) at 100 requests/s ...")
+    results.update(measure_events(rate=100, seconds=5 if quick else 15))
     rounds, seconds = (4, 3.0) if quick else (8, 6.0)
     results.update(measure_proxy(rounds, seconds, concurrency=8, progress=progress))
     if as_json:
@@ -182,6 +248,10 @@ def run_bench(quick: bool, as_json: bool) -> int:
     rows = [
         ("hook cost p50 / p99", f"{results['hook_us_p50']:.1f} / {results['hook_us_p99']:.1f} us",
          "target p99 <= 100 us"),
+        ("hook cost without events p50 / p99",
+         f"{results['hook_us_p50_no_events']:.1f} / {results['hook_us_p99_no_events']:.1f} us", ""),
+        ("event latency p50 / p95 (100 req/s)",
+         f"{results['event_ms_p50']:.1f} / {results['event_ms_p95']:.1f} ms", "target p95 <= 100 ms"),
         ("throughput without", f"{results['rps_without']:.1f} req/s", ""),
         ("throughput with", f"{results['rps_with']:.1f} req/s", ""),
         ("overhead_ratio", f"{results['overhead_ratio']:.3f}"

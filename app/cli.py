@@ -157,6 +157,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tail(args: argparse.Namespace) -> int:
+    from app.tail import run_tail
+    from callbacks.eventlog import EVENTS_NAME
+
+    return run_tail(_home(args) / EVENTS_NAME, args.n, args.follow, args.json)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from app.bench import run_bench
 
@@ -211,6 +218,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("routing", cmd_routing, "turn routing on or off")
     p.add_argument("switch", choices=("on", "off"))
     p.add_argument("--json", action="store_true", help="print the new state as JSON")
+
+    p = command("tail", cmd_tail, "show the last requests (and follow new ones with -f)")
+    p.add_argument("-n", type=int, default=20, help="how many requests (default 20)")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new requests")
+    p.add_argument("--json", action="store_true", help="raw event records, one a line")
 
     p = command("bench", cmd_bench, "measure what the callback costs the proxy")
     p.add_argument("--quick", action="store_true", help="a shorter run (under a minute)")

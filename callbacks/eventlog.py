@@ -9,13 +9,12 @@ denied) drops that batch, is reported once in the proxy log, and never reaches a
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
-import itertools
 import json
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ DEFAULT_MAX_BYTES: Final = 32 * 1024 * 1024
 DEFAULT_BACKUPS: Final = 1
 MAX_PENDING: Final = 50_000  # records queued in memory before new ones are dropped
 BATCH: Final = 1_000
+COALESCE_S: Final = 0.005  # how long the writer lets records gather before a write
 
 
 def encode(record: dict[str, Any]) -> bytes:
@@ -48,12 +48,9 @@ class EventLog:
         self.path = path
         self.max_bytes = max_bytes
         self.backups = backups
-        self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
-        self._emitted = itertools.count(1)  # next() is atomic: safe from any thread
-        self._last_emitted = 0
-        self._written = 0
-        self._idle = threading.Event()
-        self._idle.set()
+        self._queue: collections.deque[dict[str, Any]] = collections.deque()
+        self._wake = threading.Event()
+        self._busy = False
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._fd: int | None = None
@@ -64,26 +61,31 @@ class EventLog:
     # --- producer side (the request path): cheap, never raises -------------------------------
 
     def emit(self, record: dict[str, Any]) -> None:
-        """Queue a record for writing."""
+        """Queue a record for writing (an append; the writer is woken once per batch)."""
         if self._pid != os.getpid():
             self._start()
-        if self._last_emitted - self._written >= MAX_PENDING:
+        if len(self._queue) >= MAX_PENDING:
             self.dropped += 1
             return
-        self._last_emitted = next(self._emitted)
-        self._idle.clear()
-        self._queue.put(record)
+        self._queue.append(record)
+        if not self._wake.is_set():
+            self._wake.set()
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far is written (or dropped)."""
-        return self._idle.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while self._queue or self._busy:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.001)
+        return True
 
     def _start(self) -> None:
         # a new process (or the first use): the writer thread and file handles are per process
         self._pid = os.getpid()
         self._fd = self._lock_fd = None
-        self._queue = queue.SimpleQueue()
-        self._emitted, self._last_emitted, self._written = itertools.count(1), 0, 0
+        self._queue = collections.deque()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reasoning-panel-events",
                                         daemon=True)
         self._thread.start()
@@ -91,22 +93,22 @@ class EventLog:
     # --- writer thread -----------------------------------------------------------------------
 
     def _run(self) -> None:
-        q = self._queue
+        q, wake = self._queue, self._wake
         while True:
-            batch = [q.get()]
-            while len(batch) < BATCH:
-                try:
-                    batch.append(q.get_nowait())
-                except queue.Empty:
-                    break
-            data = b"".join(encode(r) for r in batch if r is not None)
+            wake.wait()
+            self._busy = True
+            time.sleep(COALESCE_S)  # let a burst gather into one write
+            wake.clear()  # before draining: a record queued from now on wakes us again
+            batch = []
+            while q and len(batch) < BATCH:
+                batch.append(q.popleft())
+            if q:
+                wake.set()
             try:
-                self._write(data)
+                self._write(b"".join(encode(r) for r in batch))
             except Exception as exc:  # noqa: BLE001 - the writer must never die
                 self._report(exc)
-            self._written += len(batch)
-            if self._written >= self._last_emitted and q.empty():
-                self._idle.set()
+            self._busy = False
 
     def _report(self, exc: BaseException) -> None:
         problem = f"{type(exc).__name__}: {exc}"
@@ -189,37 +191,50 @@ def parse_lines(data: bytes) -> list[dict[str, Any]]:
     return out
 
 
-def _tail_bytes(path: Path, limit: int) -> bytes:
-    """The last ``limit`` bytes of a file, starting at a line boundary."""
+Position = tuple[int | None, int]  # (inode, offset) of a log file
+
+
+def _tail_bytes(path: Path, limit: int) -> tuple[bytes, Position]:
+    """The last ``limit`` bytes of a file (from a line boundary, up to its last whole line),
+    and the position just after them."""
     try:
         with open(path, "rb") as f:
+            inode = os.fstat(f.fileno()).st_ino
             size = f.seek(0, os.SEEK_END)
             start = max(0, size - limit)
             f.seek(start)
-            data = f.read()
+            data = f.read(size - start)
     except (FileNotFoundError, IsADirectoryError):
-        return b""
+        return b"", (None, 0)
     if start:
         data = data[data.find(b"\n") + 1:]
-    return data
+    whole = data.rfind(b"\n") + 1  # a line still being written is left to the follower
+    return data[:whole], (inode, size - (len(data) - whole))
 
 
 def read_tail(path: Path, enough: Callable[[list[dict[str, Any]]], bool] | None = None,
-              limit: int = 8 * 1024 * 1024) -> list[dict[str, Any]]:
+              limit: int = 8 * 1024 * 1024) -> tuple[list[dict[str, Any]], Position]:
     """Recent records, oldest first: the tail of the log, and of the rotated file when the
-    current one does not hold ``enough`` (reads at most ``limit`` bytes of each)."""
-    records = parse_lines(_tail_bytes(path, limit))
+    current one does not hold ``enough`` (reads at most ``limit`` bytes of each); and the
+    position where a follower should go on."""
+    data, position = _tail_bytes(path, limit)
+    records = parse_lines(data)
     if enough is None or not enough(records):
-        records = parse_lines(_tail_bytes(rotated(path, 1), limit)) + records
-    return records
+        records = parse_lines(_tail_bytes(rotated(path, 1), limit)[0]) + records
+    return records, position
 
 
-def follow(path: Path, poll: float = 0.05, from_start: bool = False,
+def follow(path: Path, poll: float = 0.02, position: Position | None = None,
            stop: threading.Event | None = None) -> Iterator[list[dict[str, Any]]]:
-    """Yield batches of new records as they are appended, across rotations, until ``stop``."""
+    """Yield batches of new records as they are appended, across rotations, until ``stop``.
+
+    Starts at ``position`` (from :func:`read_tail`) when it is still the current file, else at
+    the end of the file; an empty batch means "nothing new yet".
+    """
     f = None
     inode = None
     buffer = b""
+    from_start = False
     try:
         while stop is None or not stop.is_set():
             if f is None:
@@ -229,8 +244,11 @@ def follow(path: Path, poll: float = 0.05, from_start: bool = False,
                     time.sleep(poll)
                     continue
                 inode = os.fstat(f.fileno()).st_ino
-                if not from_start:
+                if position is not None and position[0] == inode:
+                    f.seek(position[1])
+                elif not from_start:
                     f.seek(0, os.SEEK_END)
+                position = None
                 from_start = True  # after a rotation, read the new file from its start
             chunk = f.read()
             if chunk:

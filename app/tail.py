@@ -1,0 +1,158 @@
+"""``reasoning-panel tail``: the live request stream without the dashboard."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
+from callbacks.eventlog import follow, read_tail
+
+OUTCOMES = ("done", "failed")
+COLOURS = {"none": "2", "low": "36", "medium": "33", "high": "35", "ok": "32", "error": "31",
+           "dim": "2", "state": "34"}
+
+
+def use_colour(stream: TextIO) -> bool:
+    return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+
+
+def _paint(text: str, key: str, colour: bool) -> str:
+    return f"\033[{COLOURS[key]}m{text}\033[0m" if colour and key in COLOURS else text
+
+
+def _clock(at: Any) -> str:
+    if not isinstance(at, int | float):
+        return "--:--:--"
+    return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def _tokens(n: Any) -> str:
+    if not isinstance(n, int):
+        return "-"
+    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
+
+
+def signal_label(routed: dict[str, Any]) -> str:
+    signal, value = routed.get("signal"), routed.get("value")
+    if not signal:
+        return "-"
+    return f"{signal}={value}" if value else str(signal)
+
+
+def format_request(routed: dict[str, Any] | None, outcome: dict[str, Any] | None,
+                   colour: bool = False) -> str:
+    """One readable line for a request: decision and outcome merged."""
+    routed = routed or {}
+    outcome = outcome or {}
+    strength = routed.get("strength") or "?"
+    if routed.get("target"):
+        where = f"{_paint(f'{strength:<6}', strength, colour)} -> {routed['target']}"
+    elif routed:
+        where = f"{_paint(f'{strength:<6}', strength, colour)} -> (pass: {routed.get('reason')})"
+    else:
+        where = f"{'?':<6} -> {outcome.get('model_group') or '?'}"
+    if outcome.get("type") == "failed":
+        code = outcome.get("status_code")
+        status = _paint(f"error {code or ''}".strip(), "error", colour)
+    elif outcome:
+        status = _paint("ok", "ok", colour)
+    else:
+        status = _paint("in flight", "dim", colour)
+    latency = outcome.get("latency_ms")
+    timing = f"{latency:.0f}ms" if isinstance(latency, int | float) else "-"
+    if isinstance(outcome.get("ttft_ms"), int | float):
+        timing += f" (ttft {outcome['ttft_ms']:.0f}ms)"
+    tokens = f"{_tokens(outcome.get('input_tokens'))}/{_tokens(outcome.get('output_tokens'))} tok"
+    parts = [
+        _clock(routed.get("time") or outcome.get("time")),
+        f"{routed.get('client_model') or outcome.get('model_group') or '?':<28}",
+        f"{signal_label(routed):<28}",
+        where,
+        status,
+        timing,
+        tokens if outcome.get("type") == "done" else "",
+    ]
+    if outcome.get("type") == "failed" and outcome.get("message"):
+        parts.append(_paint(str(outcome["message"])[:80], "dim", colour))
+    return "  ".join(p for p in parts if p)
+
+
+def format_state(record: dict[str, Any], colour: bool = False) -> str:
+    if record.get("event") == "refused":
+        text = f"state file refused, last good state stays: {record.get('message')}"
+        return f"{_clock(record.get('time'))}  {_paint(text, 'error', colour)}"
+    changes = ", ".join(f"{c.get('key')}: {c.get('old')} -> {c.get('new')}"
+                        for c in record.get("changes") or [])
+    return f"{_clock(record.get('time'))}  {_paint('state reloaded: ' + changes, 'state', colour)}"
+
+
+def last_requests(records: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    """The records of the last ``n`` requests (and the state records among them)."""
+    seen: set[str] = set()
+    start = len(records)
+    for i in range(len(records) - 1, -1, -1):
+        call_id = records[i].get("call_id")
+        if call_id and call_id not in seen:
+            if len(seen) == n:
+                break
+            seen.add(call_id)
+        start = i
+    return [r for r in records[start:] if r.get("call_id") in seen or r.get("type") == "state"]
+
+
+class Merger:
+    """Pairs ``routed`` and outcome records by call id into lines."""
+
+    def __init__(self, colour: bool) -> None:
+        self.colour = colour
+        self.routed: dict[str, dict[str, Any]] = {}
+
+    def feed(self, records: Iterable[dict[str, Any]], final: bool = False) -> list[str]:
+        lines = []
+        for record in records:
+            kind = record.get("type")
+            if kind == "state":
+                lines.append(format_state(record, self.colour))
+            elif kind == "routed":
+                self.routed[str(record.get("call_id"))] = record
+            elif kind in OUTCOMES:
+                routed = self.routed.pop(str(record.get("call_id")), None)
+                lines.append(format_request(routed, record, self.colour))
+        if final:  # requests still in flight
+            lines += [format_request(r, None, self.colour) for r in self.routed.values()]
+            self.routed.clear()
+        while len(self.routed) > 10_000:  # never grow without bound (outcomes that never came)
+            self.routed.pop(next(iter(self.routed)))
+        return lines
+
+
+def run_tail(path: Path, n: int, follow_log: bool, as_json: bool,
+             out: TextIO = sys.stdout) -> int:
+    recent, position = read_tail(path, lambda rs: len({r.get("call_id") for r in rs}) > n)
+    records = last_requests(recent, n)
+    merger = Merger(use_colour(out))
+
+    def emit(batch: list[dict[str, Any]], final: bool = False) -> None:
+        if as_json:
+            for record in batch:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        else:
+            for line in merger.feed(batch, final):
+                out.write(line + "\n")
+        out.flush()
+
+    emit(records, final=not follow_log)
+    if not follow_log:
+        return 0
+    try:
+        for batch in follow(path, position=position):
+            if batch:
+                emit(batch)
+    except KeyboardInterrupt:
+        pass
+    return 0
