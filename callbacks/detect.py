@@ -73,6 +73,29 @@ def latest_user_text(body: Mapping[str, Any], notes: list[str] | None = None) ->
     return ""
 
 
+def reasoning_fields(body: Mapping[str, Any]) -> list[str]:
+    """The reasoning-related fields a request carries, as ``name=value`` (for explanations)."""
+    if not isinstance(body, Mapping):
+        return []
+    found = []
+    thinking = body.get("thinking")
+    if isinstance(thinking, Mapping):
+        found.append(f"thinking.type={thinking.get('type')}")
+        if "budget_tokens" in thinking:
+            found.append(f"thinking.budget_tokens={thinking.get('budget_tokens')}")
+    elif "thinking" in body:
+        found.append(f"thinking={_short(thinking)}")
+    output_config = body.get("output_config")
+    if isinstance(output_config, Mapping) and "effort" in output_config:
+        found.append(f"output_config.effort={output_config.get('effort')}")
+    if "reasoning_effort" in body:
+        found.append(f"reasoning_effort={body.get('reasoning_effort')}")
+    reasoning = body.get("reasoning")
+    if isinstance(reasoning, Mapping) and "effort" in reasoning:
+        found.append(f"reasoning.effort={reasoning.get('effort')}")
+    return found
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

@@ -22,7 +22,7 @@ from typing import Any, Final
 from litellm.integrations.custom_logger import CustomLogger
 
 from callbacks.adapters import adapter_patch, apply_patch, reasoning_patch
-from callbacks.detect import detect_strength, latest_user_text
+from callbacks.detect import detect_strength, latest_user_text, reasoning_fields
 from callbacks.eventlog import EVENTS_NAME, EventLog
 from callbacks.events import (
     outcome_record,
@@ -52,6 +52,7 @@ def route_request(live: LiveState, data: dict[str, Any], endpoint: str) -> dict[
     """Decide where ``data`` goes, rewrite it in place, and return the decision record."""
     state = live.current()
     model = data.get("model")
+    fields = reasoning_fields(data)  # before the rewrite: what the client sent
     strength = detect_strength(data, state.detection)
     decision = decide(state, model, strength) if isinstance(model, str) else \
         Decision("not_routed", None, None)
@@ -67,6 +68,7 @@ def route_request(live: LiveState, data: dict[str, Any], endpoint: str) -> dict[
         "value": strength.value,
         "rule": strength.rule,
         "strength": strength.tier,
+        "fields": fields,
         "notes": list(strength.notes),
         "reason": decision.reason,
         "tier": decision.tier,

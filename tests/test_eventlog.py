@@ -200,3 +200,29 @@ def test_last_requests_keeps_state_records_in_the_window(tmp_path: Path) -> None
     assert {r["type"] for r in window} == {"routed", "done", "failed", "state"}
     lines = Merger(colour=False).feed(window)
     assert any(line.endswith("state reloaded: pin: None -> high") for line in lines)
+
+
+def test_emit_never_waits_for_a_stuck_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                           ) -> None:
+    """A write stuck on a slow disk holds the writer thread, never the caller (the proxy's
+    event loop): every emit returns while the disk is stuck, and nothing is lost after."""
+    path = tmp_path / "events.jsonl"
+    log = EventLog(path)
+    stuck, entered = threading.Event(), threading.Event()
+    real_write = os.write
+
+    def slow_write(fd: int, data: Any) -> int:
+        entered.set()
+        stuck.wait(30)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(eventlog.os, "write", slow_write)
+    log.emit({"type": "routed", "call_id": "first"})
+    assert entered.wait(5)  # the writer is now inside a write that does not return
+    for i in range(500):
+        log.emit({"type": "routed", "call_id": f"during{i}"})
+    assert not stuck.is_set()  # all 500 emits returned while the disk was stuck
+    stuck.set()
+    assert log.flush(10)
+    ids = [r["call_id"] for r in parse_lines(path.read_bytes())]
+    assert ids == ["first"] + [f"during{i}" for i in range(500)]

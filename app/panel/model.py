@@ -1,0 +1,307 @@
+"""What the dashboard shows, computed from event records (pure: no Textual, no I/O).
+
+:class:`PanelModel` folds ``routed`` / ``done`` / ``failed`` / ``state`` records into bounded
+request rows and per-tier figures; :func:`explain` turns one request into the step-by-step
+account the detail view shows.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from callbacks.state import TIERS
+
+Prices = Callable[[str], tuple[float, float] | None]
+"""Model name -> (USD per input token, USD per output token), or None when unknown."""
+
+SPARK: Final = "▁▂▃▄▅▆▇█"
+RATE_BUCKETS: Final = 12
+RATE_BUCKET_S: Final = 5.0
+LATENCY_WINDOW: Final = 2_000
+PASS: Final = "pass"  # the row key of requests that were not routed
+
+RULES: Final = {
+    "disabled": "1. thinking.type is disabled -> none",
+    "keyword": "2. \"ultrathink\" in the latest user turn -> high",
+    "reasoning_effort": "3. OpenAI reasoning effort -> effort map",
+    "effort": "4. output_config.effort with thinking on -> effort map",
+    "budget": "5. thinking budget -> budget thresholds",
+    "adaptive": "6. adaptive thinking without an effort -> high",
+    "default": "7. no reasoning signal -> none",
+}
+REASONS: Final = {
+    "routed": "routed by strength",
+    "pinned": "pinned: every routed request goes to the pinned tier",
+    "routing_off": "routing is off: passed through unchanged",
+    "not_routed": "the client model is not in route_models: passed through unchanged",
+    "same_model": "the tier's model is the requested model: passed through",
+    "error": "the callback hit an internal error: passed through unchanged",
+}
+
+
+@dataclass
+class Request:
+    """One request as the panel knows it: its decision and, once it ended, its outcome."""
+
+    call_id: str
+    routed: dict[str, Any] | None = None
+    outcome: dict[str, Any] | None = None
+
+    @property
+    def time(self) -> float:
+        return float((self.routed or self.outcome or {}).get("time") or 0.0)
+
+    @property
+    def status(self) -> str:
+        if self.outcome is None:
+            return "in flight"
+        return "error" if self.outcome.get("type") == "failed" else "ok"
+
+    @property
+    def tier(self) -> str:
+        """The tier it was sent to, or ``pass`` when it was not routed."""
+        routed = self.routed or {}
+        return str(routed["tier"]) if routed.get("target") and routed.get("tier") else PASS
+
+    @property
+    def signal(self) -> str:
+        """Short form of the deciding signal, e.g. ``effort=high``, ``budget=8000``."""
+        routed = self.routed or {}
+        rule, value = routed.get("rule"), routed.get("value")
+        return {
+            "disabled": "thinking off",
+            "keyword": "ultrathink",
+            "reasoning_effort": f"reasoning_effort={value}",
+            "effort": f"effort={value}",
+            "budget": f"budget={value}",
+            "adaptive": "adaptive",
+            "default": "no signal",
+        }.get(str(rule), "-" if not routed else str(routed.get("reason", "-")))
+
+
+def percentile(values: Iterable[float], p: float) -> float | None:
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+@dataclass
+class TierStats:
+    """Figures of one tier since the panel started."""
+
+    requests: int = 0
+    errors: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    cost_unknown: int = 0  # finished requests without a price
+    client_cost: float = 0.0  # the same tokens on the models the clients asked for
+    client_cost_unknown: int = 0
+    latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    times: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+
+    @property
+    def p50_ms(self) -> float | None:
+        return percentile(self.latencies, 50)
+
+    def rate(self, now: float) -> list[int]:
+        """Requests per bucket over the last minute, oldest first."""
+        counts = [0] * RATE_BUCKETS
+        for t in self.times:
+            age = now - t
+            if 0 <= age < RATE_BUCKETS * RATE_BUCKET_S:
+                counts[RATE_BUCKETS - 1 - int(age // RATE_BUCKET_S)] += 1
+        return counts
+
+
+def sparkline(counts: list[int]) -> str:
+    top = max(counts) if counts else 0
+    if not top:
+        return " " * len(counts)
+    return "".join(SPARK[min(len(SPARK) - 1, round(c / top * (len(SPARK) - 1)))] if c else " "
+                   for c in counts)
+
+
+@dataclass
+class Changes:
+    """What one batch of records changed, for the view to update only that."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    states: list[dict[str, Any]] = field(default_factory=list)
+
+
+class PanelModel:
+    """Requests (the last ``max_rows``) and per-tier figures, folded from event records."""
+
+    def __init__(self, max_rows: int = 1000, prices: Prices | None = None) -> None:
+        self.max_rows = max_rows
+        self.prices = prices or (lambda model: None)
+        self.requests: OrderedDict[str, Request] = OrderedDict()
+        self.tiers: dict[str, TierStats] = {t: TierStats() for t in (*TIERS, PASS)}
+        self.last_state: dict[str, Any] | None = None
+        self.records_seen = 0
+
+    def apply(self, records: Iterable[dict[str, Any]]) -> Changes:
+        changes = Changes()
+        added: set[str] = set()
+        for record in records:
+            self.records_seen += 1
+            kind = record.get("type")
+            if kind == "state":
+                self.last_state = record
+                changes.states.append(record)
+                continue
+            call_id = record.get("call_id")
+            if kind not in ("routed", "done", "failed") or not call_id:
+                continue
+            request = self.requests.get(call_id)
+            if request is None:
+                request = self.requests[call_id] = Request(call_id)
+                changes.added.append(call_id)
+                added.add(call_id)
+            elif call_id not in added:
+                changes.updated.append(call_id)
+            if kind == "routed":
+                request.routed = record
+                self._count(request)
+            else:
+                request.outcome = record
+                self._finish(request)
+        while len(self.requests) > self.max_rows:
+            old, _ = self.requests.popitem(last=False)
+            if old in added:
+                changes.added.remove(old)
+                added.discard(old)
+            else:
+                changes.removed.append(old)
+        changes.updated = [c for c in dict.fromkeys(changes.updated) if c in self.requests]
+        return changes
+
+    def _count(self, request: Request) -> None:
+        stats = self.tiers[request.tier]
+        stats.requests += 1
+        stats.times.append(request.time)
+        if request.outcome is not None:  # the outcome came first (read out of order)
+            self._finish(request)
+
+    def _finish(self, request: Request) -> None:
+        outcome = request.outcome or {}
+        if request.routed is None:
+            return  # counted when (if) its decision arrives
+        stats = self.tiers[request.tier]
+        if outcome.get("type") == "failed":
+            stats.errors += 1
+        if isinstance(outcome.get("latency_ms"), int | float):
+            stats.latencies.append(float(outcome["latency_ms"]))
+        tokens_in = outcome.get("input_tokens") or 0
+        tokens_out = outcome.get("output_tokens") or 0
+        if outcome.get("type") != "done":
+            return
+        stats.input_tokens += int(tokens_in)
+        stats.output_tokens += int(tokens_out)
+        if isinstance(outcome.get("cost"), int | float):
+            stats.cost += float(outcome["cost"])
+        else:
+            stats.cost_unknown += 1
+        price = self.prices(str((request.routed or {}).get("client_model") or ""))
+        if price is None:
+            stats.client_cost_unknown += 1
+        else:
+            stats.client_cost += tokens_in * price[0] + tokens_out * price[1]
+
+    def total(self) -> TierStats:
+        """All tiers added up (latency and rate windows are not merged)."""
+        out = TierStats()
+        for stats in self.tiers.values():
+            out.requests += stats.requests
+            out.errors += stats.errors
+            out.input_tokens += stats.input_tokens
+            out.output_tokens += stats.output_tokens
+            out.cost += stats.cost
+            out.cost_unknown += stats.cost_unknown
+            out.client_cost += stats.client_cost
+            out.client_cost_unknown += stats.client_cost_unknown
+        return out
+
+    def visible(self, tier: str | None, status: str | None) -> list[Request]:
+        """Requests passing the filters, oldest first."""
+        return [r for r in self.requests.values()
+                if (tier is None or r.tier == tier) and (status is None or r.status == status)]
+
+
+def money(value: float, unknown: int, total: int) -> str:
+    """A cost figure; "unknown" when no finished request had a price."""
+    if total and unknown >= total:
+        return "unknown"
+    text = f"${value:.4f}" if value < 1 else f"${value:.2f}"
+    return text + ("+?" if unknown else "")
+
+
+def explain(request: Request) -> list[str]:
+    """The decision, step by step, and the timings, as lines of text."""
+    routed = request.routed or {}
+    outcome = request.outcome or {}
+    lines = [f"Request {request.call_id}"]
+    if not routed:
+        lines.append("No decision record (the request started before the log's window).")
+    else:
+        lines += [
+            f"  endpoint      {routed.get('endpoint', '?')}",
+            f"  client model  {routed.get('client_model', '?')}",
+            "",
+            "What the request carried",
+        ]
+        fields = routed.get("fields") or []
+        lines += [f"  {f}" for f in fields] or ["  no reasoning fields"]
+        for note in routed.get("notes") or []:
+            lines.append(f"  ignored: {note}")
+        lines += [
+            "",
+            "Which rule decided",
+            f"  {RULES.get(str(routed.get('rule')), str(routed.get('rule')))}",
+            f"  signal {routed.get('signal')}"
+            + (f" = {routed.get('value')}" if routed.get("value") else ""),
+            f"  strength {routed.get('strength')}",
+            "",
+            "Where it went",
+            f"  {REASONS.get(str(routed.get('reason')), str(routed.get('reason')))}",
+        ]
+        if routed.get("target"):
+            lines.append(f"  tier {routed.get('tier')} -> model {routed.get('target')}")
+        lines.append(f"  routing {'on' if routed.get('routing') else 'off'}, "
+                     f"pin {routed.get('pin') or 'off'} at that moment")
+        if routed.get("preview"):
+            lines += ["", "Latest user turn (preview)", f"  {routed['preview']}"]
+    lines += ["", "Outcome"]
+    if not outcome:
+        lines.append("  in flight")
+        return lines
+    lines.append(f"  served by {outcome.get('model_group')} "
+                 f"(deployment {outcome.get('deployment') or '?'})")
+    if outcome.get("type") == "failed":
+        lines.append(f"  error {outcome.get('status_code') or ''} {outcome.get('error_class')}: "
+                     f"{outcome.get('message')}")
+    else:
+        lines.append(f"  ok, {'streamed' if outcome.get('stream') else 'not streamed'}")
+    latency, ttft = outcome.get("latency_ms"), outcome.get("ttft_ms")
+    if latency is not None:
+        lines.append(f"  latency {latency:.0f} ms" + (f", first token after {ttft:.0f} ms"
+                                                      if ttft is not None else ""))
+    if outcome.get("type") == "done":
+        cost = outcome.get("cost")
+        lines.append(f"  tokens {outcome.get('input_tokens')} in / "
+                     f"{outcome.get('output_tokens')} out, cost "
+                     + ("unknown" if cost is None else f"${cost:.6f}"))
+    return lines
+
+
+def mean(values: Iterable[float]) -> float | None:
+    values = list(values)
+    return statistics.fmean(values) if values else None
