@@ -171,8 +171,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    _err("the dashboard is not built yet; use `reasoning-panel show` to see the state")
-    return 2
+    from app.panel.app import ReasoningPanel
+
+    ReasoningPanel(_home(args), max_rows=args.rows, proxy_url=args.proxy).run()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from app.demo import run_demo
+
+    return run_demo(Path(args.home).expanduser().resolve() if args.home else None, args.port)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--home", help="state folder (default: $REASONING_PANEL_HOME or "
                                        "~/.local/state/reasoning-panel)")
+    parser.add_argument("--rows", type=int, default=1000,
+                        help="dashboard: requests kept in the stream (default 1000)")
+    parser.add_argument("--proxy", help="dashboard: proxy URL for health and models "
+                                        "(default: the one `proxy` started for this home)")
     parser.set_defaults(func=cmd_dashboard)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -190,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--home", default=argparse.SUPPRESS, help="state folder")
         p.set_defaults(func=func)
         return p
+
+    p = command("demo", cmd_demo, "stand-in provider + proxy + traffic + dashboard, no API keys")
+    p.add_argument("--port", type=int, default=4000, help="proxy port (another if taken)")
 
     p = command("proxy", cmd_proxy, "run the LiteLLM proxy with the routing callback")
     p.add_argument("--config", required=True, help="LiteLLM proxy config (e.g. configs/demo.yaml)")

@@ -244,8 +244,8 @@ def follow(path: Path, poll: float = 0.02, position: Position | None = None,
                     time.sleep(poll)
                     continue
                 inode = os.fstat(f.fileno()).st_ino
-                if position is not None and position[0] == inode:
-                    f.seek(position[1])
+                if position is not None and position[0] in (inode, None):
+                    f.seek(position[1] if position[0] == inode else 0)  # None: it was missing
                 elif not from_start:
                     f.seek(0, os.SEEK_END)
                 position = None

@@ -7,7 +7,6 @@ account the detail view shows.
 
 from __future__ import annotations
 
-import statistics
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -216,10 +215,10 @@ class PanelModel:
         else:
             stats.client_cost += tokens_in * price[0] + tokens_out * price[1]
 
-    def total(self) -> TierStats:
-        """All tiers added up (latency and rate windows are not merged)."""
+    def total(self, tiers: Iterable[str] | None = None) -> TierStats:
+        """Tiers added up, all by default (latency and rate windows are not merged)."""
         out = TierStats()
-        for stats in self.tiers.values():
+        for stats in (self.tiers[t] for t in (tiers or self.tiers)):
             out.requests += stats.requests
             out.errors += stats.errors
             out.input_tokens += stats.input_tokens
@@ -300,8 +299,3 @@ def explain(request: Request) -> list[str]:
                      f"{outcome.get('output_tokens')} out, cost "
                      + ("unknown" if cost is None else f"${cost:.6f}"))
     return lines
-
-
-def mean(values: Iterable[float]) -> float | None:
-    values = list(values)
-    return statistics.fmean(values) if values else None

@@ -1,0 +1,516 @@
+"""The dashboard: tiers and their figures, the live request stream, and the keys to remap."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from app.panel.model import PASS, PanelModel, Request, money, sparkline
+from app.panel.prices import price
+from app.panel.screens import DetailScreen, ModelPicker, SettingsScreen
+from callbacks.eventlog import EVENTS_NAME, follow, read_tail
+from callbacks.launcher import MASTER_KEY_FILE, config_models, read_proxy_info
+from callbacks.state import TIERS, State, StateError
+from callbacks.statefile import STATE_NAME, StateFile
+
+TIER_FILTERS = (None, *TIERS, PASS)
+STATUS_FILTERS = (None, "ok", "error", "in flight")
+TIER_STYLE = {"none": "dim", "low": "cyan", "medium": "yellow", "high": "magenta", PASS: "dim"}
+STATUS_STYLE = {"ok": "green", "error": "bold red", "in flight": "italic"}
+REQUEST_COLUMNS = (("time", "Time"), ("client", "Client model"), ("signal", "Signal"),
+                   ("strength", "Strength"), ("target", "Routed to"), ("served", "Served by"),
+                   ("status", "Status"), ("latency", "Latency"), ("ttft", "TTFT"),
+                   ("tokens", "Tokens"), ("cost", "Cost"))
+TIER_COLUMNS = (("tier", "Tier", 6), ("model", "Model", 30), ("requests", "Reqs", 6),
+                ("share", "Share", 5), ("p50", "p50", 8), ("tokens", "Tokens in/out", 15),
+                ("cost", "Cost", 10), ("rate", "Rate (1 min)", 14))
+
+
+def _tokens(n: Any) -> str:
+    if not isinstance(n, int):
+        return "-"
+    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
+
+
+def _ms(value: Any) -> str:
+    return f"{value:.0f} ms" if isinstance(value, int | float) else "-"
+
+
+class ReasoningPanel(App[None]):
+    """``reasoning-panel``: the live view and the remote control of the routing state."""
+
+    CSS_PATH = "panel.tcss"
+    TITLE = "reasoning-panel"
+    BINDINGS: ClassVar = [
+        Binding("m", "remap", "Remap tier"),
+        Binding("p", "pin", "Pin/unpin"),
+        Binding("r", "toggle_routing", "Routing on/off"),
+        Binding("e", "settings", "Settings"),
+        Binding("u", "undo", "Undo"),
+        Binding("t", "filter_tier", "Tier filter"),
+        Binding("s", "filter_status", "Status filter"),
+        Binding("end,G", "newest", "Newest"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, home: Path, *, max_rows: int = 1000, proxy_url: str | None = None,
+                 config: Path | None = None, clock: Callable[[], float] = time.time,
+                 live: bool = True, poll_s: float = 2.0) -> None:
+        super().__init__()
+        self.home = home
+        self.state_file = StateFile(home / STATE_NAME)
+        self.events_path = home / EVENTS_NAME
+        info = read_proxy_info(home)
+        self.proxy_url = proxy_url or info.get("url")
+        self.config = config or (Path(info["config"]) if info.get("config") else None)
+        self.clock = clock
+        self.live = live
+        self.poll_s = poll_s
+        self.model = PanelModel(max_rows, prices=price)
+        self.state: State | None = None
+        self.state_problem: str | None = None
+        self.proxy_up: bool | None = None
+        self.tier_filter: str | None = None
+        self.status_filter: str | None = None
+        self.new_rows = 0
+        self.undo_stack: list[State] = []
+        self._stop = threading.Event()
+        self._dirty: set[str] = set()
+        self._removed: list[str] = []
+        self._tiers_dirty = True
+        self.startup_hint: str | None = None
+
+    # --- layout ----------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="status")
+        yield Static(id="banner")
+        yield DataTable(id="tiers", cursor_type="row", zebra_stripes=False)
+        yield Static(id="totals")
+        yield Static(id="stream-title")
+        yield DataTable(id="requests", cursor_type="row")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        tiers = self.query_one("#tiers", DataTable)
+        for key, label, width in TIER_COLUMNS:
+            tiers.add_column(label, key=key, width=width)
+        for tier in (*TIERS, PASS):
+            tiers.add_row(*[""] * len(TIER_COLUMNS), key=tier)
+        requests = self.query_one("#requests", DataTable)
+        for key, label in REQUEST_COLUMNS:
+            requests.add_column(label, key=key)
+        self.reload_state()
+        records, position = read_tail(self.events_path,
+                                      lambda rs: len(rs) >= 3 * self.model.max_rows,
+                                      limit=4 * 1024 * 1024)
+        self.apply_records(records)
+        self.refresh_view()
+        requests.focus()
+        if self.live:
+            self.follow_events(position)
+            self.watch_state()
+            if self.proxy_url:
+                self.poll_health()
+        self.set_interval(0.25, self.refresh_view)
+        if self.startup_hint:
+            self.notify(self.startup_hint, timeout=20)
+
+    # --- sources -----------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="events")
+    def follow_events(self, position: Any) -> None:
+        for batch in follow(self.events_path, position=position, stop=self._stop):
+            if batch:
+                self.call_from_thread(self.apply_records, batch)
+
+    @work(exclusive=True, group="state")
+    async def watch_state(self) -> None:
+        from watchfiles import awatch
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        stop = asyncio.Event()
+        async for changes in awatch(self.home, debounce=50, step=10, stop_event=stop,
+                                    recursive=False):
+            if any(Path(path).name == STATE_NAME for _, path in changes):
+                self.reload_state()
+
+    @work(exclusive=True, group="health")
+    async def poll_health(self) -> None:
+        async with httpx.AsyncClient(timeout=1.5) as client:
+            while True:
+                try:
+                    response = await client.get(f"{self.proxy_url}/health/liveliness")
+                    up = response.status_code == 200
+                except httpx.HTTPError:
+                    up = False
+                if up != self.proxy_up:
+                    self.proxy_up = up
+                    self.update_status()
+                await asyncio.sleep(self.poll_s)
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+
+    # --- applying what comes in --------------------------------------------------------------
+
+    def apply_records(self, records: Iterable[dict[str, Any]]) -> None:
+        changes = self.model.apply(records)
+        self._dirty.update(changes.added)
+        self._dirty.update(changes.updated)
+        self._removed += changes.removed
+        self._tiers_dirty = True
+        if changes.states:
+            self.update_status()
+
+    def reload_state(self) -> None:
+        """Read the state file; an invalid one shows a banner and the last good stays shown."""
+        try:
+            self.state = self.state_file.ensure()
+            self.state_problem = None
+        except (StateError, OSError) as exc:
+            self.state_problem = str(exc)
+        self._tiers_dirty = True
+        self.update_status()
+        self.refresh_view()
+
+    # --- drawing -------------------------------------------------------------------------------
+
+    def update_status(self) -> None:
+        if not self.is_mounted:
+            return
+        if self.proxy_url is None:
+            proxy = "[dim]proxy: none configured[/]"
+        elif self.proxy_up is None:
+            proxy = f"proxy [dim]checking[/] {self.proxy_url}"
+        elif self.proxy_up:
+            proxy = f"proxy [b green]● up[/] {self.proxy_url}"
+        else:
+            proxy = f"proxy [b red]● down[/] {self.proxy_url}"
+        state = self.state
+        routing = "[dim]?[/]" if state is None else (
+            "[b green]on[/]" if state.routing else "[b red]off[/]")
+        pin = "-" if state is None else (f"[b magenta]{state.pin}[/]" if state.pin else "off")
+        reload = self.model.last_state
+        last = (time.strftime("%H:%M:%S", time.localtime(reload["time"]))
+                if reload and isinstance(reload.get("time"), int | float) else "-")
+        self.query_one("#status", Static).update(
+            f"{proxy}  │  state {self.state_file.path}  │  routing {routing}  │  pin {pin}"
+            f"  │  last reload {last}")
+        banner = self.query_one("#banner", Static)
+        if self.state_problem:
+            banner.update(f"⚠ {self.state_file.path.name} on disk is invalid: "
+                          f"{self.state_problem}\n  The last good mapping (below) stays in "
+                          "force until the file is fixed.")
+            banner.display = True
+        else:
+            banner.display = False
+
+    def refresh_view(self) -> None:
+        """Redraw what changed since the last call (runs a few times a second)."""
+        if not self.is_mounted:
+            return
+        with self.batch_update():
+            if self._tiers_dirty:
+                self._draw_tiers()
+                self._tiers_dirty = False
+            self._draw_requests()
+
+    def _draw_tiers(self) -> None:
+        table = self.query_one("#tiers", DataTable)
+        total = self.model.total()
+        now = self.clock()
+        for tier in (*TIERS, PASS):
+            stats = self.model.tiers[tier]
+            if tier == PASS:
+                model = "(passed through)"
+            elif self.state is None:
+                model = "?"
+            else:
+                model = self.state.tiers[tier].model
+                if self.state.pin == tier:
+                    model += "  📌 pinned"
+                elif self.state.pin:
+                    model = Text(model, style="dim")
+            finished = stats.requests - sum(1 for r in self.model.requests.values()
+                                            if r.tier == tier and r.outcome is None)
+            cells = {
+                "tier": Text(tier, style=TIER_STYLE[tier]),
+                "model": model,
+                "requests": str(stats.requests),
+                "share": f"{stats.requests / total.requests:.0%}" if total.requests else "-",
+                "p50": _ms(stats.p50_ms),
+                "tokens": f"{_tokens(stats.input_tokens)} / {_tokens(stats.output_tokens)}",
+                "cost": money(stats.cost, stats.cost_unknown, max(finished - stats.errors, 0)),
+                "rate": Text(sparkline(stats.rate(now)), style=TIER_STYLE[tier]),
+            }
+            for key, value in cells.items():
+                table.update_cell(tier, key, value)
+        routed = self.model.total(TIERS)  # what routing changed: passed-through calls aside
+        priced = routed.requests - routed.errors - sum(
+            1 for r in self.model.requests.values() if r.outcome is None and r.tier != PASS)
+        actual = money(routed.cost, routed.cost_unknown, priced)
+        asked = money(routed.client_cost, routed.client_cost_unknown, priced)
+        saved = ""
+        if not routed.cost_unknown and not routed.client_cost_unknown and routed.client_cost:
+            saved = f"  →  routing saved [b green]{1 - routed.cost / routed.client_cost:.0%}[/]"
+        self.query_one("#totals", Static).update(
+            f"Routed: [b]{actual}[/] for {_tokens(routed.input_tokens + routed.output_tokens)}"
+            f" tokens · on the models the clients asked for: [b]{asked}[/]{saved}"
+            f" · all requests: {total.requests}, errors: {total.errors}")
+
+    def _row(self, request: Request) -> list[Any]:
+        routed = request.routed or {}
+        outcome = request.outcome or {}
+        tier = routed.get("strength") or "?"
+        status = request.status
+        if status == "error" and outcome.get("status_code"):
+            status_text = f"error {outcome['status_code']}"
+        else:
+            status_text = status
+        target = routed.get("target") or (f"pass ({routed['reason']})" if routed else "?")
+        tokens = (f"{_tokens(outcome.get('input_tokens'))}/{_tokens(outcome.get('output_tokens'))}"
+                  if outcome.get("type") == "done" else "-")
+        cost = outcome.get("cost")
+        return [
+            time.strftime("%H:%M:%S", time.localtime(request.time)) if request.time else "-",
+            str(routed.get("client_model") or "?"),
+            request.signal,
+            Text(tier, style=TIER_STYLE.get(tier, "")),
+            target,
+            str(outcome.get("deployment") or outcome.get("model_group") or "-"),
+            Text(status_text, style=STATUS_STYLE.get(status, "")),
+            _ms(outcome.get("latency_ms")),
+            _ms(outcome.get("ttft_ms")),
+            tokens,
+            "-" if outcome.get("type") != "done" else (
+                "unknown" if cost is None else f"${cost:.5f}"),
+        ]
+
+    def _passes(self, request: Request) -> bool:
+        return ((self.tier_filter is None or request.tier == self.tier_filter)
+                and (self.status_filter is None or request.status == self.status_filter))
+
+    def _draw_requests(self) -> None:
+        table = self.query_one("#requests", DataTable)
+        at_bottom = table.scroll_y >= table.max_scroll_y - 1
+        for call_id in self._removed:
+            if call_id in table.rows:
+                table.remove_row(call_id)
+        self._removed.clear()
+        added = 0
+        for call_id in self._dirty:
+            request = self.model.requests.get(call_id)
+            if request is None:
+                continue
+            shown = call_id in table.rows
+            if not self._passes(request):
+                if shown:  # e.g. a status filter and the request just finished
+                    table.remove_row(call_id)
+                continue
+            row = self._row(request)
+            if shown:
+                for (key, _), value in zip(REQUEST_COLUMNS, row, strict=True):
+                    table.update_cell(call_id, key, value)
+            else:
+                table.add_row(*row, key=call_id)
+                added += 1
+        self._dirty.clear()
+        if added:
+            if at_bottom:
+                table.scroll_end(animate=False, immediate=True)
+                self.new_rows = 0
+            else:
+                self.new_rows += added
+        elif at_bottom:
+            self.new_rows = 0
+        self._draw_stream_title()
+
+    def _draw_stream_title(self) -> None:
+        tier = self.tier_filter or "all"
+        status = self.status_filter or "all"
+        table = self.query_one("#requests", DataTable)
+        waiting = f"   [b reverse] {self.new_rows} new ↓ [/] (End to follow)" if self.new_rows else ""
+        self.query_one("#stream-title", Static).update(
+            f"[b]Requests[/] {table.row_count} shown · tier: {tier} · status: {status}{waiting}")
+
+    def redraw_requests(self) -> None:
+        """Rebuild the request table (after a filter change)."""
+        table = self.query_one("#requests", DataTable)
+        table.clear()
+        self._dirty = set(self.model.requests)
+        self._removed.clear()
+        with self.batch_update():
+            for request in self.model.visible(self.tier_filter, self.status_filter):
+                table.add_row(*self._row(request), key=request.call_id)
+            self._dirty.clear()
+            table.scroll_end(animate=False, immediate=True)
+            self.new_rows = 0
+            self._draw_stream_title()
+
+    # --- acting --------------------------------------------------------------------------------
+
+    @property
+    def selected_tier(self) -> str | None:
+        """The tier under the tier table's cursor (None on the pass-through row)."""
+        row = self.query_one("#tiers", DataTable).cursor_row
+        return TIERS[row] if 0 <= row < len(TIERS) else None
+
+    def change_state(self, change: Callable[[State], State], summary: str) -> bool:
+        """Apply a change through the same code as the CLI; remember it for undo."""
+        try:
+            before = self.state_file.read()
+            self.state_file.update(change)
+        except StateError as exc:
+            self.notify(f"Not changed: {exc}", severity="error", timeout=8)
+            return False
+        self.undo_stack.append(before)
+        self.reload_state()
+        self.notify(summary, timeout=3)
+        return True
+
+    def models(self) -> list[str]:
+        """Models the proxy serves: from its config file, else from the running proxy."""
+        if self.config and self.config.exists():
+            found = config_models(self.config)
+            if found:
+                return found
+        if self.proxy_url:
+            key_file = self.home / MASTER_KEY_FILE
+            key = key_file.read_text().strip() if key_file.exists() else ""
+            try:
+                response = httpx.get(f"{self.proxy_url}/v1/models", timeout=2,
+                                     headers={"Authorization": f"Bearer {key}"})
+                return [m["id"] for m in response.json().get("data", [])]
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                pass
+        return []
+
+    def action_remap(self) -> None:
+        if self.selected_tier is None:
+            self.notify("Select a tier first (Tab to the tier table, arrows)", timeout=4)
+        else:
+            self.remap(self.selected_tier)
+
+    def remap(self, tier: str) -> None:
+        if self.state is None:
+            return
+        current = self.state.tiers[tier].model  # type: ignore[index]
+
+        def picked(model: str | None) -> None:
+            if model and model != current:
+                known = self.models()
+                if known and model not in known:
+                    self.notify(f"{model} is not a model of the proxy: requests will fail",
+                                severity="warning", timeout=6)
+                self.change_state(lambda s: s.with_tier_model(tier, model),  # type: ignore
+                                  f"{tier} → {model}")
+
+        self.push_screen(ModelPicker(tier, current, self.models()), picked)
+
+    def action_pin(self) -> None:
+        tier = self.selected_tier
+        if tier is None:
+            self.notify("Select a tier first (Tab to the tier table, arrows)", timeout=4)
+        elif self.state is not None and self.state.pin == tier:
+            self.pin(None)
+        else:
+            self.pin(tier)
+
+    def pin(self, tier: str | None) -> None:
+        self.change_state(lambda s: replace(s, pin=tier),
+                          f"pinned to {tier}" if tier else "unpinned: routing by strength")
+
+    def action_toggle_routing(self) -> None:
+        on = not (self.state.routing if self.state else True)
+        self.change_state(lambda s: replace(s, routing=on), f"routing {'on' if on else 'off'}")
+
+    def action_settings(self) -> None:
+        if self.state is None:
+            return
+
+        def saved(new: State | None) -> None:
+            if new is not None:
+                self.change_state(lambda s: new, "settings saved")
+
+        self.push_screen(SettingsScreen(self.state), saved)
+
+    def action_undo(self) -> None:
+        if not self.undo_stack:
+            self.notify("Nothing to undo", timeout=3)
+            return
+        previous = self.undo_stack.pop()
+        try:
+            self.state_file.update(lambda s: previous)
+        except StateError as exc:
+            self.notify(f"Not undone: {exc}", severity="error", timeout=8)
+            self.undo_stack.append(previous)
+            return
+        self.reload_state()
+        self.notify("undone", timeout=3)
+
+    def action_filter_tier(self) -> None:
+        self.tier_filter = TIER_FILTERS[(TIER_FILTERS.index(self.tier_filter) + 1)
+                                        % len(TIER_FILTERS)]
+        self.redraw_requests()
+
+    def action_filter_status(self) -> None:
+        self.status_filter = STATUS_FILTERS[(STATUS_FILTERS.index(self.status_filter) + 1)
+                                            % len(STATUS_FILTERS)]
+        self.redraw_requests()
+
+    def set_filters(self, tier: str | None, status: str | None) -> None:
+        self.tier_filter, self.status_filter = tier, status
+        self.redraw_requests()
+
+    def action_newest(self) -> None:
+        table = self.query_one("#requests", DataTable)
+        if table.row_count:
+            table.move_cursor(row=table.row_count - 1)
+        table.scroll_end(animate=False, immediate=True)
+        self.new_rows = 0
+        self._draw_stream_title()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id != "requests":
+            return
+        request = self.model.requests.get(str(event.row_key.value))
+        if request is not None:
+            self.push_screen(DetailScreen(request))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for tier in TIERS:
+            yield SystemCommand(f"Remap {tier} tier", f"Pick the model of the {tier} tier",
+                                lambda tier=tier: self.remap(tier))
+            yield SystemCommand(f"Pin {tier} tier", f"Send every routed request to {tier}",
+                                lambda tier=tier: self.pin(tier))
+        yield SystemCommand("Unpin", "Route by strength again", lambda: self.pin(None))
+        yield SystemCommand("Routing on/off", "Pass everything through, or route",
+                            self.action_toggle_routing)
+        yield SystemCommand("Edit settings", "Budget thresholds, effort map, routed models, "
+                            "adapters", self.action_settings)
+        yield SystemCommand("Undo last change", "Put the state back as it was",
+                            self.action_undo)
+        for tier in TIER_FILTERS:
+            yield SystemCommand(f"Show tier: {tier or 'all'}", "Filter the request stream",
+                                lambda tier=tier: self.set_filters(tier, self.status_filter))
+        for status in STATUS_FILTERS:
+            yield SystemCommand(f"Show status: {status or 'all'}", "Filter the request stream",
+                                lambda status=status: self.set_filters(self.tier_filter, status))
+        yield SystemCommand("Follow newest requests", "Jump to the bottom of the stream",
+                            self.action_newest)
