@@ -8,6 +8,8 @@ every process it started.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import random
 import signal
 import sys
@@ -23,6 +25,7 @@ import httpx
 from app.local_stack import DEMO_CONFIG, Service, free_port, start_proxy, start_standin
 from callbacks.launcher import MASTER_KEY_FILE
 
+DEMO_INFO_FILE = "demo.json"
 ADAPTIVE = {"type": "adaptive"}
 TOOLS = [{"name": "Read", "description": "Read a file", "input_schema": {
     "type": "object", "properties": {"file_path": {"type": "string"}}, "required": ["file_path"]}}]
@@ -139,6 +142,10 @@ def demo_stack(home: Path, port: int | None = None, traffic: bool = True,
                             log_path=home / "proxy.log")
         services.append(proxy)
         key = (home / MASTER_KEY_FILE).read_text().strip()
+        # who to stop, for anyone checking that nothing is left running
+        (home / DEMO_INFO_FILE).write_text(json.dumps(
+            {"pid": os.getpid(), "standin": standin.proc.pid, "proxy": proxy.proc.pid,
+             "proxy_url": proxy.url}) + "\n")
         generator = Traffic(proxy.url, key, pace_s=pace_s)
         if traffic:
             generator.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +14,8 @@ from typing import Any
 import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetch at import
+os.environ["TZ"] = "UTC"  # times on screen (snapshots) do not depend on the machine's zone
+time.tzset()
 
 from app.local_stack import Service, start_proxy, start_standin
 from callbacks.launcher import MASTER_KEY_FILE

@@ -30,10 +30,11 @@ TIER_FILTERS = (None, *TIERS, PASS)
 STATUS_FILTERS = (None, "ok", "error", "in flight")
 TIER_STYLE = {"none": "dim", "low": "cyan", "medium": "yellow", "high": "magenta", PASS: "dim"}
 STATUS_STYLE = {"ok": "green", "error": "bold red", "in flight": "italic"}
-REQUEST_COLUMNS = (("time", "Time"), ("client", "Client model"), ("signal", "Signal"),
-                   ("strength", "Strength"), ("target", "Routed to"), ("served", "Served by"),
-                   ("status", "Status"), ("latency", "Latency"), ("ttft", "TTFT"),
-                   ("tokens", "Tokens"), ("cost", "Cost"))
+REQUEST_COLUMNS = (("time", "Time", 8), ("client", "Client model", 24),
+                   ("signal", "Signal", 22), ("strength", "Strength", 8),
+                   ("target", "Routed to", 20), ("served", "Served by", 15),
+                   ("status", "Status", 9), ("latency", "Latency", 8), ("ttft", "TTFT", 7),
+                   ("tokens", "Tokens", 9), ("cost", "Cost", 9))
 TIER_COLUMNS = (("tier", "Tier", 6), ("model", "Model", 30), ("requests", "Reqs", 6),
                 ("share", "Share", 5), ("p50", "p50", 8), ("tokens", "Tokens in/out", 15),
                 ("cost", "Cost", 10), ("rate", "Rate (1 min)", 14))
@@ -89,7 +90,7 @@ class ReasoningPanel(App[None]):
         self.new_rows = 0
         self.undo_stack: list[State] = []
         self._stop = threading.Event()
-        self._dirty: set[str] = set()
+        self._dirty: dict[str, None] = {}  # ordered: rows are added in arrival order
         self._removed: list[str] = []
         self._tiers_dirty = True
         self.startup_hint: str | None = None
@@ -112,8 +113,8 @@ class ReasoningPanel(App[None]):
         for tier in (*TIERS, PASS):
             tiers.add_row(*[""] * len(TIER_COLUMNS), key=tier)
         requests = self.query_one("#requests", DataTable)
-        for key, label in REQUEST_COLUMNS:
-            requests.add_column(label, key=key)
+        for key, label, width in REQUEST_COLUMNS:
+            requests.add_column(label, key=key, width=width)
         self.reload_state()
         records, position = read_tail(self.events_path,
                                       lambda rs: len(rs) >= 3 * self.model.max_rows,
@@ -170,8 +171,8 @@ class ReasoningPanel(App[None]):
 
     def apply_records(self, records: Iterable[dict[str, Any]]) -> None:
         changes = self.model.apply(records)
-        self._dirty.update(changes.added)
-        self._dirty.update(changes.updated)
+        self._dirty.update(dict.fromkeys(changes.added))
+        self._dirty.update(dict.fromkeys(changes.updated))
         self._removed += changes.removed
         self._tiers_dirty = True
         if changes.states:
@@ -324,7 +325,7 @@ class ReasoningPanel(App[None]):
                 continue
             row = self._row(request)
             if shown:
-                for (key, _), value in zip(REQUEST_COLUMNS, row, strict=True):
+                for (key, _, _), value in zip(REQUEST_COLUMNS, row, strict=True):
                     table.update_cell(call_id, key, value)
             else:
                 table.add_row(*row, key=call_id)
@@ -352,7 +353,6 @@ class ReasoningPanel(App[None]):
         """Rebuild the request table (after a filter change)."""
         table = self.query_one("#requests", DataTable)
         table.clear()
-        self._dirty = set(self.model.requests)
         self._removed.clear()
         with self.batch_update():
             for request in self.model.visible(self.tier_filter, self.status_filter):

@@ -1,0 +1,393 @@
+"""The dashboard: snapshots of each screen state, and Pilot tests of every key and command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable, Input, OptionList, Static
+
+from app.panel.app import ReasoningPanel
+from app.panel.screens import DetailScreen, ModelPicker, SettingsScreen
+from callbacks.eventlog import EVENTS_NAME
+from callbacks.state import State
+from callbacks.statefile import StateFile
+
+pytestmark = pytest.mark.timeout(120)
+T0 = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC
+SIZE = (160, 40)
+SHAPES = [  # (client model, rule, value, strength)
+    ("claude-opus-4-8", "effort", "high", "high"),
+    ("claude-opus-4-8", "effort", "low", "low"),
+    ("claude-sonnet-4-5-20250929", "budget", "8000", "medium"),
+    ("claude-opus-4-8", "disabled", "disabled", "none"),
+    ("claude-sonnet-5", "reasoning_effort", "medium", "medium"),
+    ("claude-opus-4-8", "keyword", "ultrathink", "high"),
+]
+
+
+def fixed_log(n: int = 24) -> list[dict[str, Any]]:
+    """A fixed event log: every shape, a pass-through, a failure and one still in flight."""
+    records: list[dict[str, Any]] = []
+    for i in range(n):
+        client, rule, value, strength = SHAPES[i % len(SHAPES)]
+        signal = {"effort": "output_config.effort", "budget": "thinking.budget_tokens",
+                  "disabled": "thinking.type", "reasoning_effort": "reasoning_effort",
+                  "keyword": "keyword"}[rule]
+        call_id = f"call-{i:03d}"
+        at = T0 + i * 2.5
+        records.append({
+            "v": 1, "type": "routed", "time": at, "call_id": call_id,
+            "endpoint": "/v1/messages", "client_model": client,
+            "fields": [f"{signal}={value}"], "signal": signal, "value": value, "rule": rule,
+            "strength": strength, "tier": strength, "target": f"{strength}-reasoning",
+            "reason": "routed", "pin": None, "routing": True, "notes": [],
+        })
+        if i == n - 1:
+            continue  # in flight
+        if i % 7 == 3:
+            records.append({"v": 1, "type": "failed", "time": at + 0.2, "call_id": call_id,
+                            "model_group": f"{strength}-reasoning", "deployment": f"d-{strength}",
+                            "status": "error", "error_class": "InternalServerError",
+                            "status_code": 500, "message": "upstream failed", "latency_ms": 200})
+        else:
+            records.append({"v": 1, "type": "done", "time": at + 0.8, "call_id": call_id,
+                            "model_group": f"{strength}-reasoning", "deployment": f"d-{strength}",
+                            "status": "ok", "stream": i % 2 == 0, "latency_ms": 800.0 + i,
+                            "ttft_ms": 120.0 + i if i % 2 == 0 else None,
+                            "input_tokens": 1500 + 10 * i, "output_tokens": 200 + i,
+                            "cost": 0.0001 * (1 + i)})
+    records.insert(6, {"v": 1, "type": "routed", "time": T0 + 6, "call_id": "pass-1",
+                       "endpoint": "/v1/chat/completions", "client_model": "gpt-5-mini",
+                       "fields": [], "signal": "default", "value": "", "rule": "default",
+                       "strength": "none", "tier": None, "target": None,
+                       "reason": "not_routed", "pin": None, "routing": True, "notes": []})
+    records.insert(7, {"v": 1, "type": "done", "time": T0 + 6.1, "call_id": "pass-1",
+                       "model_group": "gpt-5-mini", "deployment": "d-gpt", "status": "ok",
+                       "stream": False, "latency_ms": 50.0, "ttft_ms": None,
+                       "input_tokens": 40, "output_tokens": 9, "cost": None})
+    records.append({"v": 1, "type": "state", "time": T0 + 30, "event": "reload", "pid": 1,
+                    "changes": [{"key": "pin", "old": None, "new": "high"}]})
+    return records
+
+
+@pytest.fixture
+def home(request: pytest.FixtureRequest) -> Path:
+    """A state folder at a fixed path (it is shown on screen) with a fixed log."""
+    path = Path("/tmp/reasoning-panel-tests") / request.node.name[:40].replace("[", "-")
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    StateFile.in_home(path).write(State())
+    (path / EVENTS_NAME).write_text("".join(json.dumps(r) + "\n" for r in fixed_log()))
+    return path
+
+
+def panel(home: Path, live: bool = False, **kwargs: Any) -> ReasoningPanel:
+    return ReasoningPanel(home, live=live, clock=lambda: T0 + 62, **kwargs)
+
+
+def table(app: ReasoningPanel, which: str) -> DataTable[Any]:
+    return app.query_one(f"#{which}", DataTable)
+
+
+def cell(app: ReasoningPanel, which: str, row: str, column: str) -> str:
+    return str(table(app, which).get_cell(row, column))
+
+
+def request_rows(app: ReasoningPanel) -> list[str]:
+    requests = table(app, "requests")
+    return [str(requests.coordinate_to_cell_key((i, 0)).row_key.value)
+            for i in range(requests.row_count)]
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+# --- snapshots ------------------------------------------------------------------------------
+
+
+class TestSnapshots:
+    def test_main_screen(self, home: Path, snap_compare: Any) -> None:
+        assert snap_compare(panel(home), terminal_size=SIZE)
+
+    def test_model_picker(self, home: Path, snap_compare: Any) -> None:
+        assert snap_compare(panel(home, config=Path("configs/demo.yaml").resolve()),
+                            press=["m"], terminal_size=SIZE)
+
+    def test_detail_view(self, home: Path, snap_compare: Any) -> None:
+        async def open_failed(pilot: Any) -> None:
+            requests = table(pilot.app, "requests")
+            requests.move_cursor(row=request_rows(pilot.app).index("call-003"))
+            await pilot.press("enter")
+
+        assert snap_compare(panel(home), run_before=open_failed, terminal_size=SIZE)
+
+    def test_invalid_state_banner(self, home: Path, snap_compare: Any) -> None:
+        async def break_it(pilot: Any) -> None:
+            (home / "state.yaml").write_text("version: 1\npin: extreme\n")
+            pilot.app.reload_state()
+            await pilot.pause()
+
+        assert snap_compare(panel(home), run_before=break_it, terminal_size=SIZE)
+
+    def test_filtered_view(self, home: Path, snap_compare: Any) -> None:
+        assert snap_compare(panel(home), press=["t", "t", "t", "t", "s"], terminal_size=SIZE)
+
+    def test_settings(self, home: Path, snap_compare: Any) -> None:
+        assert snap_compare(panel(home), press=["e"], terminal_size=SIZE)
+
+
+# --- what the screen says -------------------------------------------------------------------
+
+
+async def test_tiers_show_live_figures(home: Path) -> None:
+    app = panel(home)
+    async with app.run_test(size=SIZE):
+        assert cell(app, "tiers", "high", "model") == "high-reasoning"
+        assert cell(app, "tiers", "high", "requests") == "8"
+        assert cell(app, "tiers", "pass", "requests") == "1"
+        assert cell(app, "tiers", "medium", "share") == "32%"  # 8 of 25
+        assert cell(app, "tiers", "none", "p50") == "815 ms"  # of 200 (failed), 809, 815, 821
+        totals = str(app.query_one("#totals", Static).render())
+        assert "on the models the clients asked for" in totals
+        assert "all requests: 25, errors: 3" in totals
+        assert len(request_rows(app)) == 25
+        assert cell(app, "requests", "call-023", "status") == "in flight"
+        assert cell(app, "requests", "call-003", "status") == "error 500"
+        assert cell(app, "requests", "call-002", "signal") == "budget=8000"
+        assert cell(app, "requests", "call-005", "signal") == "ultrathink"
+        assert cell(app, "requests", "pass-1", "target") == "pass (not_routed)"
+
+
+async def test_rows_are_bounded(home: Path) -> None:
+    app = panel(home, max_rows=10)
+    async with app.run_test(size=SIZE):
+        assert request_rows(app) == [f"call-{i:03d}" for i in range(14, 24)]
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+
+async def test_remap_key_picks_a_model_and_writes_the_state(home: Path) -> None:
+    app = panel(home, config=Path("configs/demo.yaml").resolve())
+    async with app.run_test(size=SIZE) as pilot:
+        table(app, "tiers").move_cursor(row=2)  # medium
+        await pilot.press("m")
+        assert isinstance(app.screen, ModelPicker)
+        options = app.screen.query_one(OptionList)
+        assert options.option_count > 5  # the demo config's models
+        await pilot.press(*"fast")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert StateFile.in_home(home).read().tiers["medium"].model == "fast-coder"
+        assert cell(app, "tiers", "medium", "model") == "fast-coder"
+
+
+async def test_remap_to_a_typed_model_name(home: Path) -> None:
+    app = panel(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("m")  # the none tier (cursor on the first row)
+        app.screen.query_one(Input).value = "my-own-model"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert StateFile.in_home(home).read().tiers["none"].model == "my-own-model"
+
+
+async def test_pin_key_pins_and_unpins_the_selected_tier(home: Path) -> None:
+    app = panel(home)
+    async with app.run_test(size=SIZE) as pilot:
+        table(app, "tiers").move_cursor(row=3)
+        await pilot.press("p")
+        assert StateFile.in_home(home).read().pin == "high"
+        assert "pinned" in cell(app, "tiers", "high", "model")
+        assert "pin high" in str(app.query_one("#status", Static).render())
+        await pilot.press("p")
+        assert StateFile.in_home(home).read().pin is None
+
+
+async def test_routing_key_toggles(home: Path) -> None:
+    app = panel(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        assert StateFile.in_home(home).read().routing is False
+        assert "routing off" in str(app.query_one("#status", Static).render())
+        await pilot.press("r")
+        assert StateFile.in_home(home).read().routing is True
+
+
+async def test_settings_edit_saves_valid_and_refuses_invalid(home: Path) -> None:
+    app = panel(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e")
+        screen = app.screen
+        assert isinstance(screen, SettingsScreen)
+        screen.query_one("#low-below", Input).value = "20000"  # above medium_below: invalid
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, SettingsScreen)
+        assert "medium_below" in str(screen.query_one("#settings-error", Static).render())
+        screen.query_one("#low-below", Input).value = "4000"
+        screen.query_one("#route-models", Input).value = "claude-*, my-model"
+        screen.query_one("#effort-map", Input).value = "{low: none, medium: low, high: high}"
+        screen.query_one("#adapters", Input).value = "{cerebras-*: {cerebras: true}}"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        state = StateFile.in_home(home).read()
+        assert state.detection.low_below == 4000
+        assert state.route_models == ("claude-*", "my-model")
+        assert dict(state.detection.effort_map) == {"low": "none", "medium": "low",
+                                                    "high": "high"}
+        assert state.adapter_for("cerebras-coder").cerebras is True
+
+
+async def test_undo_puts_the_previous_state_back(home: Path) -> None:
+    app = panel(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        table(app, "tiers").move_cursor(row=1)
+        await pilot.press("p")
+        assert StateFile.in_home(home).read() == replace(State(), routing=False, pin="low")
+        await pilot.press("u")
+        assert StateFile.in_home(home).read() == replace(State(), routing=False)
+        await pilot.press("u")
+        assert StateFile.in_home(home).read() == State()
+
+
+async def test_filter_keys_filter_the_stream(home: Path) -> None:
+    app = panel(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("t")  # none
+        assert all(cell(app, "requests", r, "strength") == "none" for r in request_rows(app))
+        await pilot.press("t", "t", "t", "t")  # low, medium, high, pass
+        assert request_rows(app) == ["pass-1"]
+        await pilot.press("t")  # all again
+        await pilot.press("s", "s")  # ok, then error
+        assert request_rows(app) == ["call-003", "call-010", "call-017"]
+        await pilot.press("s")  # in flight
+        assert request_rows(app) == ["call-023"]
+        assert "status: in flight" in str(app.query_one("#stream-title", Static).render())
+
+
+async def test_enter_explains_a_request(home: Path) -> None:
+    app = panel(home)
+    async with app.run_test(size=SIZE) as pilot:
+        table(app, "requests").move_cursor(row=request_rows(app).index("call-002"))
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailScreen)
+        text = str(app.screen.query_one("#detail-text", Static).render())
+        assert "thinking.budget_tokens=8000" in text
+        assert "5. thinking budget -> budget thresholds" in text
+        assert "tier medium -> model medium-reasoning" in text
+        assert "latency 802 ms" in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DetailScreen)
+
+
+async def test_quit_key(home: Path) -> None:
+    app = panel(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+PALETTE = [  # (command typed, check on the state written)
+    ("Pin high tier", lambda s: s.pin == "high"),
+    ("Routing on/off", lambda s: s.routing is False),
+]
+
+
+@pytest.mark.parametrize("command,check", PALETTE, ids=[c for c, _ in PALETTE])
+async def test_palette_commands_change_the_state(home: Path, command: str,
+                                                 check: Callable[[State], bool]) -> None:
+    app = panel(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*command)
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert check(StateFile.in_home(home).read())
+
+
+async def test_every_palette_command_acts(home: Path) -> None:
+    """Each of the panel's own palette commands does what it says (called as the palette
+    would call it)."""
+    app = panel(home)
+    async with app.run_test(size=SIZE) as pilot:
+        commands = {c.title: c.callback for c in app.get_system_commands(app.screen)}
+        state = StateFile.in_home(home)
+        for tier in ("none", "low", "medium", "high"):
+            commands[f"Pin {tier} tier"]()
+            assert state.read().pin == tier
+            commands[f"Remap {tier} tier"]()
+            await pilot.pause()
+            assert isinstance(app.screen, ModelPicker) and app.screen.tier == tier
+            await pilot.press("escape")
+        commands["Unpin"]()
+        assert state.read().pin is None
+        commands["Routing on/off"]()
+        assert state.read().routing is False
+        commands["Undo last change"]()
+        assert state.read().routing is True
+        commands["Edit settings"]()
+        await pilot.pause()
+        assert isinstance(app.screen, SettingsScreen)
+        await pilot.press("escape")
+        commands["Show tier: pass"]()
+        assert request_rows(app) == ["pass-1"]
+        commands["Show tier: all"]()
+        commands["Show status: error"]()
+        assert len(request_rows(app)) == 3
+        commands["Show status: all"]()
+        commands["Follow newest requests"]()
+        assert table(app, "requests").cursor_row == 24
+
+
+# --- live sources ---------------------------------------------------------------------------
+
+
+async def test_external_state_edit_shows_up(home: Path) -> None:
+    app = panel(home, live=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.3)
+        StateFile.in_home(home).write(State().with_tier_model("low", "edited-elsewhere"))
+        await wait_for(lambda: cell(app, "tiers", "low", "model") == "edited-elsewhere", 2.0)
+        (home / "state.yaml").write_text("version: 1\ntiers: {low: 3}\n")  # a bad hand edit
+        banner = app.query_one("#banner", Static)
+        await wait_for(lambda: banner.display and "tiers.low: 3" in str(banner.render()), 2.0)
+        assert cell(app, "tiers", "low", "model") == "edited-elsewhere"  # last good stays
+
+
+async def test_new_records_stream_in_and_count_while_scrolled_away(home: Path) -> None:
+    app = panel(home, live=True)
+    async with app.run_test(size=(160, 24)) as pilot:
+        await pilot.pause(0.3)
+        requests = table(app, "requests")
+        requests.scroll_home(animate=False, immediate=True)
+        await pilot.pause()
+        with open(home / EVENTS_NAME, "a") as log:
+            for i in range(3):
+                record = dict(fixed_log()[0], call_id=f"late-{i}", time=T0 + 100 + i)
+                log.write(json.dumps(record) + "\n")
+        await wait_for(lambda: "late-2" in request_rows(app), 3.0)
+        await wait_for(lambda: app.new_rows == 3, 2.0)
+        assert "3 new" in str(app.query_one("#stream-title", Static).render())
+        await pilot.press("G")
+        assert app.new_rows == 0
+        # at the bottom, newer rows are followed: no count
+        with open(home / EVENTS_NAME, "a") as log:
+            log.write(json.dumps(dict(fixed_log()[0], call_id="later", time=T0 + 200)) + "\n")
+        await wait_for(lambda: "later" in request_rows(app), 3.0)
+        await pilot.pause(0.3)
+        assert app.new_rows == 0
