@@ -1,0 +1,121 @@
+"""``reasoning-panel demo``: records flow, a remap changes later requests, nothing is left."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable
+
+from app.demo import DEMO_INFO_FILE, demo_stack
+from app.local_stack import DEMO_CONFIG, cli_command, free_port
+from app.panel.app import ReasoningPanel
+from callbacks.statefile import StateFile
+
+from .test_panel import request_rows, wait_for
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead too (its parent has not reaped it yet)
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+async def test_headless_demo_remap_changes_later_requests(tmp_path: Path) -> None:
+    with demo_stack(tmp_path, pace_s=(0.05, 0.15)) as demo:
+        pids = [s.proc.pid for s in demo.services]
+        app = ReasoningPanel(tmp_path, proxy_url=demo.proxy.url, config=DEMO_CONFIG, poll_s=0.5)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await wait_for(lambda: len(request_rows(app)) >= 5, 30)
+            await wait_for(lambda: app.proxy_up is True, 10)
+            # pin the high tier from the dashboard, as a user would
+            app.query_one("#tiers", DataTable).move_cursor(row=3)
+            await pilot.press("p")
+            assert StateFile.in_home(tmp_path).read().pin == "high"
+            pinned_at = time.time()
+
+            def routed_after() -> list[Any]:
+                return [r for r in app.model.requests.values()
+                        if r.routed and r.routed["time"] > pinned_at + 0.2
+                        and r.routed.get("target") and r.outcome is not None]
+
+            await wait_for(lambda: len(routed_after()) >= 5, 30)
+            later = routed_after()
+            assert {r.routed["target"] for r in later} == {"high-reasoning"}
+            assert {r.outcome["model_group"] for r in later if r.status == "ok"} == \
+                {"high-reasoning"}
+            assert {r.routed["reason"] for r in later} == {"pinned"}
+            await pilot.press("q")
+        assert demo.traffic.sent >= 10
+    time.sleep(0.5)
+    assert not [pid for pid in pids if alive(pid)]
+
+
+def _run_demo_in_a_terminal(home: Path) -> tuple[subprocess.Popen[bytes], int]:
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [*cli_command(), "--home", str(home), "demo", "--port", str(free_port())],
+        stdin=terminal, stdout=terminal, stderr=terminal, start_new_session=True,
+        env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "160", "LINES": "40"},
+    )
+    os.close(terminal)
+    return proc, controller
+
+
+def _drain(controller: int) -> None:
+    """Keep the terminal's buffer from filling (the app blocks writing otherwise)."""
+    import select
+
+    while select.select([controller], [], [], 0)[0]:
+        try:
+            if not os.read(controller, 65536):
+                return
+        except OSError:
+            return
+
+
+@pytest.mark.parametrize("how", ["ctrl+c", "terminal closed"])
+def test_quitting_the_demo_stops_everything(tmp_path: Path, how: str) -> None:
+    proc, controller = _run_demo_in_a_terminal(tmp_path)
+    try:
+        info_path = tmp_path / DEMO_INFO_FILE
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not (
+                info_path.exists() and (tmp_path / "events.jsonl").exists()
+                and (tmp_path / "events.jsonl").read_text().count('"done"') >= 2):
+            _drain(controller)
+            assert proc.poll() is None, "the demo exited early"
+            time.sleep(0.2)
+        info = json.loads(info_path.read_text())
+        children = [info["standin"], info["proxy"]]
+        assert all(alive(pid) for pid in children)
+        if how == "ctrl+c":
+            os.write(controller, b"\x03")
+        else:
+            os.kill(proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            _drain(controller)
+            time.sleep(0.1)
+        assert proc.returncode == 0
+        time.sleep(0.5)
+        assert not [pid for pid in children if alive(pid)]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        os.close(controller)
