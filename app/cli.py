@@ -165,6 +165,16 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.panel:
+        from app.panel_bench import run_panel_bench
+
+        results = run_panel_bench(args.json)
+        if args.json:
+            print(json.dumps({k: round(v, 3) for k, v in results.items()}))
+        else:
+            for key, value in results.items():
+                print(f"{key:<36} {value:.3f}")
+        return 0
     from app.bench import run_bench
 
     return run_bench(quick=args.quick, as_json=args.json)
@@ -242,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("bench", cmd_bench, "measure what the callback costs the proxy")
     p.add_argument("--quick", action="store_true", help="a shorter run (under a minute)")
     p.add_argument("--json", action="store_true", help="one JSON object of figures")
+    p.add_argument("--panel", action="store_true",
+                   help="measure the dashboard instead: start-up, records/s, remap latency")
 
     p = command("check", cmd_check, "validate a state file without applying it")
     p.add_argument("file")
