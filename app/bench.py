@@ -28,6 +28,7 @@ import httpx
 import yaml
 
 from app.local_stack import DEMO_CONFIG, Service, start_proxy, start_standin
+from callbacks.eventlog import EVENTS_NAME, read_tail
 from callbacks.launcher import MASTER_KEY_FILE
 from callbacks.state import State
 from callbacks.statefile import StateFile
@@ -194,8 +195,56 @@ def _config_without_callback(folder: Path) -> Path:
     return path
 
 
+async def _reloads(url: str, key: str, state_file: StateFile, changes: int
+                   ) -> dict[str, float]:
+    """Remap the medium tier back and forth under load. For each write: the time from the
+    write to the hook routing the first request that the new model then served (the hook's
+    time is in the event log), and how many requests sent after the write returned, and
+    answered before the next write, still went to the old model."""
+    served: list[tuple[float, float, str, str]] = []  # (sent, answered, group, call id)
+    stop = asyncio.Event()
+    body = {"model": "claude-opus-4-8", "max_tokens": 16, "thinking": {"type": "adaptive"},
+            "output_config": {"effort": "medium"}, "messages": HISTORY}
+    async with httpx.AsyncClient(base_url=url, headers={"x-api-key": key}, timeout=30) as client:
+        async def worker() -> None:
+            while not stop.is_set():
+                sent = time.time()
+                response = await client.post("/v1/messages", json=body)
+                served.append((sent, time.time(),
+                               response.headers.get("x-litellm-model-group", "?"),
+                               response.headers.get("x-litellm-call-id", "")))
+
+        workers = [asyncio.create_task(worker()) for _ in range(4)]
+        writes: list[tuple[float, float, str]] = []
+        for n in range(changes):
+            await asyncio.sleep(0.25)
+            model = ("fast-coder", ROUTED_TARGET)[n % 2]
+            start = time.time()
+            state_file.update(lambda s, model=model: s.with_tier_model("medium", model))
+            writes.append((start, time.time(), model))
+        await asyncio.sleep(0.5)
+        stop.set()
+        await asyncio.gather(*workers)
+    await asyncio.sleep(0.2)  # the event log's writer
+    hooked = {r["call_id"]: r["time"] for r in read_tail(state_file.path.with_name(
+        EVENTS_NAME))[0] if r.get("type") == "routed"}
+    delays, stale = [], 0
+    for i, (start, returned, model) in enumerate(writes):
+        until = writes[i + 1][0] if i + 1 < len(writes) else float("inf")
+        new = [hooked[call_id] for _, _, group, call_id in served
+               if group == model and start <= hooked.get(call_id, 0) < until]
+        if new:
+            delays.append((min(new) - start) * 1000)
+        # sent after the write returned and answered before the next write began: its hook
+        # certainly ran under this state
+        stale += sum(1 for sent, answered, group, _ in served
+                     if returned <= sent and answered < until and group != model)
+    return {"reload_ms_p50": percentile(delays, 50), "reload_ms_p95": percentile(delays, 95),
+            "reload_stale_requests": float(stale)}
+
+
 def measure_proxy(rounds: int, seconds: float, concurrency: int,
-                  progress: Callable[[str], None]) -> dict[str, float]:
+                  progress: Callable[[str], None], reloads: int = 20) -> dict[str, float]:
     """Throughput and latency of the proxy without and with the callback, alternating rounds."""
     services: list[Service] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -226,11 +275,15 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
                     lat[name].extend(got)
                 progress(f"round {r + 1}/{rounds}: without {done['without'][-1] / seconds:.0f}"
                          f" req/s, with {done['with'][-1] / seconds:.0f} req/s")
+            progress(f"measuring reload latency ({reloads} state changes under load) ...")
+            reload = asyncio.run(_reloads(*proxies["with"], StateFile.in_home(folder / "with"),
+                                          reloads))
         finally:
             for service in reversed(services):
                 service.stop()
     rps = {name: sum(counts) / (seconds * rounds) for name, counts in done.items()}
     return {
+        **reload,
         "rps_without": rps["without"],
         "rps_with": rps["with"],
         "p50_ms_without": percentile(lat["without"], 50) * 1000,
@@ -250,11 +303,12 @@ def run_bench(quick: bool, as_json: bool) -> int:
             print(f"  {message}", file=sys.stderr, flush=True)
 
     progress("measuring the hook in-process ...")
-    results: dict[str, float] = measure_hook(5_000 if quick else 20_000)
+    results: dict[str, float] = measure_hook(3_000 if quick else 20_000)
     progress("measuring event latency (hook -> `tail -f`) at 100 requests/s ...")
-    results.update(measure_events(rate=100, seconds=5 if quick else 15))
-    rounds, seconds = (4, 3.0) if quick else (8, 6.0)
-    results.update(measure_proxy(rounds, seconds, concurrency=8, progress=progress))
+    results.update(measure_events(rate=100, seconds=3 if quick else 15))
+    rounds, seconds = (4, 2.5) if quick else (8, 6.0)
+    results.update(measure_proxy(rounds, seconds, concurrency=8, progress=progress,
+                                 reloads=10 if quick else 30))
     if as_json:
         print(json.dumps({k: round(v, 3) for k, v in results.items()}))
         return 0
@@ -272,6 +326,11 @@ def run_bench(quick: bool, as_json: bool) -> int:
         ("overhead_ratio", f"{results['overhead_ratio']:.3f}"
                            f" (+/- {results['overhead_ratio_rounds_stdev']:.3f} per round)",
          "target >= 0.98"),
+        ("reload_ms p50 / p95 (write -> hook routes to the new model)",
+         f"{results['reload_ms_p50']:.1f} / {results['reload_ms_p95']:.1f} ms",
+         "target p95 <= 50 ms"),
+        ("requests to the old model after the write returned",
+         f"{results['reload_stale_requests']:.0f}", "target 0"),
         ("latency without p50 / p95",
          f"{results['p50_ms_without']:.1f} / {results['p95_ms_without']:.1f} ms", ""),
         ("latency with p50 / p95",

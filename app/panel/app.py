@@ -235,6 +235,10 @@ class ReasoningPanel(App[None]):
         table = self.query_one("#tiers", DataTable)
         total = self.model.total()
         now = self.clock()
+        in_flight = dict.fromkeys((*TIERS, PASS), 0)
+        for request in self.model.requests.values():
+            if request.outcome is None:
+                in_flight[request.tier] += 1
         for tier in (*TIERS, PASS):
             stats = self.model.tiers[tier]
             if tier == PASS:
@@ -247,8 +251,7 @@ class ReasoningPanel(App[None]):
                     model += "  📌 pinned"
                 elif self.state.pin:
                     model = Text(model, style="dim")
-            finished = stats.requests - sum(1 for r in self.model.requests.values()
-                                            if r.tier == tier and r.outcome is None)
+            finished = stats.requests - in_flight[tier]
             cells = {
                 "tier": Text(tier, style=TIER_STYLE[tier]),
                 "model": model,
@@ -262,8 +265,7 @@ class ReasoningPanel(App[None]):
             for key, value in cells.items():
                 table.update_cell(tier, key, value)
         routed = self.model.total(TIERS)  # what routing changed: passed-through calls aside
-        priced = routed.requests - routed.errors - sum(
-            1 for r in self.model.requests.values() if r.outcome is None and r.tier != PASS)
+        priced = routed.requests - routed.errors - sum(in_flight[t] for t in TIERS)
         actual = money(routed.cost, routed.cost_unknown, priced)
         asked = money(routed.client_cost, routed.client_cost_unknown, priced)
         saved = ""

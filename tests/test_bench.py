@@ -1,0 +1,33 @@
+"""`reasoning-panel bench --quick --json`: runs end to end and reports every figure.
+
+Figures are printed, not asserted against targets (shared, noisy machines); what is asserted
+is what must hold whatever the speed: every key is there, every follower record arrived, and
+no request went to the old model after a state write returned.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from app.local_stack import cli_command
+
+KEYS = {"hook_us_p50", "hook_us_p99", "event_ms_p50", "event_ms_p95", "reload_ms_p50",
+        "reload_ms_p95", "reload_stale_requests", "rps_without", "rps_with", "p50_ms_without",
+        "p95_ms_without", "p50_ms_with", "p95_ms_with", "overhead_ratio"}
+
+
+@pytest.mark.timeout(300)
+def test_bench_quick_json_reports_every_figure() -> None:
+    out = subprocess.run([*cli_command(), "bench", "--quick", "--json"], capture_output=True,
+                         text=True, timeout=280)
+    assert out.returncode == 0, out.stderr[-3000:]
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    assert KEYS <= set(figures)
+    assert all(isinstance(figures[k], int | float) for k in KEYS)
+    assert figures["reload_stale_requests"] == 0
+    assert figures["event_records_seen"] == 300  # 100 req/s for 3 s, every record followed
+    assert figures["rps_with"] > 0 and figures["rps_without"] > 0
+    assert 0 < figures["hook_us_p50"] <= figures["hook_us_p99"]
