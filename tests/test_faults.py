@@ -1,0 +1,294 @@
+"""Fault suite: what can go wrong around the callback, and the promise that holds each time.
+
+Every test's docstring names the promise it checks; README.md lists them under Reliability.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.local_stack import start_proxy
+from app.panel.app import ReasoningPanel
+from callbacks.eventlog import EVENTS_NAME
+from callbacks.state import State
+from callbacks.statefile import StateFile, parse_state_text, render_state
+
+from .conftest import Proxy, StandIn, reset_state
+from .test_eventlog import all_records
+from .test_panel import wait_for
+
+pytestmark = pytest.mark.timeout(300)
+ADAPTIVE = {"type": "adaptive"}
+MEDIUM = {"thinking": ADAPTIVE, "output_config": {"effort": "medium"}}
+
+
+def send(proxy: Proxy, body: dict[str, Any], path: str = "/v1/messages") -> httpx.Response:
+    body = {"model": "claude-opus-4-8", "max_tokens": 64,
+            "messages": [{"role": "user", "content": "hi"}], **body}
+    return httpx.post(proxy.url + path, json=body, timeout=60,
+                      headers={"x-api-key": proxy.key, "authorization": f"Bearer {proxy.key}"})
+
+
+def group(proxy: Proxy, body: dict[str, Any] | None = None) -> str:
+    response = send(proxy, body or MEDIUM)
+    assert response.status_code == 200, response.text
+    return response.headers["x-litellm-model-group"]
+
+
+def records(proxy: Proxy) -> list[dict[str, Any]]:
+    time.sleep(0.3)  # the event log's writer thread
+    return all_records(proxy.home / EVENTS_NAME)
+
+
+@pytest.fixture(autouse=True)
+def _fresh(proxy: Proxy, standin: StandIn) -> None:
+    reset_state(proxy)
+    standin.clear()
+
+
+# --- the state file ---------------------------------------------------------------------------
+
+WRITER = """
+import sys
+from pathlib import Path
+from callbacks.state import State
+from callbacks.statefile import StateFile
+sf = StateFile(Path(sys.argv[1]))
+states = [State(), State().with_tier_model("low", "x" * 5000)]  # big: a write takes a while
+i = 0
+while True:
+    sf.write(states[i % 2])
+    i += 1
+"""
+
+
+def test_a_writer_killed_mid_save_never_leaves_a_torn_file(tmp_path: Path) -> None:
+    """Promise: a state file save is atomic. A writer SIGKILLed at any point leaves the old or
+    the new valid state on disk, never a torn or empty file."""
+    path = tmp_path / "state.yaml"
+    StateFile(path).write(State())
+    valid = {render_state(State()), render_state(State().with_tier_model("low", "x" * 5000))}
+    rng = random.Random(7)
+    root = Path(__file__).resolve().parent.parent
+    for _ in range(40):
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], cwd=root)
+        time.sleep(0.15 + rng.random() * 0.1)  # past start-up, somewhere inside a save
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        text = path.read_text()
+        assert text in valid
+        parse_state_text(text)
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "state.yaml"]
+    assert all(name.startswith(".state.yaml.") for name in leftovers)  # only temp files
+
+
+@pytest.mark.parametrize("fault", ["deleted", "directory", "not utf-8", "other program's yaml",
+                                   "empty"])
+def test_state_file_faults_keep_the_last_good_state(proxy: Proxy, fault: str) -> None:
+    """Promise: whatever happens to the state file while the proxy runs (deleted, replaced by a
+    directory, unreadable bytes, another program's YAML, emptied), routing goes on with the last
+    good state, the problem is reported once, and a later valid write is picked up."""
+    sf = proxy.state_file
+    sf.write(State().with_tier_model("medium", "fast-coder"))
+    assert group(proxy) == "fast-coder"
+    before = len([r for r in records(proxy) if r.get("event") == "refused"])
+    if fault == "deleted":
+        sf.path.unlink()
+    elif fault == "directory":
+        sf.path.unlink()
+        sf.path.mkdir()
+    elif fault == "not utf-8":
+        sf.path.write_bytes(b"version: 1\npin: \xff\xfe\n")
+    elif fault == "other program's yaml":
+        sf.path.write_text("services:\n  web:\n    image: nginx\n    ports: ['80:80']\n")
+    else:
+        sf.path.write_text("")
+    for _ in range(4):
+        assert group(proxy) == "fast-coder"
+    refused = [r for r in records(proxy) if r.get("event") == "refused"][before:]
+    assert len(refused) == 1, refused
+    if sf.path.is_dir():
+        sf.path.rmdir()
+    sf.write(State())
+    assert group(proxy) == "medium-reasoning"
+
+
+# --- request bodies -----------------------------------------------------------------------------
+
+JUNK = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**63) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                max_size=3),
+    max_leaves=8,
+)
+EFFORTS = st.sampled_from(["low", "medium", "high", "xhigh", "max", "minimal", "none", "LOW",
+                           "très", "🧠", ""]) | JUNK
+THINKING = st.one_of(
+    JUNK,
+    st.fixed_dictionaries({"type": st.sampled_from(["enabled", "disabled", "adaptive", "??"]) |
+                           JUNK},
+                          optional={"budget_tokens": st.integers(-10, 10**12) | JUNK,
+                                    "display": JUNK}),
+)
+BODIES = st.fixed_dictionaries({}, optional={
+    "thinking": THINKING,
+    "output_config": JUNK | st.fixed_dictionaries({}, optional={"effort": EFFORTS}),
+    "reasoning_effort": EFFORTS,
+    "reasoning": JUNK | st.fixed_dictionaries({}, optional={"effort": EFFORTS}),
+    "context_management": JUNK,
+})
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(body=BODIES, chat=st.booleans())
+def test_generated_bodies_never_get_a_5xx_from_the_callback(proxy: Proxy, body: dict[str, Any],
+                                                             chat: bool) -> None:
+    """Promise: no request body, however malformed its reasoning fields (wrong types, missing
+    fields, huge budgets, unicode, nested nonsense), makes the callback fail a request: each
+    is routed or passed through, with its reason in the event log."""
+    path = "/v1/chat/completions" if chat else "/v1/messages"
+    response = send(proxy, body, path)
+    call_id = response.headers.get("x-litellm-call-id")
+    # A 5xx can still come from LiteLLM itself, which refuses some nonsense after the hook
+    # (e.g. ``context_management: []`` fails inside LiteLLM with or without this callback);
+    # the callback's part is checked here: it decided, recorded why, and never failed.
+    assert call_id
+    deadline = time.monotonic() + 5
+    while True:
+        routed = [r for r in all_records(proxy.home / EVENTS_NAME)
+                  if r.get("call_id") == call_id and r["type"] == "routed"]
+        if routed or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert len(routed) == 1
+    assert routed[0]["reason"] in ("routed", "pinned", "same_model")
+    assert routed[0]["strength"] in ("none", "low", "medium", "high")
+    if response.status_code == 200:
+        assert response.headers["x-litellm-model-group"] == routed[0]["target"]
+    assert "routing failed" not in proxy.service.log_text()
+
+
+
+# --- the event log ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["disk full", "not writable"])
+def test_event_log_failures_never_fail_a_request(proxy: Proxy, fault: str) -> None:
+    """Promise: when the event log cannot be written (disk full: the log is /dev/full; or its
+    path is not writable), requests still succeed and are routed, the problem is reported once
+    in the proxy log, and logging resumes once the log is writable again."""
+    log = proxy.home / EVENTS_NAME
+    for old in proxy.home.glob(EVENTS_NAME + "*"):
+        old.unlink()
+    if fault == "disk full":
+        log.symlink_to("/dev/full")
+    else:
+        log.mkdir()
+    reported = proxy.service.log_text().count("cannot write the event log")
+    try:
+        for effort, tier in (("low", "low"), ("high", "high"), ("medium", "medium")):
+            assert group(proxy, {"thinking": ADAPTIVE, "output_config": {"effort": effort}}) \
+                == f"{tier}-reasoning"
+        time.sleep(0.5)
+        text = proxy.service.log_text()
+        assert text.count("cannot write the event log") == reported + 1
+        assert ("No space left on device" if fault == "disk full" else "Is a directory") in text
+    finally:
+        if log.is_dir() and not log.is_symlink():
+            log.rmdir()
+        else:
+            log.unlink()
+    response = send(proxy, MEDIUM)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not (log.exists() and response.headers[
+            "x-litellm-call-id"] in log.read_text()):
+        time.sleep(0.05)
+    assert response.headers["x-litellm-call-id"] in log.read_text()
+
+
+# --- the upstream provider ------------------------------------------------------------------
+
+
+def test_provider_down_gives_failure_records_and_the_panel_shows_them(proxy: Proxy) -> None:
+    """Promise: a provider that is down fails its requests quickly with a failure record (no
+    hang), and the dashboard shows them as errors."""
+    proxy.state_file.write(State().with_tier_model("high", "offline"))
+    responses = [send(proxy, {"thinking": ADAPTIVE, "output_config": {"effort": "high"}})
+                 for _ in range(2)]
+    assert all(r.status_code >= 500 for r in responses)
+    ids = {r.headers["x-litellm-call-id"] for r in responses}
+    failed = [r for r in records(proxy) if r.get("call_id") in ids and r["type"] == "failed"]
+    assert len(failed) == 2
+    assert all(r["model_group"] == "offline" and r["error_class"] for r in failed)
+
+    async def panel() -> None:
+        app = ReasoningPanel(proxy.home, live=False)
+        async with app.run_test(size=(160, 40)):
+            for call_id in ids:
+                assert app.model.requests[call_id].status == "error"
+                assert str(app.query_one("#requests").get_cell(  # type: ignore[attr-defined]
+                    call_id, "status")).startswith("error")
+
+    asyncio.run(panel())
+
+
+def test_a_slow_provider_holds_only_its_own_requests(proxy: Proxy, standin: StandIn) -> None:
+    """Promise: a slow provider delays only the requests sent to it; others routed elsewhere
+    go through meanwhile, and the slow one still ends with an outcome record."""
+    standin.fault("standin-low", delay_ms=3000)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            slow = pool.submit(send, proxy, {"thinking": ADAPTIVE,
+                                             "output_config": {"effort": "low"}})
+            time.sleep(0.3)
+            fast = send(proxy, {"thinking": ADAPTIVE, "output_config": {"effort": "high"}})
+            assert fast.status_code == 200 and not slow.done()  # not held behind the slow one
+            slow_response = slow.result(timeout=60)
+    finally:
+        standin.fault("standin-low", status=None)
+    assert slow_response.headers["x-litellm-model-group"] == "low-reasoning"
+    call_id = slow_response.headers["x-litellm-call-id"]
+    done = [r for r in records(proxy) if r.get("call_id") == call_id and r["type"] == "done"]
+    assert len(done) == 1 and done[0]["latency_ms"] >= 3000
+
+
+# --- the proxy ----------------------------------------------------------------------------------
+
+
+async def test_dashboard_follows_a_proxy_restart(tmp_path: Path, standin: StandIn) -> None:
+    """Promise: the dashboard shows the proxy down while it is restarting, then up again,
+    without being restarted itself."""
+    from app.local_stack import free_port
+
+    port = free_port()
+    service = start_proxy(tmp_path, port=port, standin_url=standin.url,
+                          log_path=tmp_path / "proxy-1.log")
+    try:
+        app = ReasoningPanel(tmp_path, poll_s=0.2)
+        async with app.run_test(size=(160, 40)):
+            await wait_for(lambda: app.proxy_up is True, 10)
+            service.stop()
+            await wait_for(lambda: app.proxy_up is False, 10)
+            assert "down" in str(app.query_one("#status").render())  # type: ignore[attr-defined]
+            service = start_proxy(tmp_path, port=port, standin_url=standin.url,
+                                  log_path=tmp_path / "proxy-2.log")
+            await wait_for(lambda: app.proxy_up is True, 15)
+            assert "● up" in str(app.query_one("#status").render())  # type: ignore
+    finally:
+        service.stop()
+
