@@ -138,7 +138,7 @@ async def _remap_latency(presses: int) -> dict[str, float]:
                 await pilot.press("p")  # pins (the next press on the other tier re-pins)
                 written = time.time()
 
-                def served_new() -> list[Any]:
+                def served_new(target: str = target, pressed: float = pressed) -> list[Any]:
                     return sorted((r for r in app.model.requests.values()
                                    if r.outcome and r.outcome.get("model_group") == target
                                    and r.routed and r.routed["time"] >= pressed),

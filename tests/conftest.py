@@ -17,10 +17,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network fetc
 os.environ["TZ"] = "UTC"  # times on screen (snapshots) do not depend on the machine's zone
 time.tzset()
 
-from app.local_stack import Service, start_proxy, start_standin
-from callbacks.launcher import MASTER_KEY_FILE
-from callbacks.state import State
-from callbacks.statefile import StateFile
+from app.local_stack import Service, start_proxy, start_standin  # noqa: E402 - after the env is set
+from callbacks.launcher import MASTER_KEY_FILE  # noqa: E402 - after the env is set
+from callbacks.state import State  # noqa: E402 - after the env is set
+from callbacks.statefile import StateFile  # noqa: E402 - after the env is set
 
 
 @dataclass
