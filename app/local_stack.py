@@ -92,13 +92,20 @@ class Service:
 
 
 def _spawn(name: str, cmd: list[str], env: dict[str, str], url: str, log_path: Path | None,
-           cwd: Path = PROJECT_ROOT) -> Service:
+           ready_path: str, timeout: float, cwd: Path = PROJECT_ROOT) -> Service:
+    """Start a service and wait until ``url + ready_path`` answers (stopping it if it does not)."""
     log = open(log_path, "wb") if log_path else None  # noqa: SIM115 - closed by Service.stop
     proc = subprocess.Popen(
         cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
         stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    return Service(name, proc, url, log_path, log)
+    service = Service(name, proc, url, log_path, log)
+    try:
+        wait_http(url + ready_path, timeout, proc)
+    except BaseException:
+        service.stop()
+        raise
+    return service
 
 
 def start_standin(port: int | None = None, log_path: Path | None = None,
@@ -107,13 +114,7 @@ def start_standin(port: int | None = None, log_path: Path | None = None,
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "app.standin", "--port", str(port)]
-    service = _spawn("stand-in", cmd, dict(os.environ), url, log_path)
-    try:
-        wait_http(url + "/health", timeout, service.proc)
-    except BaseException:
-        service.stop()
-        raise
-    return service
+    return _spawn("stand-in", cmd, dict(os.environ), url, log_path, "/health", timeout)
 
 
 def start_proxy(home: Path, config: Path = DEMO_CONFIG, *, port: int | None = None,
@@ -130,10 +131,4 @@ def start_proxy(home: Path, config: Path = DEMO_CONFIG, *, port: int | None = No
         full_env[STANDIN_URL_ENV] = standin_url
     cmd = [*cli_command(), "--home", str(home), "proxy", "--config", str(config),
            "--port", str(port), "--num-workers", str(num_workers)]
-    service = _spawn("proxy", cmd, full_env, url, log_path, cwd)
-    try:
-        wait_http(url + "/health/liveliness", timeout, service.proc)
-    except BaseException:
-        service.stop()
-        raise
-    return service
+    return _spawn("proxy", cmd, full_env, url, log_path, "/health/liveliness", timeout, cwd)

@@ -251,21 +251,17 @@ def follow(path: Path, poll: float = 0.02, position: Position | None = None,
                 position = None
                 from_start = True  # after a rotation, read the new file from its start
             chunk = f.read()
+            rotated_away = not chunk and _inode(path) != inode
+            if rotated_away:  # the old file is finished: take its last bytes, go to the new one
+                chunk = f.read()
+                f.close()
+                f = None
             if chunk:
                 buffer += chunk
                 complete, _, buffer = buffer.rpartition(b"\n")
                 if complete:
                     yield parse_lines(complete)
-                continue
-            if _inode(path) != inode:  # rotated: the old file is finished, go to the new one
-                rest = f.read()
-                f.close()
-                f = None
-                if rest:
-                    buffer += rest
-                    complete, _, buffer = buffer.rpartition(b"\n")
-                    if complete:
-                        yield parse_lines(complete)
+            if chunk or rotated_away:
                 continue
             yield []
             time.sleep(poll)
