@@ -94,6 +94,7 @@ class ReasoningPanel(App[None]):
         self._removed: list[str] = []
         self._tiers_dirty = True
         self.startup_hint: str | None = None
+        self._tables_ready = False  # the widgets exist (App.is_mounted is a method, not a flag)
 
     # --- layout ----------------------------------------------------------------------------
 
@@ -115,6 +116,7 @@ class ReasoningPanel(App[None]):
         requests = self.query_one("#requests", DataTable)
         for key, label, width in REQUEST_COLUMNS:
             requests.add_column(label, key=key, width=width)
+        self._tables_ready = True
         self.reload_state()
         records, position = read_tail(self.events_path,
                                       lambda rs: len(rs) >= 3 * self.model.max_rows,
@@ -192,7 +194,7 @@ class ReasoningPanel(App[None]):
     # --- drawing -------------------------------------------------------------------------------
 
     def update_status(self) -> None:
-        if not self.is_mounted:
+        if not self._tables_ready:
             return
         if self.proxy_url is None:
             proxy = "[dim]proxy: none configured[/]"
@@ -223,7 +225,7 @@ class ReasoningPanel(App[None]):
 
     def refresh_view(self) -> None:
         """Redraw what changed since the last call (runs a few times a second)."""
-        if not self.is_mounted:
+        if not self._tables_ready:
             return
         with self.batch_update():
             if self._tiers_dirty:
