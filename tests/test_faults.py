@@ -6,6 +6,7 @@ Every test's docstring names the promise it checks; README.md lists them under R
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import signal
 import subprocess
@@ -187,16 +188,44 @@ def test_generated_bodies_never_get_a_5xx_from_the_callback(proxy: Proxy, body: 
 # --- the event log ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fault", ["disk full", "not writable"])
-def test_event_log_failures_never_fail_a_request(proxy: Proxy, fault: str) -> None:
-    """Promise: when the event log cannot be written (disk full: the log is /dev/full; or its
-    path is not writable), requests still succeed and are routed, the problem is reported once
-    in the proxy log, and logging resumes once the log is writable again."""
+@pytest.fixture
+def full_tmpfs(tmp_path: Path) -> Any:
+    """A tiny tmpfs, filled up (needs the right to mount, as CI has: root)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        (mount / EVENTS_NAME).touch()
+        fd = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"x" * 4096)
+        except OSError:
+            pass  # full
+        finally:
+            os.close(fd)
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+@pytest.mark.parametrize("fault", ["/dev/full", "full tmpfs", "not writable"])
+def test_event_log_failures_never_fail_a_request(proxy: Proxy, fault: str,
+                                                  request: pytest.FixtureRequest) -> None:
+    """Promise: when the event log cannot be written (disk full: the log is /dev/full, or a
+    file on a full tiny tmpfs; or its path is not writable), requests still succeed and are
+    routed, the problem is reported once in the proxy log, and logging resumes once the log is
+    writable again."""
     log = proxy.home / EVENTS_NAME
     for old in proxy.home.glob(EVENTS_NAME + "*"):
         old.unlink()
-    if fault == "disk full":
+    if fault == "/dev/full":
         log.symlink_to("/dev/full")
+    elif fault == "full tmpfs":
+        log.symlink_to(request.getfixturevalue("full_tmpfs") / EVENTS_NAME)
     else:
         log.mkdir()
     reported = proxy.service.log_text().count("cannot write the event log")
@@ -207,7 +236,7 @@ def test_event_log_failures_never_fail_a_request(proxy: Proxy, fault: str) -> No
         time.sleep(0.5)
         text = proxy.service.log_text()
         assert text.count("cannot write the event log") == reported + 1
-        assert ("No space left on device" if fault == "disk full" else "Is a directory") in text
+        assert ("Is a directory" if fault == "not writable" else "No space left on device") in text
     finally:
         if log.is_dir() and not log.is_symlink():
             log.rmdir()
