@@ -56,8 +56,12 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
-def atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
-    """Write ``text`` to ``path`` atomically: temp file in the same folder, fsync, rename."""
+def atomic_write(path: Path, text: str, mode: int = 0o600, overwrite: bool = True) -> None:
+    """Write ``text`` to ``path`` atomically: temp file in the same folder, fsync, rename.
+
+    With ``overwrite=False`` an existing file is kept (the temp file is linked into place, which
+    fails when ``path`` exists), so concurrent creators all end up with one complete file.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)
@@ -65,7 +69,12 @@ def atomic_write(path: Path, text: str, mode: int = 0o600) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+            os.unlink(tmp)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -123,16 +132,7 @@ class StateFile:
         """
         if not self.path.exists():
             ensure_private_dir(self.path.parent)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".state.", suffix=".new")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as f:
-                    f.write(render_state(state_from_env(env)))
-                    f.flush()
-                    os.fsync(f.fileno())
-                with contextlib.suppress(FileExistsError):
-                    os.link(tmp, self.path)
-            finally:
-                os.unlink(tmp)
+            atomic_write(self.path, render_state(state_from_env(env)), overwrite=False)
         return self.read()
 
     @contextlib.contextmanager
