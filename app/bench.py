@@ -28,6 +28,7 @@ import httpx
 import yaml
 
 from app.local_stack import DEMO_CONFIG, Service, start_proxy, start_standin
+from app.panel.model import percentile as nearest_rank
 from callbacks.eventlog import EVENTS_NAME, read_tail
 from callbacks.launcher import MASTER_KEY_FILE
 from callbacks.state import State
@@ -58,12 +59,9 @@ ROUTED_TARGET = "medium-reasoning"  # where the callback sends the load's effort
 
 
 def percentile(values: list[float], p: float) -> float:
-    """The p-th percentile (0-100) by nearest rank."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
-    return ordered[k]
+    """The p-th percentile (0-100) by nearest rank; NaN when there are no values."""
+    value = nearest_rank(values, p)
+    return float("nan") if value is None else value
 
 
 def measure_hook(n: int) -> dict[str, float]:

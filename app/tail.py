@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
+from app.panel.model import count_text
 from callbacks.eventlog import follow, read_tail
 
 OUTCOMES = ("done", "failed")
@@ -29,12 +30,6 @@ def _clock(at: Any) -> str:
     if not isinstance(at, int | float):
         return "--:--:--"
     return time.strftime("%H:%M:%S", time.localtime(at))
-
-
-def _tokens(n: Any) -> str:
-    if not isinstance(n, int):
-        return "-"
-    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
 
 
 def signal_label(routed: dict[str, Any]) -> str:
@@ -67,7 +62,8 @@ def format_request(routed: dict[str, Any] | None, outcome: dict[str, Any] | None
     timing = f"{latency:.0f}ms" if isinstance(latency, int | float) else "-"
     if isinstance(outcome.get("ttft_ms"), int | float):
         timing += f" (ttft {outcome['ttft_ms']:.0f}ms)"
-    tokens = f"{_tokens(outcome.get('input_tokens'))}/{_tokens(outcome.get('output_tokens'))} tok"
+    tokens = (f"{count_text(outcome.get('input_tokens'))}/"
+              f"{count_text(outcome.get('output_tokens'))} tok")
     parts = [
         _clock(routed.get("time") or outcome.get("time")),
         f"{routed.get('client_model') or outcome.get('model_group') or '?':<28}",

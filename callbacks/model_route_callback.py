@@ -121,12 +121,10 @@ class ReasoningRouter(CustomLogger):
                       "reason": "error", "error": redact(repr(exc), 200)}
         try:
             _metadata(data, str(call_type))[METADATA_KEY] = record
-            if self.events is not None:
-                settings = self.live.state.event_log if self.live.state else None
-                if settings is not None:
-                    self.events.max_bytes = settings.max_bytes
-                    self.events.backups = settings.backups
-                self.events.emit(routed_record(data.get("litellm_call_id"), record, at))
+            if self.events is not None and self.live.state is not None:
+                self.events.max_bytes = self.live.state.event_log.max_bytes
+                self.events.backups = self.live.state.event_log.backups
+            self._emit(routed_record(data.get("litellm_call_id"), record, at))
         except Exception:  # pragma: no cover - never break a request over bookkeeping
             log.exception("reasoning-panel: could not record the decision")
         return data
@@ -140,10 +138,8 @@ class ReasoningRouter(CustomLogger):
         self._outcome(kwargs, failed=True)
 
     def _outcome(self, kwargs: Any, failed: bool) -> None:
-        if self.events is None:
-            return
         try:
-            self.events.emit(outcome_record(kwargs, failed))
+            self._emit(outcome_record(kwargs, failed))
         except Exception:  # pragma: no cover - logging must never fail a call
             log.exception("reasoning-panel: could not record a call's outcome")
 

@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from app.panel.model import PASS, PanelModel, Request, money, sparkline
+from app.panel.model import PASS, PanelModel, Request, count_text, money, sparkline
 from app.panel.prices import price
 from app.panel.screens import DetailScreen, ModelPicker, SettingsScreen
 from callbacks.eventlog import EVENTS_NAME, follow, read_tail
@@ -38,12 +38,6 @@ REQUEST_COLUMNS = (("time", "Time", 8), ("client", "Client model", 24),
 TIER_COLUMNS = (("tier", "Tier", 6), ("model", "Model", 30), ("requests", "Reqs", 6),
                 ("share", "Share", 5), ("p50", "p50", 8), ("tokens", "Tokens in/out", 15),
                 ("cost", "Cost", 10), ("rate", "Rate (1 min)", 14))
-
-
-def _tokens(n: Any) -> str:
-    if not isinstance(n, int):
-        return "-"
-    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
 
 
 def _ms(value: Any) -> str:
@@ -260,7 +254,7 @@ class ReasoningPanel(App[None]):
                 "requests": str(stats.requests),
                 "share": f"{stats.requests / total.requests:.0%}" if total.requests else "-",
                 "p50": _ms(stats.p50_ms),
-                "tokens": f"{_tokens(stats.input_tokens)} / {_tokens(stats.output_tokens)}",
+                "tokens": f"{count_text(stats.input_tokens)} / {count_text(stats.output_tokens)}",
                 "cost": money(stats.cost, stats.cost_unknown, max(finished - stats.errors, 0)),
                 "rate": Text(sparkline(stats.rate(now)), style=TIER_STYLE[tier]),
             }
@@ -274,7 +268,7 @@ class ReasoningPanel(App[None]):
         if not routed.cost_unknown and not routed.client_cost_unknown and routed.client_cost:
             saved = f"  →  routing saved [b green]{1 - routed.cost / routed.client_cost:.0%}[/]"
         self.query_one("#totals", Static).update(
-            f"Routed: [b]{actual}[/] for {_tokens(routed.input_tokens + routed.output_tokens)}"
+            f"Routed: [b]{actual}[/] for {count_text(routed.input_tokens + routed.output_tokens)}"
             f" tokens · on the models the clients asked for: [b]{asked}[/]{saved}"
             f" · all requests: {total.requests}, errors: {total.errors}")
 
@@ -288,7 +282,7 @@ class ReasoningPanel(App[None]):
         else:
             status_text = status
         target = routed.get("target") or (f"pass ({routed['reason']})" if routed else "?")
-        tokens = (f"{_tokens(outcome.get('input_tokens'))}/{_tokens(outcome.get('output_tokens'))}"
+        tokens = (f"{count_text(outcome.get('input_tokens'))}/{count_text(outcome.get('output_tokens'))}"
                   if outcome.get("type") == "done" else "-")
         cost = outcome.get("cost")
         return [

@@ -82,6 +82,13 @@ class Request:
         }.get(str(rule), "-" if not routed else str(routed.get("reason", "-")))
 
 
+def count_text(n: Any) -> str:
+    """A token count, short: ``842``, ``1.2k``; ``-`` when unknown."""
+    if not isinstance(n, int):
+        return "-"
+    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
+
+
 def percentile(values: Iterable[float], p: float) -> float | None:
     ordered = sorted(values)
     if not ordered:
