@@ -301,6 +301,19 @@ async def test_quit_key(home: Path) -> None:
     assert app.return_code == 0
 
 
+async def test_redraw_while_shutting_down_does_not_crash(home: Path) -> None:
+    """The redraw timer or the health poll can fire once more after the widgets are gone
+    (seen in CI at exit); that must not turn a clean quit into a crash."""
+    app = panel(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.screen.query_children().remove()
+        app._tiers_dirty = True
+        app.refresh_view()
+        app.update_status()
+        await pilot.pause()
+    assert app._exception is None
+
+
 PALETTE = [  # (command typed, check on the state written)
     ("Pin high tier", lambda s: s.pin == "high"),
     ("Routing on/off", lambda s: s.routing is False),

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
@@ -190,6 +191,12 @@ class ReasoningPanel(App[None]):
     def update_status(self) -> None:
         if not self._tables_ready:
             return
+        try:
+            self._draw_status()
+        except NoMatches:  # a timer or worker can fire once more while the app shuts down
+            self._tables_ready = False
+
+    def _draw_status(self) -> None:
         if self.proxy_url is None:
             proxy = "[dim]proxy: none configured[/]"
         elif self.proxy_up is None:
@@ -221,11 +228,14 @@ class ReasoningPanel(App[None]):
         """Redraw what changed since the last call (runs a few times a second)."""
         if not self._tables_ready:
             return
-        with self.batch_update():
-            if self._tiers_dirty:
-                self._draw_tiers()
-                self._tiers_dirty = False
-            self._draw_requests()
+        try:
+            with self.batch_update():
+                if self._tiers_dirty:
+                    self._draw_tiers()
+                    self._tiers_dirty = False
+                self._draw_requests()
+        except NoMatches:  # the interval timer can tick once more while the app shuts down
+            self._tables_ready = False
 
     def _draw_tiers(self) -> None:
         table = self.query_one("#tiers", DataTable)
