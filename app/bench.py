@@ -185,7 +185,7 @@ async def _load(url: str, key: str, seconds: float, concurrency: int,
     return latencies
 
 
-def _config_without_callback(folder: Path) -> Path:
+def config_without_callback(folder: Path) -> Path:
     config = yaml.safe_load(DEMO_CONFIG.read_text())
     config["litellm_settings"].pop("callbacks", None)
     path = folder / "demo-without-callback.yaml"
@@ -252,7 +252,7 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
             standin = start_standin()
             services.append(standin)
             proxies = {}
-            for name, config in (("without", _config_without_callback(folder)),
+            for name, config in (("without", config_without_callback(folder)),
                                  ("with", DEMO_CONFIG)):
                 home = folder / name
                 proxy = start_proxy(home, config, standin_url=standin.url,
