@@ -46,7 +46,8 @@ def format_request(routed: dict[str, Any] | None, outcome: dict[str, Any] | None
     outcome = outcome or {}
     strength = routed.get("strength") or "?"
     if routed.get("target"):
-        where = f"{_paint(f'{strength:<6}', strength, colour)} -> {routed['target']}"
+        pin = f" (pinned {routed.get('pin')})" if routed.get("reason") == "pinned" else ""
+        where = f"{_paint(f'{strength:<6}', strength, colour)} -> {routed['target']}{pin}"
     elif routed:
         where = f"{_paint(f'{strength:<6}', strength, colour)} -> (pass: {routed.get('reason')})"
     else:

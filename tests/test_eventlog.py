@@ -165,7 +165,8 @@ def sample_log(path: Path) -> None:
     records.append({"type": "failed", "call_id": "fail", "time": 1_800_000_101,
                     "status_code": 500, "error_class": "InternalServerError",
                     "message": "upstream broke"})
-    records.append({**ROUTED, "call_id": "flying", "time": 1_800_000_102})
+    records.append({**ROUTED, "call_id": "flying", "time": 1_800_000_102, "reason": "pinned",
+                    "pin": "high", "target": "high-reasoning"})
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
@@ -179,7 +180,7 @@ def test_tail_prints_the_last_requests_merged(tmp_path: Path) -> None:
     assert "output_config.effort=medium" in lines[0] and "medium -> medium-reasoning" in lines[0]
     assert "ok" in lines[0] and "277ms" in lines[0] and "1.2k/107 tok" in lines[0]
     assert "claude-sonnet-5" in lines[3] and "error 500" in lines[3] and "upstream broke" in lines[3]
-    assert "in flight" in lines[4]
+    assert "in flight" in lines[4] and "medium -> high-reasoning (pinned high)" in lines[4]
 
 
 def test_tail_json_prints_raw_records(tmp_path: Path) -> None:

@@ -170,6 +170,19 @@ async def test_tiers_show_live_figures(home: Path) -> None:
         assert cell(app, "requests", "pass-1", "target") == "pass (not_routed)"
 
 
+async def test_a_pinned_request_shows_the_pin_where_it_went(home: Path) -> None:
+    app = panel(home)
+    async with app.run_test(size=SIZE) as pilot:
+        pinned = {**fixed_log()[0], "call_id": "pinned-1", "strength": "low", "tier": "high",
+                  "target": "high-reasoning", "reason": "pinned", "pin": "high"}
+        app.apply_records([pinned])
+        app.refresh_view()
+        await pilot.pause()
+        assert cell(app, "requests", "pinned-1", "strength") == "low"
+        assert cell(app, "requests", "pinned-1", "target") == "📌 high-reasoning"
+        assert cell(app, "requests", "call-000", "target") == "high-reasoning"
+
+
 async def test_rows_are_bounded(home: Path) -> None:
     app = panel(home, max_rows=10)
     async with app.run_test(size=SIZE):

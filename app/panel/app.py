@@ -134,7 +134,10 @@ class ReasoningPanel(App[None]):
     def follow_events(self, position: Any) -> None:
         for batch in follow(self.events_path, position=position, stop=self._stop):
             if batch:
-                self.call_from_thread(self.apply_records, batch)
+                try:
+                    self.call_from_thread(self.apply_records, batch)
+                except RuntimeError:  # the app stopped between two reads
+                    return
 
     @work(exclusive=True, group="state")
     async def watch_state(self) -> None:
@@ -292,6 +295,8 @@ class ReasoningPanel(App[None]):
         else:
             status_text = status
         target = routed.get("target") or (f"pass ({routed['reason']})" if routed else "?")
+        if routed.get("reason") == "pinned":
+            target = f"📌 {target}"
         tokens = (f"{count_text(outcome.get('input_tokens'))}/{count_text(outcome.get('output_tokens'))}"
                   if outcome.get("type") == "done" else "-")
         cost = outcome.get("cost")
