@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ def measure_hook(n: int) -> dict[str, float]:
         slow = routers["slow_disk"].events
         assert slow is not None
         slow.path = Path(home) / "slow-events.jsonl"
-        slow._write = _slow(slow._write)  # type: ignore[method-assign]
+        slow._write = _slow(slow._write)  # type: ignore[method-assign,assignment]
         for block in range(3 * (n // 1000 + 1)):
             name = list(samples)[block % 3]
             hook = routers[name].async_pre_call_hook
@@ -218,7 +219,7 @@ async def _reloads(url: str, key: str, state_file: StateFile, changes: int
             await asyncio.sleep(0.25)
             model = ("fast-coder", ROUTED_TARGET)[n % 2]
             start = time.time()
-            state_file.update(lambda s, model=model: s.with_tier_model("medium", model))
+            state_file.update(partial(State.with_tier_model, tier="medium", model=model))
             writes.append((start, time.time(), model))
         await asyncio.sleep(0.5)
         stop.set()

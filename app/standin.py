@@ -113,7 +113,7 @@ class StandIn:
             })
 
         async def events() -> AsyncIterator[str]:
-            start = {"id": msg_id, "type": "message", "role": "assistant", "model": model,
+            start: dict[str, Any] = {"id": msg_id, "type": "message", "role": "assistant", "model": model,
                      "content": [], "stop_reason": None, "stop_sequence": None,
                      "usage": {"input_tokens": usage["input_tokens"], "output_tokens": 1}}
             yield sse("message_start", {"type": "message_start", "message": start})

@@ -99,7 +99,7 @@ class EventLog:
             self._busy = True
             time.sleep(COALESCE_S)  # let a burst gather into one write
             wake.clear()  # before draining: a record queued from now on wakes us again
-            batch = []
+            batch: list[dict[str, Any]] = []
             while q and len(batch) < BATCH:
                 batch.append(q.popleft())
             if q:

@@ -78,7 +78,7 @@ def outcome_record(kwargs: Mapping[str, Any], failed: bool) -> dict[str, Any]:
         record.update(
             status="error",
             error_class=info.get("error_class") or (type(exc).__name__ if exc else None),
-            status_code=int(code) if str(code or "").isdigit() else None,
+            status_code=int(str(code)) if str(code or "").isdigit() else None,
             message=redact(info.get("error_message") or slo.get("error_str") or str(exc or "")),
         )
         return record

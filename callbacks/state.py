@@ -229,8 +229,9 @@ def parse_state(data: Any) -> State:
     tiers_data = _mapping("tiers", data.get("tiers", {}))
     _check_keys("tiers", tiers_data, set(TIERS))
     tiers = dict(base.tiers)
-    for tier, value in tiers_data.items():
-        tiers[tier] = _tier_target(f"tiers.{tier}", value)
+    for tier in TIERS:
+        if tier in tiers_data:
+            tiers[tier] = _tier_target(f"tiers.{tier}", tiers_data[tier])
 
     det = _mapping("detection", data.get("detection") or {})
     _check_keys("detection", det, {"budget_thresholds", "effort_map", "ultrathink"})

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import httpx
 from rich.text import Text
@@ -24,7 +24,7 @@ from app.panel.prices import price
 from app.panel.screens import DetailScreen, ModelPicker, SettingsScreen
 from callbacks.eventlog import EVENTS_NAME, follow, read_tail
 from callbacks.launcher import MASTER_KEY_FILE, config_models, read_proxy_info
-from callbacks.state import TIERS, State, StateError
+from callbacks.state import TIERS, State, StateError, Tier
 from callbacks.statefile import STATE_NAME, StateFile
 
 TIER_FILTERS = (None, *TIERS, PASS)
@@ -251,11 +251,11 @@ class ReasoningPanel(App[None]):
         for tier in (*TIERS, PASS):
             stats = self.model.tiers[tier]
             if tier == PASS:
-                model = "(passed through)"
+                model: str | Text = "(passed through)"
             elif self.state is None:
                 model = "?"
             else:
-                model = self.state.tiers[tier].model
+                model = self.state.tiers[cast(Tier, tier)].model
                 if self.state.pin == tier:
                     model += "  📌 pinned"
                 elif self.state.pin:
@@ -378,7 +378,7 @@ class ReasoningPanel(App[None]):
     # --- acting --------------------------------------------------------------------------------
 
     @property
-    def selected_tier(self) -> str | None:
+    def selected_tier(self) -> Tier | None:
         """The tier under the tier table's cursor (None on the pass-through row)."""
         row = self.query_one("#tiers", DataTable).cursor_row
         return TIERS[row] if 0 <= row < len(TIERS) else None
@@ -419,10 +419,10 @@ class ReasoningPanel(App[None]):
         else:
             self.remap(self.selected_tier)
 
-    def remap(self, tier: str) -> None:
+    def remap(self, tier: Tier) -> None:
         if self.state is None:
             return
-        current = self.state.tiers[tier].model  # type: ignore[index]
+        current = self.state.tiers[tier].model
 
         def picked(model: str | None) -> None:
             if model and model != current:
@@ -430,7 +430,7 @@ class ReasoningPanel(App[None]):
                 if known and model not in known:
                     self.notify(f"{model} is not a model of the proxy: requests will fail",
                                 severity="warning", timeout=6)
-                self.change_state(lambda s: s.with_tier_model(tier, model),  # type: ignore
+                self.change_state(lambda s: s.with_tier_model(tier, model),
                                   f"{tier} → {model}")
 
         self.push_screen(ModelPicker(tier, current, self.models()), picked)
@@ -444,7 +444,7 @@ class ReasoningPanel(App[None]):
         else:
             self.pin(tier)
 
-    def pin(self, tier: str | None) -> None:
+    def pin(self, tier: Tier | None) -> None:
         self.change_state(lambda s: replace(s, pin=tier),
                           f"pinned to {tier}" if tier else "unpinned: routing by strength")
 
@@ -519,9 +519,9 @@ class ReasoningPanel(App[None]):
                             "adapters", self.action_settings)
         yield SystemCommand("Undo last change", "Put the state back as it was",
                             self.action_undo)
-        for tier in TIER_FILTERS:
-            yield SystemCommand(f"Show tier: {tier or 'all'}", "Filter the request stream",
-                                lambda tier=tier: self.set_filters(tier, self.status_filter))
+        for shown in TIER_FILTERS:
+            yield SystemCommand(f"Show tier: {shown or 'all'}", "Filter the request stream",
+                                lambda shown=shown: self.set_filters(shown, self.status_filter))
         for status in STATUS_FILTERS:
             yield SystemCommand(f"Show status: {status or 'all'}", "Filter the request stream",
                                 lambda status=status: self.set_filters(self.tier_filter, status))

@@ -82,7 +82,6 @@ class SettingsScreen(ModalScreen[State | None]):
 
     def compose(self) -> ComposeResult:
         det = self.state.detection
-        flow = {"default_flow_style": True, "width": 1000, "sort_keys": False}
         with VerticalScroll(id="settings"):
             yield Label("[b]Settings[/b] (validated as the state file is; Ctrl+S saves)")
             yield Label("Routed client models (names or globs, comma-separated)")
@@ -95,13 +94,13 @@ class SettingsScreen(ModalScreen[State | None]):
                     yield Label("Budget below this is medium")
                     yield Input(str(det.medium_below), id="medium-below", type="integer")
             yield Label("Effort map (effort word: tier)")
-            yield Input(yaml.safe_dump(dict(det.effort_map), **flow).strip(), id="effort-map")
+            yield Input(_flow_yaml(dict(det.effort_map)), id="effort-map")
             with Horizontal(classes="row"):
                 yield Label("\"ultrathink\" keyword makes a turn high ")
                 yield Switch(det.ultrathink, id="ultrathink")
             yield Label("Adapters (target model or glob: {cerebras, openrouter})")
             adapters = state_to_dict(self.state)["adapters"]
-            yield Input(yaml.safe_dump(adapters, **flow).strip() if adapters else "{}",
+            yield Input(_flow_yaml(adapters) if adapters else "{}",
                         id="adapters")
             yield Static("", id="settings-error")
             with Horizontal(classes="row"):
@@ -149,3 +148,8 @@ class SettingsScreen(ModalScreen[State | None]):
             self.action_save()
         else:
             self.dismiss(None)
+
+
+def _flow_yaml(data: Any) -> str:
+    """A mapping as one line of YAML flow style, as the settings inputs take it."""
+    return yaml.safe_dump(data, default_flow_style=True, width=1000, sort_keys=False).strip()
