@@ -183,6 +183,32 @@ async def test_a_pinned_request_shows_the_pin_where_it_went(home: Path) -> None:
         assert cell(app, "requests", "call-000", "target") == "high-reasoning"
 
 
+async def test_a_narrow_terminal_keeps_the_columns_that_matter(home: Path) -> None:
+    """Beside an editor (100 columns, then 80) the tables drop their least important columns
+    instead of scrolling sideways; widening the terminal brings every column back."""
+    app = panel(home)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for width in (100, 80):
+            await pilot.resize_terminal(width, 30)
+            await pilot.pause()
+            for which in ("tiers", "requests"):
+                shown = table(app, which)
+                assert shown.virtual_size.width <= shown.scrollable_content_region.width, which
+            columns = [str(c.value) for c in table(app, "requests").columns]
+            assert {"time", "strength", "target", "status", "signal"} <= set(columns)
+            assert "ttft" not in columns
+            assert {"tier", "model", "requests"} <= {str(c.value) for c in table(app, "tiers").columns}
+            assert cell(app, "requests", "call-003", "status") == "error 500"
+            assert cell(app, "requests", "call-002", "signal") == "budget=8000"
+        await pilot.resize_terminal(200, 30)
+        await pilot.pause()
+        assert [str(c.value) for c in table(app, "requests").columns] == [
+            "time", "client", "signal", "strength", "target", "served", "status", "latency", "ttft",
+            "tokens", "cost"]
+        assert cell(app, "requests", "call-001", "latency") == "801 ms"
+        assert len(request_rows(app)) == 25
+
+
 async def test_rows_are_bounded(home: Path) -> None:
     app = panel(home, max_rows=10)
     async with app.run_test(size=SIZE):

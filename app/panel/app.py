@@ -12,7 +12,7 @@ from typing import Any, ClassVar, cast
 
 import httpx
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -31,14 +31,33 @@ TIER_FILTERS = (None, *TIERS, PASS)
 STATUS_FILTERS = (None, "ok", "error", "in flight")
 TIER_STYLE = {"none": "dim", "low": "cyan", "medium": "yellow", "high": "magenta", PASS: "dim"}
 STATUS_STYLE = {"ok": "green", "error": "bold red", "in flight": "italic"}
-REQUEST_COLUMNS = (("time", "Time", 8), ("client", "Client model", 24),
-                   ("signal", "Signal", 22), ("strength", "Strength", 8),
-                   ("target", "Routed to", 20), ("served", "Served by", 15),
-                   ("status", "Status", 9), ("latency", "Latency", 8), ("ttft", "TTFT", 7),
-                   ("tokens", "Tokens", 9), ("cost", "Cost", 9))
-TIER_COLUMNS = (("tier", "Tier", 6), ("model", "Model", 30), ("requests", "Reqs", 6),
-                ("share", "Share", 5), ("p50", "p50", 8), ("tokens", "Tokens in/out", 15),
-                ("cost", "Cost", 10), ("rate", "Rate (1 min)", 14))
+Column = tuple[str, str, int, int]  # key, label, width, priority (1 = shown on any width)
+REQUEST_COLUMNS: tuple[Column, ...] = (
+    ("time", "Time", 8, 1), ("client", "Client model", 24, 3), ("signal", "Signal", 24, 2),
+    ("strength", "Strength", 8, 1), ("target", "Routed to", 18, 1), ("served", "Served by", 15, 5),
+    ("status", "Status", 9, 1), ("latency", "Latency", 8, 2), ("ttft", "TTFT", 7, 6),
+    ("tokens", "Tokens", 9, 4), ("cost", "Cost", 9, 5))
+TIER_COLUMNS: tuple[Column, ...] = (
+    ("tier", "Tier", 6, 1), ("model", "Model", 30, 1), ("requests", "Reqs", 6, 1),
+    ("share", "Share", 5, 2), ("p50", "p50", 8, 3), ("tokens", "Tokens in/out", 15, 4),
+    ("cost", "Cost", 10, 3), ("rate", "Rate (1 min)", 14, 5))
+SCROLLBAR = 2  # the request table's vertical scrollbar
+
+
+def fitting(columns: tuple[Column, ...], width: int) -> tuple[Column, ...]:
+    """The columns that fit in ``width`` cells, the least important left out first (a narrow
+    pane beside the editor still shows where each request went and how it went)."""
+    kept: set[str] = set()
+    used, limit = 0, None
+    for key, _, cells, priority in sorted(columns, key=lambda c: c[3]):  # stable sort
+        if limit is not None and priority > limit:
+            break  # a more important column did not fit: none less important is shown
+        if used + cells + 2 <= width:  # 2: the cell padding
+            kept.add(key)
+            used += cells + 2
+        else:
+            limit = priority
+    return tuple(c for c in columns if c[0] in kept)
 
 
 def _ms(value: Any) -> str:
@@ -90,6 +109,8 @@ class ReasoningPanel(App[None]):
         self._tiers_dirty = True
         self.startup_hint: str | None = None
         self._tables_ready = False  # the widgets exist (App.is_mounted is a method, not a flag)
+        self._tier_columns: tuple[Column, ...] = ()
+        self._request_columns: tuple[Column, ...] = ()
 
     # --- layout ----------------------------------------------------------------------------
 
@@ -103,14 +124,8 @@ class ReasoningPanel(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        tiers = self.query_one("#tiers", DataTable)
-        for key, label, width in TIER_COLUMNS:
-            tiers.add_column(label, key=key, width=width)
-        for tier in (*TIERS, PASS):
-            tiers.add_row(*[""] * len(TIER_COLUMNS), key=tier)
+        self.fit_columns(self.size.width)
         requests = self.query_one("#requests", DataTable)
-        for key, label, width in REQUEST_COLUMNS:
-            requests.add_column(label, key=key, width=width)
         self._tables_ready = True
         self.reload_state()
         records, position = read_tail(self.events_path,
@@ -167,6 +182,31 @@ class ReasoningPanel(App[None]):
     def on_unmount(self) -> None:
         self._stop.set()
 
+    def on_resize(self, event: events.Resize) -> None:
+        if self._tables_ready and self.fit_columns(event.size.width):
+            self._tiers_dirty = True
+            self.refresh_view()
+            self.redraw_requests()
+
+    def fit_columns(self, width: int) -> bool:
+        """Show the columns that fit the terminal's width; True when that changed them."""
+        tier_columns = fitting(TIER_COLUMNS, width)
+        request_columns = fitting(REQUEST_COLUMNS, width - SCROLLBAR)
+        if (tier_columns, request_columns) == (self._tier_columns, self._request_columns):
+            return False
+        self._tier_columns, self._request_columns = tier_columns, request_columns
+        tiers = self.query_one("#tiers", DataTable)
+        tiers.clear(columns=True)
+        for key, label, cells, _ in tier_columns:
+            tiers.add_column(label, key=key, width=cells)
+        for tier in (*TIERS, PASS):
+            tiers.add_row(*[""] * len(tier_columns), key=tier)
+        requests = self.query_one("#requests", DataTable)
+        requests.clear(columns=True)
+        for key, label, cells, _ in request_columns:
+            requests.add_column(label, key=key, width=cells)
+        return True
+
     # --- applying what comes in --------------------------------------------------------------
 
     def apply_records(self, records: Iterable[dict[str, Any]]) -> None:
@@ -216,8 +256,8 @@ class ReasoningPanel(App[None]):
         last = (time.strftime("%H:%M:%S", time.localtime(reload["time"]))
                 if reload and isinstance(reload.get("time"), int | float) else "-")
         self.query_one("#status", Static).update(
-            f"{proxy}  │  state {self.state_file.path}  │  routing {routing}  │  pin {pin}"
-            f"  │  last reload {last}")
+            f"{proxy}  │  routing {routing}  │  pin {pin}  │  last reload {last}"
+            f"  │  state {self.state_file.path}")
         banner = self.query_one("#banner", Static)
         if self.state_problem:
             banner.update(f"⚠ {self.state_file.path.name} on disk is invalid: "
@@ -271,8 +311,8 @@ class ReasoningPanel(App[None]):
                 "cost": money(stats.cost, stats.cost_unknown, max(finished - stats.errors, 0)),
                 "rate": Text(sparkline(stats.rate(now)), style=TIER_STYLE[tier]),
             }
-            for key, value in cells.items():
-                table.update_cell(tier, key, value)
+            for key, *_ in self._tier_columns:
+                table.update_cell(tier, key, cells[key])
         routed = self.model.total(TIERS)  # what routing changed: passed-through calls aside
         priced = routed.requests - routed.errors - sum(in_flight[t] for t in TIERS)
         actual = money(routed.cost, routed.cost_unknown, priced)
@@ -286,6 +326,11 @@ class ReasoningPanel(App[None]):
             f" · all requests: {total.requests}, errors: {total.errors}")
 
     def _row(self, request: Request) -> list[Any]:
+        """The request's cells for the columns shown."""
+        cells = self._cells(request)
+        return [cells[key] for key, *_ in self._request_columns]
+
+    def _cells(self, request: Request) -> dict[str, Any]:
         routed = request.routed or {}
         outcome = request.outcome or {}
         tier = routed.get("strength") or "?"
@@ -300,20 +345,20 @@ class ReasoningPanel(App[None]):
         tokens = (f"{count_text(outcome.get('input_tokens'))}/{count_text(outcome.get('output_tokens'))}"
                   if outcome.get("type") == "done" else "-")
         cost = outcome.get("cost")
-        return [
-            time.strftime("%H:%M:%S", time.localtime(request.time)) if request.time else "-",
-            str(routed.get("client_model") or "?"),
-            request.signal,
-            Text(tier, style=TIER_STYLE.get(tier, "")),
-            target,
-            str(outcome.get("deployment") or outcome.get("model_group") or "-"),
-            Text(status_text, style=STATUS_STYLE.get(status, "")),
-            _ms(outcome.get("latency_ms")),
-            _ms(outcome.get("ttft_ms")),
-            tokens,
-            "-" if outcome.get("type") != "done" else (
+        return {
+            "time": time.strftime("%H:%M:%S", time.localtime(request.time)) if request.time else "-",
+            "client": str(routed.get("client_model") or "?"),
+            "signal": request.signal,
+            "strength": Text(tier, style=TIER_STYLE.get(tier, "")),
+            "target": target,
+            "served": str(outcome.get("deployment") or outcome.get("model_group") or "-"),
+            "status": Text(status_text, style=STATUS_STYLE.get(status, "")),
+            "latency": _ms(outcome.get("latency_ms")),
+            "ttft": _ms(outcome.get("ttft_ms")),
+            "tokens": tokens,
+            "cost": "-" if outcome.get("type") != "done" else (
                 "unknown" if cost is None else f"${cost:.5f}"),
-        ]
+        }
 
     def _passes(self, request: Request) -> bool:
         return ((self.tier_filter is None or request.tier == self.tier_filter)
@@ -338,7 +383,7 @@ class ReasoningPanel(App[None]):
                 continue
             row = self._row(request)
             if shown:
-                for (key, _, _), value in zip(REQUEST_COLUMNS, row, strict=True):
+                for (key, *_), value in zip(self._request_columns, row, strict=True):
                     table.update_cell(call_id, key, value)
             else:
                 table.add_row(*row, key=call_id)
