@@ -19,6 +19,8 @@ from callbacks.eventlog import EVENTS_NAME
 from callbacks.state import State
 from callbacks.statefile import StateFile
 
+from .conftest import Proxy
+
 pytestmark = pytest.mark.timeout(120)
 T0 = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC
 SIZE = (160, 40)
@@ -231,6 +233,20 @@ async def test_remap_key_picks_a_model_and_writes_the_state(home: Path) -> None:
         await pilot.pause()
         assert StateFile.in_home(home).read().tiers["medium"].model == "fast-coder"
         assert cell(app, "tiers", "medium", "model") == "fast-coder"
+
+
+async def test_picker_lists_the_running_proxys_models_without_a_config(proxy: Proxy) -> None:
+    """With no config file at hand, the picker offers what the running proxy serves
+    (fetched in the background when the proxy comes up, so the key press never waits)."""
+    app = ReasoningPanel(proxy.home, config=Path("/nonexistent.yaml"), poll_s=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(lambda: bool(app.proxy_models), 10)
+        await pilot.press("m")
+        assert isinstance(app.screen, ModelPicker)
+        options = app.screen.query_one(OptionList)
+        offered = {options.get_option_at_index(i).id for i in range(options.option_count)}
+        assert {"fast-coder", "medium-reasoning", "claude-opus-4-8"} <= offered
+        await pilot.press("escape")
 
 
 async def test_remap_to_a_typed_model_name(home: Path) -> None:

@@ -110,6 +110,7 @@ class ReasoningPanel(App[None]):
         self.startup_hint: str | None = None
         self._tables_ready = False  # the widgets exist (App.is_mounted is a method, not a flag)
         self._tier_columns: tuple[Column, ...] = ()
+        self.proxy_models: list[str] = []
         self._request_columns: tuple[Column, ...] = ()
 
     # --- layout ----------------------------------------------------------------------------
@@ -177,7 +178,19 @@ class ReasoningPanel(App[None]):
                 if up != self.proxy_up:
                     self.proxy_up = up
                     self.update_status()
+                    if up:  # (re)started: its models may have changed
+                        self.proxy_models = await self._fetch_models(client)
                 await asyncio.sleep(self.poll_s)
+
+    async def _fetch_models(self, client: httpx.AsyncClient) -> list[str]:
+        key_file = self.home / MASTER_KEY_FILE
+        key = key_file.read_text().strip() if key_file.exists() else ""
+        try:
+            response = await client.get(f"{self.proxy_url}/v1/models",
+                                        headers={"Authorization": f"Bearer {key}"})
+            return [str(m["id"]) for m in response.json().get("data", [])]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
+            return []
 
     def on_unmount(self) -> None:
         self._stop.set()
@@ -442,21 +455,13 @@ class ReasoningPanel(App[None]):
         return True
 
     def models(self) -> list[str]:
-        """Models the proxy serves: from its config file, else from the running proxy."""
+        """Models the proxy serves: from its config file, else as the running proxy listed
+        them when it came up (fetched by the health poll, so a key press never waits on it)."""
         if self.config and self.config.exists():
             found = config_models(self.config)
             if found:
                 return found
-        if self.proxy_url:
-            key_file = self.home / MASTER_KEY_FILE
-            key = key_file.read_text().strip() if key_file.exists() else ""
-            try:
-                response = httpx.get(f"{self.proxy_url}/v1/models", timeout=2,
-                                     headers={"Authorization": f"Bearer {key}"})
-                return [m["id"] for m in response.json().get("data", [])]
-            except (httpx.HTTPError, ValueError, KeyError, TypeError):
-                pass
-        return []
+        return self.proxy_models
 
     def action_remap(self) -> None:
         if self.selected_tier is None:
