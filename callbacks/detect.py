@@ -160,6 +160,8 @@ def detect_strength(body: Mapping[str, Any], settings: Detection) -> Strength:
     # 5. thinking budget
     if kind == "enabled":
         budget = thinking.get("budget_tokens") if thinking is not None else None
+        if isinstance(budget, float) and budget.is_integer():  # 9000.0 is a whole number too
+            budget = int(budget)
         if isinstance(budget, int) and not isinstance(budget, bool):
             if budget < settings.low_below:
                 tier: Tier = "low"

@@ -79,6 +79,11 @@ class Detection:
     ultrathink: bool = True
     """The word "ultrathink" in the latest user turn makes the request ``high``."""
 
+    def __post_init__(self) -> None:
+        # A map that names a few words changes those; the other standard words keep their tier
+        # (a partial map must not leave "low" or "high" unknown and falling through).
+        object.__setattr__(self, "effort_map", {**DEFAULT_EFFORT_MAP, **self.effort_map})
+
 
 @dataclass(frozen=True)
 class EventLogSettings:
@@ -244,7 +249,7 @@ def parse_state(data: Any) -> State:
     if medium_below < low_below:
         raise _fail("detection.budget_thresholds.medium_below", medium_below,
                     f"a number >= low_below ({low_below})")
-    effort_data = _mapping("detection.effort_map", det.get("effort_map", DEFAULT_EFFORT_MAP))
+    effort_data = _mapping("detection.effort_map", det.get("effort_map", {}))
     effort_map: dict[str, Tier] = {}
     for word, tier in effort_data.items():
         if not isinstance(word, str) or not word:
@@ -279,6 +284,8 @@ def parse_state(data: Any) -> State:
     )
 
     pin = data.get("pin")
+    if pin is False or pin == "off":  # `pin: off` is YAML's false, and the CLI's word for no pin
+        pin = None
     return State(
         routing=_bool("routing", data.get("routing", True)),
         pin=None if pin is None else _tier("pin", pin),

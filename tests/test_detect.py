@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from callbacks.detect import ULTRATHINK, Strength, detect_strength
-from callbacks.state import TIERS, Detection
+from callbacks.state import TIERS, Detection, parse_state
 
 DEFAULT = Detection()
 ORDER = {tier: i for i, tier in enumerate(TIERS)}
@@ -342,13 +342,17 @@ CUSTOM_EFFORTS = Detection(effort_map={"high": "medium", "low": "none", "turbo":
         pytest.param(cc_body(thinking=ADAPTIVE, effort="turbo"), "high",
                      "output_config.effort=turbo", id="new-word"),
         pytest.param(cc_body(thinking=ADAPTIVE, effort="max"), "high",
-                     "thinking.type=adaptive", id="word-missing-from-map-falls-through"),
+                     "output_config.effort=max", id="word-the-map-leaves-out-keeps-its-default"),
+        pytest.param(cc_body(thinking=ADAPTIVE, effort="warp"), "high",
+                     "thinking.type=adaptive", id="unknown-word-falls-through"),
         pytest.param({"reasoning_effort": "turbo"}, "high", "reasoning_effort=turbo",
                      id="map-applies-to-reasoning_effort"),
         pytest.param({"reasoning": {"effort": "high"}}, "medium", "reasoning.effort=high",
                      id="map-applies-to-reasoning.effort"),
-        pytest.param({"reasoning_effort": "medium"}, "none", "default",
-                     id="word-missing-from-map-reasoning_effort"),
+        pytest.param({"reasoning_effort": "medium"}, "medium", "reasoning_effort=medium",
+                     id="word-the-map-leaves-out-reasoning_effort"),
+        pytest.param({"reasoning_effort": "warp"}, "none", "default",
+                     id="unknown-word-reasoning_effort"),
     ],
 )
 def test_custom_effort_map(body: dict[str, Any], tier: str, label: str) -> None:
@@ -356,8 +360,8 @@ def test_custom_effort_map(body: dict[str, Any], tier: str, label: str) -> None:
 
 
 def test_word_missing_from_custom_map_is_noted() -> None:
-    s = detect_strength(cc_body(thinking=ADAPTIVE, effort="max"), CUSTOM_EFFORTS)
-    assert s.notes == ("output_config.effort='max' ignored: not a known effort word",)
+    s = detect_strength(cc_body(thinking=ADAPTIVE, effort="warp"), CUSTOM_EFFORTS)
+    assert s.notes == ("output_config.effort='warp' ignored: not a known effort word",)
 
 
 # --- the ultrathink keyword ------------------------------------------------------------------
@@ -454,8 +458,8 @@ MALFORMED_ROWS = [
                  "thinking.budget_tokens='8000' ignored: not a whole number", id="budget-string"),
     pytest.param(cc_body(thinking=enabled(True)), "none", "default",
                  "thinking.budget_tokens=True ignored: not a whole number", id="budget-bool"),
-    pytest.param(cc_body(thinking=enabled(8000.0)), "none", "default",
-                 "thinking.budget_tokens=8000.0 ignored: not a whole number", id="budget-float"),
+    pytest.param(cc_body(thinking=enabled(8000.5)), "none", "default",
+                 "thinking.budget_tokens=8000.5 ignored: not a whole number", id="budget-float"),
     pytest.param(cc_body(thinking=enabled(None)), "none", "default",
                  "thinking.budget_tokens=None ignored: not a whole number", id="budget-null"),
     pytest.param(cc_body(thinking=ADAPTIVE, effort="extreme"), "high", "thinking.type=adaptive",
@@ -647,3 +651,17 @@ def test_interesting_bodies_never_raise(body: dict[str, Any], ultrathink: bool) 
         assert ultrathink and s.tier == "high"
     if s.rule == "disabled":
         assert s.tier == "none" and body["thinking"]["type"] == "disabled"
+
+
+@pytest.mark.parametrize("budget,tier", [(7999.0, "low"), (9000.0, "medium"), (16000.0, "high")])
+def test_a_whole_number_written_as_a_float_is_a_budget(budget: float, tier: str) -> None:
+    """JSON has one number type: 9000.0 is the same budget as 9000."""
+    strength = detect_strength(cc_body(thinking=enabled(budget)), DEFAULT)
+    assert (strength.tier, strength.value, strength.rule) == (tier, str(int(budget)), "budget")
+
+
+def test_a_partial_effort_map_keeps_the_other_words() -> None:
+    """A state file that remaps one effort word leaves the other standard words where they were."""
+    settings = parse_state({"version": 1, "detection": {"effort_map": {"xhigh": "medium"}}}).detection
+    assert detect_strength(cc_body(thinking=ADAPTIVE, effort="low"), settings).tier == "low"
+    assert detect_strength(cc_body(thinking=ADAPTIVE, effort="xhigh"), settings).tier == "medium"

@@ -249,6 +249,20 @@ async def test_picker_lists_the_running_proxys_models_without_a_config(proxy: Pr
         await pilot.press("escape")
 
 
+async def test_picker_starts_on_the_current_model_and_arrows_move(home: Path) -> None:
+    """Enter alone changes nothing; Down then Enter takes the next model in the list."""
+    app = panel(home, config=Path("configs/demo.yaml").resolve())
+    async with app.run_test(size=SIZE) as pilot:
+        table(app, "tiers").move_cursor(row=2)  # medium
+        await pilot.press("m", "enter")
+        await pilot.pause()
+        assert StateFile.in_home(home).read().tiers["medium"].model == "medium-reasoning"
+        assert not isinstance(app.screen, ModelPicker)
+        await pilot.press("m", "down", "enter")
+        await pilot.pause()
+        assert StateFile.in_home(home).read().tiers["medium"].model == "high-reasoning"
+
+
 async def test_remap_to_a_typed_model_name(home: Path) -> None:
     app = panel(home)
     async with app.run_test(size=SIZE) as pilot:

@@ -24,6 +24,7 @@ from callbacks.state import (
     state_from_env,
     state_to_dict,
 )
+from callbacks.statefile import parse_state_text
 
 
 def base(**changes: Any) -> dict[str, Any]:
@@ -169,7 +170,7 @@ def test_accepted_shorthands() -> None:
     assert s.tiers["low"] == TierTarget("cheap")
     assert s.tiers["high"] == TierTarget("big", {})
     assert s.tiers["none"] == TierTarget("none-reasoning")
-    assert s.detection.effort_map == {"high": "medium"}
+    assert s.detection.effort_map == {**DEFAULT_EFFORT_MAP, "high": "medium"}
     assert (s.detection.low_below, s.detection.medium_below) == (8000, 16000)
     assert s.adapters == {}
     assert s.pin is None
@@ -233,7 +234,7 @@ def test_state_to_dict_canonical_shape() -> None:
                                     "params": {"reasoning_effort": "low"}}
     assert data["detection"] == {
         "budget_thresholds": {"low_below": 1000, "medium_below": 20000},
-        "effort_map": {"low": "none", "high": "medium", "turbo": "high"},
+        "effort_map": {**DEFAULT_EFFORT_MAP, "low": "none", "high": "medium", "turbo": "high"},
         "ultrathink": False,
     }
     assert data["adapters"] == {"cerebras-*": {"cerebras": True, "openrouter": False},
@@ -391,3 +392,15 @@ def test_routes_globs() -> None:
     s = State(route_models=("claude-*", "gpt-5"))
     assert [s.routes(m) for m in ("claude-opus-4-8", "claude-sonnet-5", "gpt-5", "gpt-5-mini")] \
         == [True, True, True, False]
+
+
+@pytest.mark.parametrize("written", ["off", "false", "null", "'off'"])
+def test_pin_off_by_hand_means_no_pin(written: str) -> None:
+    """`pin: off` (YAML reads it as false) is the CLI's own word for no pin: accepted as such."""
+    assert parse_state_text(f"version: 1\npin: {written}\n").pin is None
+
+
+def test_a_partial_effort_map_changes_only_its_words() -> None:
+    effort_map = parse_state({"version": 1, "detection": {"effort_map": {"xhigh": "medium"}}}
+                             ).detection.effort_map
+    assert effort_map == {**DEFAULT_EFFORT_MAP, "xhigh": "medium"}

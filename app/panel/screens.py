@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Static, Switch
-from textual.widgets.option_list import Option
+from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from app.panel.model import Request, explain
 from callbacks.state import State, StateError, parse_state, state_to_dict
@@ -34,7 +34,8 @@ class DetailScreen(ModalScreen[None]):
 class ModelPicker(ModalScreen[str | None]):
     """Pick the model a tier goes to: from the proxy's models, or typed."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel"),
+                Binding("up", "move(-1)", show=False), Binding("down", "move(1)", show=False)]
 
     def __init__(self, tier: str, current: str, models: list[str]) -> None:
         super().__init__()
@@ -45,27 +46,45 @@ class ModelPicker(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="picker"):
             yield Label(f"Send the [b]{self.tier}[/b] tier to (now: {self.current})")
-            yield Input(placeholder="type a model name, or pick below", id="picker-input")
+            yield Input(placeholder="type to filter, or a new model name", id="picker-input")
             yield OptionList(*self._options(""), id="picker-list")
-            yield Label("Enter picks · Esc cancels", classes="hint")
+            yield Label("↑↓ move · Enter picks · Esc cancels", classes="hint")
+
+    def on_mount(self) -> None:
+        self._highlight_current()
 
     def _options(self, text: str) -> list[Option]:
         shown = [m for m in self.models if text.lower() in m.lower()]
         return [Option(("● " if m == self.current else "  ") + m, id=m) for m in shown]
 
+    def _highlight_current(self) -> None:
+        """Start on the tier's current model, so Enter alone changes nothing."""
+        options = self.query_one("#picker-list", OptionList)
+        try:
+            options.highlighted = options.get_option_index(self.current)
+        except OptionDoesNotExist:  # not in the (filtered) list: the first match
+            options.highlighted = 0 if options.option_count else None
+
+    def action_move(self, step: int) -> None:
+        options = self.query_one("#picker-list", OptionList)
+        if step < 0:
+            options.action_cursor_up()
+        else:
+            options.action_cursor_down()
+
     def on_input_changed(self, event: Input.Changed) -> None:
         options = self.query_one("#picker-list", OptionList)
         options.clear_options()
         options.add_options(self._options(event.value))
+        self._highlight_current()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         options = self.query_one("#picker-list", OptionList)
         name = event.value.strip()
-        if name in self.models or not options.option_count:
-            self.dismiss(name or None)
-        else:  # a partial name: take the highlighted (or first) match
-            index = options.highlighted or 0
-            self.dismiss(options.get_option_at_index(index).id)
+        if name in self.models or not options.option_count or options.highlighted is None:
+            self.dismiss(name or None)  # an exact or new name; nothing typed and no list: cancel
+        else:  # the highlighted model (the current one until moved, or the first match)
+            self.dismiss(options.get_option_at_index(options.highlighted).id)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
