@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Input, OptionList, Static
 from app.panel.app import ReasoningPanel
 from app.panel.screens import DetailScreen, ModelPicker, SettingsScreen
 from callbacks.eventlog import EVENTS_NAME
-from callbacks.state import State
+from callbacks.state import DEFAULT_EFFORT_MAP, State
 from callbacks.statefile import StateFile
 
 from .conftest import Proxy
@@ -314,8 +314,8 @@ async def test_settings_edit_saves_valid_and_refuses_invalid(home: Path) -> None
         state = StateFile.in_home(home).read()
         assert state.detection.low_below == 4000
         assert state.route_models == ("claude-*", "my-model")
-        assert dict(state.detection.effort_map) == {"low": "none", "medium": "low",
-                                                    "high": "high"}
+        assert dict(state.detection.effort_map) == {**DEFAULT_EFFORT_MAP, "low": "none",
+                                                    "medium": "low", "high": "high"}
         assert state.adapter_for("cerebras-coder").cerebras is True
 
 
