@@ -473,3 +473,15 @@ async def test_new_records_stream_in_and_count_while_scrolled_away(home: Path) -
         await wait_for(lambda: "later" in request_rows(app), 3.0)
         await pilot.pause(0.3)
         assert app.new_rows == 0
+        # the cursor follows too, so Enter explains the newest request
+        assert request_rows(app)[requests.cursor_row] == "later"
+        await pilot.press("enter")
+        assert isinstance(app.screen, DetailScreen) and app.screen.request.call_id == "later"
+        await pilot.press("escape")
+        # reading an older row (cursor moved up) stops following: new rows are counted
+        await pilot.press("up")
+        with open(home / EVENTS_NAME, "a") as log:
+            log.write(json.dumps(dict(fixed_log()[0], call_id="last", time=T0 + 300)) + "\n")
+        await wait_for(lambda: "last" in request_rows(app), 3.0)
+        await wait_for(lambda: app.new_rows == 1, 2.0)
+        assert request_rows(app)[requests.cursor_row] == "late-2"

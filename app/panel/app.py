@@ -33,7 +33,7 @@ TIER_STYLE = {"none": "dim", "low": "cyan", "medium": "yellow", "high": "magenta
 STATUS_STYLE = {"ok": "green", "error": "bold red", "in flight": "italic"}
 Column = tuple[str, str, int, int]  # key, label, width, priority (1 = shown on any width)
 REQUEST_COLUMNS: tuple[Column, ...] = (
-    ("time", "Time", 8, 1), ("client", "Client model", 24, 3), ("signal", "Signal", 24, 2),
+    ("time", "Time", 8, 1), ("client", "Client model", 19, 3), ("signal", "Signal", 23, 2),
     ("strength", "Strength", 8, 1), ("target", "Routed to", 18, 1), ("served", "Served by", 15, 5),
     ("status", "Status", 9, 1), ("latency", "Latency", 8, 2), ("ttft", "TTFT", 7, 6),
     ("tokens", "Tokens", 9, 4), ("cost", "Cost", 9, 5))
@@ -70,13 +70,13 @@ class ReasoningPanel(App[None]):
     CSS_PATH = "panel.tcss"
     TITLE = "reasoning-panel"
     BINDINGS: ClassVar = [
-        Binding("m", "remap", "Remap tier"),
-        Binding("p", "pin", "Pin/unpin"),
-        Binding("r", "toggle_routing", "Routing on/off"),
+        Binding("m", "remap", "Remap"),
+        Binding("p", "pin", "Pin"),
+        Binding("r", "toggle_routing", "Routing"),
         Binding("e", "settings", "Settings"),
         Binding("u", "undo", "Undo"),
-        Binding("t", "filter_tier", "Tier filter"),
-        Binding("s", "filter_status", "Status filter"),
+        Binding("t", "filter_tier", "Tier"),
+        Binding("s", "filter_status", "Status"),
         Binding("end,G", "newest", "Newest"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -134,6 +134,8 @@ class ReasoningPanel(App[None]):
                                       limit=4 * 1024 * 1024)
         self.apply_records(records)
         self.refresh_view()
+        self._follow(requests)
+        self._draw_stream_title()
         requests.focus()
         if self.live:
             self.follow_events(position)
@@ -379,7 +381,10 @@ class ReasoningPanel(App[None]):
 
     def _draw_requests(self) -> None:
         table = self.query_one("#requests", DataTable)
-        at_bottom = table.scroll_y >= table.max_scroll_y - 1
+        # Following: the view at the bottom and the cursor on the newest row (move either away,
+        # e.g. to read a row, and new rows are counted instead of pulling the view down).
+        following = (table.scroll_y >= table.max_scroll_y - 1
+                     and table.cursor_row >= table.row_count - 1)
         for call_id in self._removed:
             if call_id in table.rows:
                 table.remove_row(call_id)
@@ -403,12 +408,11 @@ class ReasoningPanel(App[None]):
                 added += 1
         self._dirty.clear()
         if added:
-            if at_bottom:
-                table.scroll_end(animate=False, immediate=True)
-                self.new_rows = 0
+            if following:
+                self._follow(table)
             else:
                 self.new_rows += added
-        elif at_bottom:
+        elif following:
             self.new_rows = 0
         self._draw_stream_title()
 
@@ -429,8 +433,7 @@ class ReasoningPanel(App[None]):
             for request in self.model.visible(self.tier_filter, self.status_filter):
                 table.add_row(*self._row(request), key=request.call_id)
             self._dirty.clear()
-            table.scroll_end(animate=False, immediate=True)
-            self.new_rows = 0
+            self._follow(table)
             self._draw_stream_title()
 
     # --- acting --------------------------------------------------------------------------------
@@ -541,12 +544,15 @@ class ReasoningPanel(App[None]):
         self.redraw_requests()
 
     def action_newest(self) -> None:
-        table = self.query_one("#requests", DataTable)
+        self._follow(self.query_one("#requests", DataTable))
+        self._draw_stream_title()
+
+    def _follow(self, table: DataTable[Any]) -> None:
+        """Cursor and view on the newest row: new rows will be followed."""
         if table.row_count:
-            table.move_cursor(row=table.row_count - 1)
+            table.move_cursor(row=table.row_count - 1, animate=False)
         table.scroll_end(animate=False, immediate=True)
         self.new_rows = 0
-        self._draw_stream_title()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id != "requests":
