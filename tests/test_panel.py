@@ -332,6 +332,17 @@ async def test_undo_puts_the_previous_state_back(home: Path) -> None:
         assert StateFile.in_home(home).read() == State()
 
 
+async def test_undo_never_drops_a_change_made_elsewhere(home: Path) -> None:
+    app = panel(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")  # routing off, from the panel
+        StateFile.in_home(home).update(lambda s: s.with_tier_model("low", "from-the-cli"))
+        await pilot.press("u")
+        state = StateFile.in_home(home).read()
+        assert state.tiers["low"].model == "from-the-cli" and state.routing is False
+        assert app.undo_stack == []
+
+
 async def test_filter_keys_filter_the_stream(home: Path) -> None:
     app = panel(home)
     async with app.run_test(size=SIZE) as pilot:

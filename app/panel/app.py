@@ -44,6 +44,10 @@ TIER_COLUMNS: tuple[Column, ...] = (
 SCROLLBAR = 2  # the request table's vertical scrollbar
 
 
+class ChangedElsewhere(Exception):
+    """The state on disk is no longer what the panel wrote: undoing would drop another change."""
+
+
 def fitting(columns: tuple[Column, ...], width: int) -> tuple[Column, ...]:
     """The columns that fit in ``width`` cells, the least important left out first (a narrow
     pane beside the editor still shows where each request went and how it went)."""
@@ -102,7 +106,7 @@ class ReasoningPanel(App[None]):
         self.tier_filter: str | None = None
         self.status_filter: str | None = None
         self.new_rows = 0
-        self.undo_stack: list[State] = []
+        self.undo_stack: list[tuple[State, State]] = []  # (before, after) of the panel's changes
         self._stop = threading.Event()
         self._dirty: dict[str, None] = {}  # ordered: rows are added in arrival order
         self._removed: list[str] = []
@@ -446,13 +450,18 @@ class ReasoningPanel(App[None]):
 
     def change_state(self, change: Callable[[State], State], summary: str) -> bool:
         """Apply a change through the same code as the CLI; remember it for undo."""
+        seen: list[State] = []
+
+        def remembered(current: State) -> State:
+            seen.append(current)  # read under the same lock as the write
+            return change(current)
+
         try:
-            before = self.state_file.read()
-            self.state_file.update(change)
+            after = self.state_file.update(remembered)
         except StateError as exc:
             self.notify(f"Not changed: {exc}", severity="error", timeout=8)
             return False
-        self.undo_stack.append(before)
+        self.undo_stack.append((seen[-1], after))
         self.reload_state()
         self.notify(summary, timeout=3)
         return True
@@ -519,13 +528,25 @@ class ReasoningPanel(App[None]):
         if not self.undo_stack:
             self.notify("Nothing to undo", timeout=3)
             return
-        previous = self.undo_stack.pop()
+        previous, ours = self.undo_stack[-1]
+
+        def undo(current: State) -> State:
+            if current != ours:
+                raise ChangedElsewhere
+            return previous
+
         try:
-            self.state_file.update(lambda s: previous)
+            self.state_file.update(undo)
+        except ChangedElsewhere:
+            self.undo_stack.clear()
+            self.notify("Not undone: the state was changed elsewhere since (CLI, an editor or "
+                        "another panel), and undo would drop that change", severity="warning",
+                        timeout=8)
+            return
         except StateError as exc:
             self.notify(f"Not undone: {exc}", severity="error", timeout=8)
-            self.undo_stack.append(previous)
             return
+        self.undo_stack.pop()
         self.reload_state()
         self.notify("undone", timeout=3)
 
