@@ -174,7 +174,12 @@ def run_demo(home: Path | None, port: int = 4000) -> int:
     def progress(message: str) -> None:
         print(f"reasoning-panel demo: {message}", file=sys.stderr, flush=True)
 
+    def stop_starting(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)  # unwinds the stack below: what started is stopped
+
+    starting = {sig: signal.signal(sig, stop_starting) for sig in (signal.SIGTERM, signal.SIGHUP)}
     with contextlib.ExitStack() as stack:
+        stack.callback(lambda: [signal.signal(s, h) for s, h in starting.items()])
         if home is None:
             home = Path(stack.enter_context(tempfile.TemporaryDirectory(
                 prefix="reasoning-panel-demo-")))
@@ -184,12 +189,8 @@ def run_demo(home: Path | None, port: int = 4000) -> int:
                             f"ANTHROPIC_BASE_URL={demo.proxy.url} "
                             f"ANTHROPIC_AUTH_TOKEN={demo.key} claude")
         # a closed terminal (SIGHUP) or a kill (SIGTERM) quits like `q`: children are stopped
-        previous = {sig: signal.signal(sig, lambda *_: app.exit())
-                    for sig in (signal.SIGTERM, signal.SIGHUP)}
-        try:
-            app.run()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, lambda *_: app.exit())
+        app.run()
         progress("stopped the proxy, the stand-in and the traffic generator")
     return 0

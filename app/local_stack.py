@@ -8,6 +8,7 @@ the proxy's workers are its children), so nothing is left running.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
@@ -91,6 +92,17 @@ class Service:
         return self.log_path.read_text(errors="replace")
 
 
+_LIBC = ctypes.CDLL(None) if sys.platform == "linux" else None  # loaded before any fork
+PR_SET_PDEATHSIG: Final = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM it when the process that started it dies, even
+    by SIGKILL, so a killed test run or demo never leaves a proxy or stand-in behind."""
+    if _LIBC is not None:
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _spawn(name: str, cmd: list[str], env: dict[str, str], url: str, log_path: Path | None,
            ready_path: str, timeout: float, cwd: Path = PROJECT_ROOT) -> Service:
     """Start a service and wait until ``url + ready_path`` answers (stopping it if it does not)."""
@@ -98,6 +110,7 @@ def _spawn(name: str, cmd: list[str], env: dict[str, str], url: str, log_path: P
     proc = subprocess.Popen(
         cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
         stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - only calls prctl (libc loaded beforehand)
     )
     service = Service(name, proc, url, log_path, log)
     try:

@@ -336,3 +336,37 @@ async def test_dashboard_follows_a_proxy_restart(tmp_path: Path, standin: StandI
     finally:
         service.stop()
 
+
+
+# --- the processes we start ------------------------------------------------------------------
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # a zombie has exited; only its parent's wait is missing
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="parent-death signal is Linux's")
+def test_children_never_outlive_a_killed_parent() -> None:
+    """Promise: a test run, demo or bench killed with SIGKILL (no chance to clean up) leaves
+    no stand-in or proxy running behind it."""
+    code = ("import time; from app.local_stack import start_standin; "
+            "s = start_standin(); print(s.proc.pid, flush=True); time.sleep(120)")
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              cwd=Path(__file__).resolve().parent.parent)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    try:
+        assert _running(child)
+        parent.kill()
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while _running(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _running(child)
+    finally:
+        if _running(child):
+            os.kill(child, signal.SIGKILL)
