@@ -24,6 +24,13 @@ def _home(args: argparse.Namespace) -> Path:
     return Path(args.home).expanduser().resolve() if args.home else default_home()
 
 
+def _count(text: str) -> int:
+    """argparse type: a whole number, 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 or more)")
+    return int(text)
+
+
 def _err(message: str) -> None:
     print(f"reasoning-panel: {message}", file=sys.stderr)
 
@@ -108,7 +115,12 @@ def _edit(args: argparse.Namespace, change, summary: str) -> int:  # type: ignor
     try:
         state = state_file.update(change)
     except StateError as exc:
-        _err(f"{state_file.path} is invalid, not changed: {exc}")
+        try:
+            state_file.read()
+        except StateError:
+            _err(f"{state_file.path} is invalid, not changed: {exc}")
+        else:  # the file is fine: the change asked for is what is refused
+            _err(f"not changed: {exc}")
         return 1
     print(summary)
     if getattr(args, "json", False):
@@ -121,7 +133,9 @@ def cmd_set(args: argparse.Namespace) -> int:
     config = Path(args.config) if args.config else None
     if config is None and read_proxy_info(home).get("config"):
         config = Path(read_proxy_info(home)["config"])
-    if config is not None:
+    if config is not None and not config.is_file():
+        _err(f"warning: cannot read {config}: the model name is not checked")
+    elif config is not None:
         models = config_models(config)
         if models and args.model not in models:
             _err(f"warning: {args.model!r} is not a model in {config}"
@@ -161,7 +175,11 @@ def cmd_tail(args: argparse.Namespace) -> int:
     from app.tail import run_tail
     from callbacks.eventlog import EVENTS_NAME
 
-    return run_tail(_home(args) / EVENTS_NAME, args.n, args.follow, args.json)
+    path = _home(args) / EVENTS_NAME
+    if not path.exists():
+        _err(f"no events yet at {path} (is a proxy running with this --home?)"
+             + (" waiting for the first ..." if args.follow else ""))
+    return run_tail(path, args.n, args.follow, args.json)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -245,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the new state as JSON")
 
     p = command("tail", cmd_tail, "show the last requests (and follow new ones with -f)")
-    p.add_argument("-n", type=int, default=20, help="how many requests (default 20)")
+    p.add_argument("-n", type=_count, default=20, help="how many requests (default 20)")
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new requests")
     p.add_argument("--json", action="store_true", help="raw event records, one a line")
 

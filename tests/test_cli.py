@@ -79,3 +79,29 @@ def test_check_validates_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[st
     bad.write_text("version: 1\ntiers: {low: 42}\n")
     assert run(tmp_path, "check", str(bad)) == 1
     assert "tiers.low: 42 is not valid" in capsys.readouterr().err
+
+
+def test_a_refused_value_is_not_blamed_on_the_file(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(tmp_path, "set", "medium", "") == 1
+    err = capsys.readouterr().err
+    assert "not changed: tiers.medium: '' is not valid" in err and "is invalid" not in err
+    (tmp_path / "state.yaml").write_text("version: 1\npin: [\n")
+    assert run(tmp_path, "pin", "high") == 1
+    assert "state.yaml is invalid, not changed: not valid YAML" in capsys.readouterr().err
+
+
+def test_set_with_an_unreadable_config_says_the_name_is_unchecked(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(tmp_path, "set", "low", "anything", "--config", str(tmp_path / "nope.yaml")) == 0
+    assert "cannot read" in capsys.readouterr().err
+    assert StateFile.in_home(tmp_path).read().tiers["low"].model == "anything"
+
+
+def test_tail_without_a_log_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(tmp_path, "tail") == 0
+    assert f"no events yet at {tmp_path / 'events.jsonl'}" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        run(tmp_path, "tail", "-n", "-5")
+    assert exc.value.code == 2
+    assert "not a whole number" in capsys.readouterr().err
