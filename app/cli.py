@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -46,6 +47,10 @@ def cmd_proxy(args: argparse.Namespace) -> int:
         state_file.ensure()
     except StateError as exc:
         _err(f"warning: {exc}; the proxy routes with the env defaults until it is fixed")
+    mode = stat.S_IMODE(home.stat().st_mode)
+    if mode & 0o077:  # the files are 0600 anyway; an existing folder is the user's to change
+        _err(f"warning: {home} is open to other users (mode {mode:o}); "
+             f"`chmod 700 {home}` keeps the state and the event log private")
     key = master_key(home, config)
     env = proxy_environment(home, key)
     write_proxy_info(home, config, args.host, args.port)
