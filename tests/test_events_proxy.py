@@ -225,7 +225,10 @@ def test_tail_follow_picks_up_new_requests_across_rotation(proxy: Proxy) -> None
         target=lambda: seen.extend(json.loads(line) for line in follower.stdout or []))
     reader.start()
     try:
-        time.sleep(1.5)  # the follower is up
+        deadline = time.monotonic() + 30
+        while not seen and time.monotonic() < deadline:  # until the follower is up and reading
+            _send(proxy.url, proxy.key, 0)
+            time.sleep(0.5)
         ids = {_send(proxy.url, proxy.key, i) for i in range(12)}  # several rotations
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
