@@ -258,6 +258,8 @@ def test_event_log_failures_never_fail_a_request(proxy: Proxy, fault: str,
     routed, the problem is reported once in the proxy log, and logging resumes once the log is
     writable again."""
     log = proxy.home / EVENTS_NAME
+    # counted before the fault: a late record of an earlier test may be the first to fail
+    reported = proxy.service.log_text().count("cannot write the event log")
     if fault == "/dev/full":
         _put_in_place_of(log, lambda path: path.symlink_to("/dev/full"))
     elif fault == "full tmpfs":
@@ -265,12 +267,15 @@ def test_event_log_failures_never_fail_a_request(proxy: Proxy, fault: str,
         _put_in_place_of(log, lambda path: path.symlink_to(target))
     else:
         _put_in_place_of(log, lambda path: path.mkdir())
-    reported = proxy.service.log_text().count("cannot write the event log")
     try:
         for effort, tier in (("low", "low"), ("high", "high"), ("medium", "medium")):
             assert group(proxy, {"thinking": ADAPTIVE, "output_config": {"effort": effort}}) \
                 == f"{tier}-reasoning"
-        time.sleep(0.5)
+        deadline = time.monotonic() + 10
+        while (proxy.service.log_text().count("cannot write the event log") <= reported
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        time.sleep(0.3)  # a second report would come with the next writes
         text = proxy.service.log_text()
         assert text.count("cannot write the event log") == reported + 1
         assert ("Is a directory" if fault == "not writable" else "No space left on device") in text
