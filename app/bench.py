@@ -31,7 +31,7 @@ import yaml
 from app.local_stack import DEMO_CONFIG, Service, start_proxy, start_standin
 from app.panel.model import percentile as nearest_rank
 from callbacks.eventlog import EVENTS_NAME, read_tail
-from callbacks.launcher import MASTER_KEY_FILE
+from callbacks.launcher import saved_master_key
 from callbacks.state import State
 from callbacks.statefile import StateFile
 
@@ -259,7 +259,7 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
                 proxy = start_proxy(home, config, standin_url=standin.url,
                                     log_path=folder / f"{name}.log")
                 services.append(proxy)
-                proxies[name] = (proxy.url, (home / MASTER_KEY_FILE).read_text().strip())
+                proxies[name] = (proxy.url, saved_master_key(home))
             models = {"without": ROUTED_TARGET, "with": "claude-opus-4-8"}
             for name, (url, key) in proxies.items():  # warm both up
                 asyncio.run(_load(url, key, 1.0, concurrency, models[name]))

@@ -135,9 +135,8 @@ def _edit(args: argparse.Namespace, change, summary: str) -> int:  # type: ignor
 
 def cmd_set(args: argparse.Namespace) -> int:
     home = _home(args)
-    config = Path(args.config) if args.config else None
-    if config is None and read_proxy_info(home).get("config"):
-        config = Path(read_proxy_info(home)["config"])
+    known = args.config or read_proxy_info(home).get("config")
+    config = Path(known) if known else None
     if config is not None and not config.is_file():
         _err(f"warning: cannot read {config}: the model name is not checked")
     elif config is not None:

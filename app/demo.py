@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 
 from app.local_stack import DEMO_CONFIG, Service, free_port, start_proxy, start_standin
-from callbacks.launcher import MASTER_KEY_FILE
+from callbacks.launcher import saved_master_key
 
 DEMO_INFO_FILE = "demo.json"
 ADAPTIVE = {"type": "adaptive"}
@@ -118,7 +118,7 @@ class DemoStack:
 
     @property
     def key(self) -> str:
-        return (self.home / MASTER_KEY_FILE).read_text().strip()
+        return saved_master_key(self.home)
 
     @property
     def services(self) -> list[Service]:
@@ -141,7 +141,7 @@ def demo_stack(home: Path, port: int | None = None, traffic: bool = True,
         proxy = start_proxy(home, DEMO_CONFIG, port=port, standin_url=standin.url,
                             log_path=home / "proxy.log")
         services.append(proxy)
-        key = (home / MASTER_KEY_FILE).read_text().strip()
+        key = saved_master_key(home)
         # who to stop, for anyone checking that nothing is left running
         (home / DEMO_INFO_FILE).write_text(json.dumps(
             {"pid": os.getpid(), "standin": standin.proc.pid, "proxy": proxy.proc.pid,

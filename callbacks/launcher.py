@@ -104,6 +104,14 @@ def write_proxy_info(home: Path, config: Path, host: str, port: int) -> None:
     atomic_write(ensure_private_dir(home) / PROXY_INFO_FILE, json.dumps(info) + "\n")
 
 
+def saved_master_key(home: Path) -> str:
+    """The master key `proxy` generated and keeps in this state folder ("" when there is none)."""
+    try:
+        return (home / MASTER_KEY_FILE).read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
 def read_proxy_info(home: Path) -> dict[str, Any]:
     try:
         data = json.loads((home / PROXY_INFO_FILE).read_text(encoding="utf-8"))

@@ -18,7 +18,7 @@ os.environ["TZ"] = "UTC"  # times on screen (snapshots) do not depend on the mac
 time.tzset()
 
 from app.local_stack import Service, start_proxy, start_standin  # noqa: E402 - after the env is set
-from callbacks.launcher import MASTER_KEY_FILE  # noqa: E402 - after the env is set
+from callbacks.launcher import saved_master_key  # noqa: E402 - after the env is set
 from callbacks.state import State  # noqa: E402 - after the env is set
 from callbacks.statefile import StateFile  # noqa: E402 - after the env is set
 
@@ -61,7 +61,7 @@ class Proxy:
 
     @property
     def key(self) -> str:
-        return (self.home / MASTER_KEY_FILE).read_text().strip()
+        return saved_master_key(self.home)
 
     @property
     def state_file(self) -> StateFile:

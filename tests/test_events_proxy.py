@@ -6,6 +6,7 @@ import json
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -117,31 +118,33 @@ def test_a_failing_deployment_yields_a_failure_record(proxy: Proxy, standin: Sta
     assert failed["model_group"] == "high-reasoning"
 
 
-def test_a_refused_state_edit_is_recorded(proxy: Proxy) -> None:
+def state_records_after(proxy: Proxy, change: Callable[[], object], event: str
+                        ) -> list[dict[str, Any]]:
+    """The ``state`` records of this event once ``change`` has been seen by the next request
+    (one request before it, so the change is what the proxy reloads)."""
     client = anthropic.Anthropic(base_url=proxy.url, api_key=proxy.key, max_retries=0)
     client.messages.create(model="claude-opus-4-8", max_tokens=10, timeout=60,
                            messages=[{"role": "user", "content": "x"}])
-    proxy.state_file.path.write_text("version: 1\ntiers: {low: [broken]}\n")
+    change()
     raw = client.messages.with_raw_response.create(
         model="claude-opus-4-8", max_tokens=10, timeout=60,
         messages=[{"role": "user", "content": "x"}])
     records_for(proxy, {raw.headers["x-litellm-call-id"]})
-    refused = [r for r in all_records(proxy.home / EVENTS_NAME)
-               if r["type"] == "state" and r.get("event") == "refused"]
+    return [r for r in all_records(proxy.home / EVENTS_NAME)
+            if r["type"] == "state" and r.get("event") == event]
+
+
+def test_a_refused_state_edit_is_recorded(proxy: Proxy) -> None:
+    refused = state_records_after(
+        proxy, lambda: proxy.state_file.path.write_text("version: 1\ntiers: {low: [broken]}\n"),
+        "refused")
     assert refused and "tiers.low: ['broken'] is not valid" in refused[-1]["message"]
 
 
 def test_reload_records_say_what_changed(proxy: Proxy) -> None:
-    client = anthropic.Anthropic(base_url=proxy.url, api_key=proxy.key, max_retries=0)
-    client.messages.create(model="claude-opus-4-8", max_tokens=10, timeout=60,
-                           messages=[{"role": "user", "content": "x"}])
-    proxy.state_file.write(State().with_tier_model("low", "fast-coder"))
-    raw = client.messages.with_raw_response.create(
-        model="claude-opus-4-8", max_tokens=10, timeout=60,
-        messages=[{"role": "user", "content": "x"}])
-    records_for(proxy, {raw.headers["x-litellm-call-id"]})
-    reloads = [r for r in all_records(proxy.home / EVENTS_NAME)
-               if r["type"] == "state" and r.get("event") == "reload"]
+    reloads = state_records_after(
+        proxy, lambda: proxy.state_file.write(State().with_tier_model("low", "fast-coder")),
+        "reload")
     assert {"key": "tiers.low", "old": "low-reasoning", "new": "fast-coder"} in \
         reloads[-1]["changes"]
 

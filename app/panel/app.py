@@ -23,7 +23,7 @@ from app.panel.model import PASS, PanelModel, Request, count_text, money, sparkl
 from app.panel.prices import price
 from app.panel.screens import DetailScreen, ModelPicker, SettingsScreen
 from callbacks.eventlog import EVENTS_NAME, follow, read_tail
-from callbacks.launcher import MASTER_KEY_FILE, config_models, read_proxy_info
+from callbacks.launcher import config_models, read_proxy_info, saved_master_key
 from callbacks.state import TIERS, State, StateError, Tier
 from callbacks.statefile import STATE_NAME, StateFile
 
@@ -189,11 +189,9 @@ class ReasoningPanel(App[None]):
                 await asyncio.sleep(self.poll_s)
 
     async def _fetch_models(self, client: httpx.AsyncClient) -> list[str]:
-        key_file = self.home / MASTER_KEY_FILE
-        key = key_file.read_text().strip() if key_file.exists() else ""
         try:
-            response = await client.get(f"{self.proxy_url}/v1/models",
-                                        headers={"Authorization": f"Bearer {key}"})
+            response = await client.get(f"{self.proxy_url}/v1/models", headers={
+                "Authorization": f"Bearer {saved_master_key(self.home)}"})
             return [str(m["id"]) for m in response.json().get("data", [])]
         except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
             return []
@@ -203,9 +201,9 @@ class ReasoningPanel(App[None]):
 
     def on_resize(self, event: events.Resize) -> None:
         if self._tables_ready and self.fit_columns(event.size.width):
+            self.redraw_requests()  # every row anew: the columns changed
             self._tiers_dirty = True
             self.refresh_view()
-            self.redraw_requests()
 
     def fit_columns(self, width: int) -> bool:
         """Show the columns that fit the terminal's width; True when that changed them."""
