@@ -30,10 +30,10 @@ import yaml
 
 from app.local_stack import DEMO_CONFIG, Service, start_proxy, start_standin
 from app.panel.model import percentile as nearest_rank
-from callbacks.eventlog import EVENTS_NAME, read_tail
+from callbacks.core.state import State
 from callbacks.launcher import saved_master_key
-from callbacks.state import State
-from callbacks.statefile import StateFile
+from callbacks.stores.eventlog import EVENTS_NAME, read_tail
+from callbacks.stores.statefile import StateFile
 
 # Request bodies shaped like Claude Code's (shared/domain/claude-code-requests.md).
 TOOLS = [{"name": f"tool_{i}", "description": "A tool", "input_schema": {

@@ -9,6 +9,7 @@ import stat
 import sys
 from pathlib import Path
 
+from callbacks.core.state import TIERS, State, StateError, state_to_dict
 from callbacks.launcher import (
     config_models,
     master_key,
@@ -17,8 +18,7 @@ from callbacks.launcher import (
     read_proxy_info,
     write_proxy_info,
 )
-from callbacks.state import TIERS, State, StateError, state_to_dict
-from callbacks.statefile import StateFile, default_home, parse_state_text
+from callbacks.stores.statefile import StateFile, default_home, parse_state_text
 
 
 def _home(args: argparse.Namespace) -> Path:
@@ -177,7 +177,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_tail(args: argparse.Namespace) -> int:
     from app.tail import run_tail
-    from callbacks.eventlog import EVENTS_NAME
+    from callbacks.stores.eventlog import EVENTS_NAME
 
     path = _home(args) / EVENTS_NAME
     if not path.exists():

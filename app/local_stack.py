@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from callbacks.launcher import STANDIN_URL_ENV
-from callbacks.statefile import HOME_ENV
+from callbacks.stores.statefile import HOME_ENV
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
 DEMO_CONFIG: Final = PROJECT_ROOT / "configs" / "demo.yaml"

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from callbacks.eventlog import EVENTS_NAME
-from callbacks.state import State
-from callbacks.statefile import StateFile
+from callbacks.core.state import State
+from callbacks.stores.eventlog import EVENTS_NAME
+from callbacks.stores.statefile import StateFile
 
 
 def _rss_mb() -> float:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from app.panel.model import count_text
-from callbacks.eventlog import follow, read_tail
+from callbacks.stores.eventlog import follow, read_tail
 
 OUTCOMES = ("done", "failed")
 COLOURS = {"none": "2", "low": "36", "medium": "33", "high": "35", "ok": "32", "error": "31",

@@ -17,7 +17,7 @@ from typing import Any, Final
 
 import yaml
 
-from callbacks.statefile import HOME_ENV, atomic_write, ensure_private_dir
+from callbacks.stores.statefile import HOME_ENV, atomic_write, ensure_private_dir
 
 MASTER_KEY_FILE: Final = "master_key"
 PROXY_INFO_FILE: Final = "proxy.json"

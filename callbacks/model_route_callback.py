@@ -9,7 +9,7 @@ A thin adapter over the headless core: it reads the live state (``$REASONING_PAN
 state.yaml``), detects the request's strength, decides, rewrites the request, and records the
 decision in the request's metadata under ``reasoning_panel``, and appends ``routed``, ``done`` /
 ``failed`` and ``state`` records to ``$REASONING_PANEL_HOME/events.jsonl`` (see
-:mod:`callbacks.events`). It never raises into the request path: an internal error passes the
+:mod:`callbacks.core.events`). It never raises into the request path: an internal error passes the
 request through unchanged and is logged.
 """
 
@@ -21,18 +21,18 @@ from typing import Any, Final
 
 from litellm.integrations.custom_logger import CustomLogger
 
-from callbacks.adapters import adapter_patch, apply_patch, reasoning_patch
-from callbacks.detect import detect_strength, latest_user_text, reasoning_fields
-from callbacks.eventlog import EVENTS_NAME, EventLog
-from callbacks.events import (
+from callbacks.core.adapters import adapter_patch, apply_patch, reasoning_patch
+from callbacks.core.detect import detect_strength, latest_user_text, reasoning_fields
+from callbacks.core.events import (
     outcome_record,
     redact,
     refused_record,
     reload_record,
     routed_record,
 )
-from callbacks.policy import Decision, decide
-from callbacks.statefile import LiveState, StateFile
+from callbacks.core.policy import Decision, decide
+from callbacks.stores.eventlog import EVENTS_NAME, EventLog
+from callbacks.stores.statefile import LiveState, StateFile
 
 log = logging.getLogger("reasoning_panel")
 

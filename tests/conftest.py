@@ -18,9 +18,9 @@ os.environ["TZ"] = "UTC"  # times on screen (snapshots) do not depend on the mac
 time.tzset()
 
 from app.local_stack import Service, start_proxy, start_standin  # noqa: E402 - after the env is set
+from callbacks.core.state import State  # noqa: E402 - after the env is set
 from callbacks.launcher import saved_master_key  # noqa: E402 - after the env is set
-from callbacks.state import State  # noqa: E402 - after the env is set
-from callbacks.statefile import StateFile  # noqa: E402 - after the env is set
+from callbacks.stores.statefile import StateFile  # noqa: E402 - after the env is set
 
 
 @dataclass

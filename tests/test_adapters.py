@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from callbacks.adapters import (
+from callbacks.core.adapters import (
     DELETE,
     adapter_patch,
     apply_patch,
     clean_schema,
     reasoning_patch,
 )
-from callbacks.state import Adapter, TierTarget
+from callbacks.core.state import Adapter, TierTarget
 
 PLAIN = TierTarget("some-model")
 FORMAT = {"type": "json_schema", "schema": {"type": "object"}}

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 import callbacks.model_route_callback as hook
-from callbacks.state import State
-from callbacks.statefile import StateFile
+from callbacks.core.state import State
+from callbacks.stores.statefile import StateFile
 
 
 def call(router: hook.ReasoningRouter, data: dict[str, Any], call_type: str) -> dict[str, Any]:

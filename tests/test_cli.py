@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
-from callbacks.statefile import StateFile
+from callbacks.stores.statefile import StateFile
 
 DEMO = str(Path(__file__).resolve().parent.parent / "configs" / "demo.yaml")
 

@@ -17,7 +17,7 @@ from textual.widgets import DataTable
 from app.demo import DEMO_INFO_FILE, demo_stack
 from app.local_stack import DEMO_CONFIG, cli_command, free_port
 from app.panel.app import ReasoningPanel
-from callbacks.statefile import StateFile
+from callbacks.stores.statefile import StateFile
 
 from .test_panel import request_rows, wait_for
 

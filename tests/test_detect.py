@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from callbacks.detect import ULTRATHINK, Strength, detect_strength
-from callbacks.state import TIERS, Detection, parse_state
+from callbacks.core.detect import ULTRATHINK, Strength, detect_strength
+from callbacks.core.state import TIERS, Detection, parse_state
 
 DEFAULT = Detection()
 ORDER = {tier: i for i, tier in enumerate(TIERS)}

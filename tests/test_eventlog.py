@@ -17,7 +17,7 @@ import pytest
 
 from app.tail import Merger, last_requests, run_tail
 from callbacks import eventlog
-from callbacks.eventlog import EventLog, follow, parse_lines, read_tail, rotated
+from callbacks.stores.eventlog import EventLog, follow, parse_lines, read_tail, rotated
 
 
 def all_records(path: Path) -> list[dict[str, Any]]:

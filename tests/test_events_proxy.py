@@ -17,8 +17,8 @@ import openai
 import pytest
 
 from app.local_stack import cli_command
-from callbacks.eventlog import EVENTS_NAME
-from callbacks.state import EventLogSettings, State
+from callbacks.core.state import EventLogSettings, State
+from callbacks.stores.eventlog import EVENTS_NAME
 
 from .conftest import Proxy, StandIn, reset_state
 from .test_eventlog import all_records

@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 from app.bench import config_without_callback
 from app.local_stack import start_proxy
 from app.panel.app import ReasoningPanel
-from callbacks.eventlog import EVENTS_NAME
-from callbacks.state import State
-from callbacks.statefile import StateFile, parse_state_text, render_state
+from callbacks.core.state import State
+from callbacks.stores.eventlog import EVENTS_NAME
+from callbacks.stores.statefile import StateFile, parse_state_text, render_state
 
 from .conftest import Proxy, StandIn, reset_state
 from .test_eventlog import all_records
@@ -68,8 +68,8 @@ def _fresh(proxy: Proxy, standin: StandIn) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from callbacks.state import State
-from callbacks.statefile import StateFile
+from callbacks.core.state import State
+from callbacks.stores.statefile import StateFile
 sf = StateFile(Path(sys.argv[1]))
 states = [State(), State().with_tier_model("low", "x" * 5000)]  # big: a write takes a while
 i = 0

@@ -15,9 +15,9 @@ from textual.widgets import DataTable, Input, OptionList, Static
 
 from app.panel.app import ReasoningPanel
 from app.panel.screens import DetailScreen, ModelPicker, SettingsScreen
-from callbacks.eventlog import EVENTS_NAME
-from callbacks.state import DEFAULT_EFFORT_MAP, State
-from callbacks.statefile import StateFile
+from callbacks.core.state import DEFAULT_EFFORT_MAP, State
+from callbacks.stores.eventlog import EVENTS_NAME
+from callbacks.stores.statefile import StateFile
 
 from .conftest import Proxy
 

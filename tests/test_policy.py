@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from callbacks.detect import Strength, detect_strength
-from callbacks.policy import REASON_TEXT, Decision, decide
-from callbacks.state import TIERS, State, TierTarget, state_from_env
+from callbacks.core.detect import Strength, detect_strength
+from callbacks.core.policy import REASON_TEXT, Decision, decide
+from callbacks.core.state import TIERS, State, TierTarget, state_from_env
 
 
 def strength(tier: str) -> Strength:

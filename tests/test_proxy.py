@@ -15,7 +15,7 @@ import anthropic
 import openai
 import pytest
 
-from callbacks.state import Adapter, State, TierTarget
+from callbacks.core.state import Adapter, State, TierTarget
 
 from .conftest import Proxy, StandIn, reset_state
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callbacks.state import (
+from callbacks.core.state import (
     DEFAULT_EFFORT_MAP,
     DEFAULT_TIER_MODELS,
     REASONING_PARAM_KEYS,
@@ -24,7 +24,7 @@ from callbacks.state import (
     state_from_env,
     state_to_dict,
 )
-from callbacks.statefile import parse_state_text
+from callbacks.stores.statefile import parse_state_text
 
 
 def base(**changes: Any) -> dict[str, Any]:

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-import callbacks.statefile as statefile
-from callbacks.state import Detection, State, StateError, TierTarget
-from callbacks.statefile import (
+import callbacks.stores.statefile as statefile
+from callbacks.core.state import Detection, State, StateError, TierTarget
+from callbacks.stores.statefile import (
     HEADER,
     HOME_ENV,
     STATE_NAME,

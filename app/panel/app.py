@@ -22,10 +22,10 @@ from textual.widgets import DataTable, Footer, Static
 from app.panel.model import PASS, PanelModel, Request, count_text, money, sparkline
 from app.panel.prices import price
 from app.panel.screens import DetailScreen, ModelPicker, SettingsScreen
-from callbacks.eventlog import EVENTS_NAME, follow, read_tail
+from callbacks.core.state import TIERS, State, StateError, Tier
 from callbacks.launcher import config_models, read_proxy_info, saved_master_key
-from callbacks.state import TIERS, State, StateError, Tier
-from callbacks.statefile import STATE_NAME, StateFile
+from callbacks.stores.eventlog import EVENTS_NAME, follow, read_tail
+from callbacks.stores.statefile import STATE_NAME, StateFile
 
 TIER_FILTERS = (None, *TIERS, PASS)
 STATUS_FILTERS = (None, "ok", "error", "in flight")

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from callbacks.state import TIERS
+from callbacks.core.state import TIERS
 
 Prices = Callable[[str], tuple[float, float] | None]
 """Model name -> (USD per input token, USD per output token), or None when unknown."""

@@ -13,7 +13,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static, Switch
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from app.panel.model import Request, explain
-from callbacks.state import State, StateError, parse_state, state_to_dict
+from callbacks.core.state import State, StateError, parse_state, state_to_dict
 
 
 class DetailScreen(ModalScreen[None]):

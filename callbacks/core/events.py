@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
-from callbacks.state import State, state_to_dict
+from callbacks.core.state import State, state_to_dict
 
 SCHEMA: Final = 1
 MESSAGE_CHARS: Final = 300

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from callbacks.state import Detection, Tier
+from callbacks.core.state import Detection, Tier
 
 ULTRATHINK: Final = "ultrathink"
 

@@ -22,7 +22,7 @@ from typing import Any, Final
 
 import yaml
 
-from callbacks.state import State, StateError, parse_state, state_from_env, state_to_dict
+from callbacks.core.state import State, StateError, parse_state, state_from_env, state_to_dict
 
 log = logging.getLogger("reasoning_panel")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from callbacks.detect import Strength
-from callbacks.state import State, Tier
+from callbacks.core.detect import Strength
+from callbacks.core.state import State, Tier
 
 Reason = Literal["routed", "pinned", "routing_off", "not_routed", "same_model", "error"]
 

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from callbacks.state import Adapter, TierTarget
+from callbacks.core.state import Adapter, TierTarget
 
 DELETE: Final = object()
 Patch = dict[str, Any]
