@@ -100,7 +100,7 @@ def provider_reasoning(sent: Any) -> dict[str, Any] | str:
             sent = json.loads(sent)
         except ValueError:
             return "unknown"
-    if not isinstance(sent, Mapping):
+    if not isinstance(sent, Mapping) or not sent:  # some paths report an empty body
         return "unknown"
     found: dict[str, Any] = {}
     thinking = sent.get("thinking")
