@@ -32,7 +32,7 @@ from callbacks.core.events import (
     reload_record,
     routed_record,
 )
-from callbacks.core.history import Target, fit_history, signatures_in, tool_loop
+from callbacks.core.history import Target, fit_history, signatures_in, thinking_on, tool_loop
 from callbacks.core.policy import Decision, decide
 from callbacks.core.produced import produced_blocks, provider_reasoning
 from callbacks.core.state import TierTarget
@@ -103,7 +103,8 @@ def route_request(live: LiveState, data: dict[str, Any], endpoint: str,
     if goes_to:
         target = targets(goes_to) or Target(goes_to)
         extra.update(fit_to_target(work, target, memory,
-                                   strip_all=decision.target is not None and tier == "none"))
+                                   strip_all=decision.target is not None and tier == "none",
+                                   unheld_loop="hold" in extra))
         extra["fitted_for"] = target.model
     _commit(data, work)
     return {
@@ -149,17 +150,19 @@ def _hold(decision: Decision, model: str, tool_ids: list[str], memory: Conversat
 
 
 def fit_to_target(work: dict[str, Any], target: Target, memory: ConversationMemory | None,
-                  strip_all: bool) -> dict[str, Any]:
+                  strip_all: bool, unheld_loop: bool = False) -> dict[str, Any]:
     """Fit ``work``'s history to ``target`` in place; the record fields that say what happened.
 
-    Where a tool continuation would reach an Anthropic target without its own thinking block
-    (it cannot be held), it is sent with thinking off: a loss of reasoning, recorded.
+    A tool continuation that could not be held (``unheld_loop``: its tool_use is unknown, or
+    its model is gone), or that would reach an Anthropic target without its own thinking
+    block, is sent with thinking off, the one request every provider accepts: a loss of
+    reasoning, recorded.
     """
     signatures = signatures_in(work)
     producers = memory.recall(signatures, ()).signatures if signatures and memory else {}
     fit = fit_history(work, target, producers, strip_all)
     out: dict[str, Any] = {}
-    if fit.tool_loop_unsigned:
+    if fit.tool_loop_unsigned or (unheld_loop and thinking_on(work)):
         apply_patch(work, reasoning_patch(work, "none", TierTarget(target.group)))
         fit = fit_history(work, target, producers, strip_all=True)
         out["reasoning_lost"] = LOSS

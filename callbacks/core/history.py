@@ -9,10 +9,12 @@ verify. :func:`tool_loop` finds the ``tool_use`` ids a continuation answers, so 
 hold it on the model that made them.
 
 Blocks the memory has never seen were made outside this proxy (every call through it is
-remembered). A well-formed signature sent on to a native Anthropic target is kept: dropping it
-would break a tool loop that target started, and if another model made it the provider says so.
-Unsigned blocks (``null``, ``""``) and LiteLLM's ``litellm_encrypted_reasoning:`` wrappers are
-kept only for the target that made them.
+remembered). A well-formed signature sent on to a native Anthropic target is kept: it is most
+likely that target's own (a conversation begun against the same model), and dropping it would
+lose its reasoning. (A tool continuation whose ``tool_use`` the memory never saw is different:
+the callback cannot hold it, so it sends it with thinking off and records the loss.) Unsigned
+blocks (``null``, ``""``) and LiteLLM's ``litellm_encrypted_reasoning:`` wrappers are kept only
+for the target that made them.
 
 Shapes handled: Anthropic Messages (``thinking`` / ``redacted_thinking`` content blocks) and
 OpenAI chat (``thinking_blocks`` on assistant messages, LiteLLM's form of the same blocks).
