@@ -238,6 +238,35 @@ def _call_metadata(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def _sent_body(kwargs: Mapping[str, Any]) -> Any:
+    """The body LiteLLM reports it sent to the provider (the last attempt's), if it says.
+
+    ``raw_request_body`` is there on every path when the config sets
+    ``litellm_settings.log_raw_request_response: true``; otherwise ``complete_input_dict``,
+    which some paths leave empty (then the record says ``unknown``).
+    """
+    raw = (kwargs.get("raw_request_typed_dict") or {}).get("raw_request_body")
+    return raw or (kwargs.get("additional_args") or {}).get("complete_input_dict")
+
+
+def _hidden_retry(kwargs: Mapping[str, Any], routed: Mapping[str, Any]) -> bool:
+    """Whether LiteLLM retried the call without thinking after the provider refused a block.
+
+    On the native Messages path LiteLLM strips every thinking block and calls again once when
+    the provider answers 400 about a signature; nothing flags it. The final body it reports
+    then holds none of the blocks the hook sent.
+    """
+    fitted = [routed.get("history") or {}] + list(routed.get("refits") or [])
+    sent_blocks = (fitted[-1].get("history", fitted[-1]) or {}).get("kept", 0)
+    if not sent_blocks or not _anthropic_native(str(routed.get("fitted_for") or "")):
+        return False
+    final = kwargs.get("messages")
+    return isinstance(final, list) and not signatures_in({"messages": final}) and not any(
+        isinstance(m, Mapping) and isinstance(m.get("content"), list) and any(
+            isinstance(b, Mapping) and b.get("type") in ("thinking", "redacted_thinking")
+            for b in m["content"]) for m in final)
+
+
 class ReasoningRouter(CustomLogger):
     """The proxy hook; one instance per proxy worker process."""
 
@@ -356,8 +385,9 @@ class ReasoningRouter(CustomLogger):
             if routed.get("refits"):
                 record["refits"] = routed["refits"]
             if not failed:
-                record["sent"] = provider_reasoning(
-                    (kwargs.get("additional_args") or {}).get("complete_input_dict"))
+                record["sent"] = provider_reasoning(_sent_body(kwargs))
+                if _hidden_retry(kwargs, routed):
+                    record["hidden_retry"] = True
             self._emit(record)
         except Exception:  # pragma: no cover - logging must never fail a call
             log.exception("reasoning-panel: could not record a call's outcome")

@@ -200,9 +200,10 @@ def test_tiers_switching_under_a_long_conversation(proxy2: Proxy, standin: Stand
     assert none_call["target"] == "none-reasoning" and none_call["history"]["kept"] == 0
     # done records say what reasoning the provider really got
     high = records[talk.calls[0].call_id]["outcome"]
-    if stream:
-        assert high["sent"]["thinking.type"] == "adaptive"
-        assert high["sent"]["output_config.effort"] == "high"
+    assert high["sent"]["thinking.type"] == "adaptive"
+    assert high["sent"]["output_config.effort"] == "high"
+    assert records[none_call["call_id"]]["outcome"]["sent"] == {"thinking.type": "disabled"}
+    assert not any(r["outcome"].get("hidden_retry") for r in records.values())
 
 
 def test_a_continuation_that_cannot_be_held_goes_without_thinking_and_says_so(
@@ -277,3 +278,29 @@ def test_a_conversation_survives_a_proxy_restart(standin: StandIn, tmp_path: Pat
         service.stop()
     assert [c.group for c in talk.calls] == ["low-reasoning"] * 3 + ["fast-coder"] * 2
     assert_provider_saw_it_whole(standin, talk.calls)
+
+
+def test_a_hidden_retry_without_thinking_is_recorded(proxy2: Proxy, standin: StandIn) -> None:
+    """A block the proxy never saw is kept for an Anthropic target (it is most likely that
+    model's own); when the provider refuses it, LiteLLM silently calls again without thinking.
+    The client gets its answer, and the done record says the reasoning was lost on the way."""
+    messages = [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "made elsewhere", "signature": "bm90LWEtcmVhbC1zaWduYXR1cmU="},
+            {"type": "text", "text": "hi"}]},
+        {"role": "user", "content": "and now?"},
+    ]
+    client = anthropic.Anthropic(base_url=proxy2.url, api_key=proxy2.key, max_retries=0)
+    raw = client.messages.with_raw_response.create(
+        model="claude-opus-4-8", max_tokens=1024, messages=messages,  # type: ignore[arg-type]
+        thinking={"type": "adaptive"}, output_config={"effort": "high"})  # type: ignore[call-arg]
+    call_id = raw.headers["x-litellm-call-id"]
+    record = routed(proxy2.home, [call_id])[call_id]
+    assert record["history"] == {"kept": 1, "dropped": 0, "kept_unknown": 1}
+    done = record["outcome"]
+    assert done["type"] == "done" and done["hidden_retry"] is True
+    assert "thinking.type" not in done["sent"] and "thinking_blocks" not in done["sent"]
+    first, second = standin.requests()
+    assert first["rejected"] and "Invalid `signature`" in first["error"]["message"]
+    assert not second["rejected"] and "thinking" not in second["body"]
