@@ -1,0 +1,238 @@
+"""Conversation memory: which target produced each thinking signature and each ``tool_use`` id.
+
+Shared by every worker of a proxy (one conversation's steps land on different workers) and kept
+across restarts. Fed from the success hooks with what each call produced; read on the request
+path to keep the thinking blocks a target can verify and to hold a tool loop on the model that
+made its ``tool_use``. It never holds prompt or response text: signatures are stored as hashes,
+tool ids as they are (they are opaque ids).
+
+:class:`ConversationMemory` is the interface the callback uses; :class:`SqliteMemory` is the
+embedded backend (``memory.sqlite3`` in the state folder, private). Writes go through a
+background thread, so a slow disk or a lock held by another worker never holds the event loop;
+reads are one indexed query (WAL mode: readers never wait for writers).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Protocol
+
+log = logging.getLogger("reasoning_panel")
+
+MEMORY_NAME: Final = "memory.sqlite3"
+MAX_ENTRIES: Final = 200_000
+MAX_AGE_S: Final = 7 * 24 * 3600
+MAX_PENDING: Final = 20_000
+PRUNE_EVERY: Final = 2_000  # inserts between prunes
+
+
+@dataclass(frozen=True)
+class Producer:
+    """Who produced a block: the model group the proxy sent the call to, and its deployment."""
+
+    group: str
+    """Model group (``model_name``) that served the call: what a held continuation is sent to."""
+    model: str = ""
+    """The deployment's upstream model (``litellm_params.model``): what verifies a signature."""
+    tier: str | None = None
+    """The tier the call was routed as; None when it passed through."""
+
+
+@dataclass
+class Recall:
+    """What the memory knows about the blocks of one request."""
+
+    signatures: dict[str, Producer] = field(default_factory=dict)
+    tools: dict[str, Producer] = field(default_factory=dict)
+
+
+class ConversationMemory(Protocol):
+    """Provenance of thinking signatures and tool_use ids (one interface, several backends)."""
+
+    def remember(self, producer: Producer, signatures: Iterable[str],
+                 tool_use_ids: Iterable[str]) -> None:
+        """Record that ``producer`` made these (never blocks: may be written later)."""
+
+    def recall(self, signatures: Iterable[str], tool_use_ids: Iterable[str]) -> Recall:
+        """The known producers of these signatures and tool ids (fast, local)."""
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything remembered so far is readable by every worker."""
+
+
+def signature_key(signature: str) -> str:
+    """The stored form of a signature: a hash (signatures can be long; never stored raw)."""
+    return "s:" + hashlib.sha256(signature.encode("utf-8", "replace")).hexdigest()[:32]
+
+
+def tool_key(tool_id: str) -> str:
+    return "t:" + tool_id
+
+
+class SqliteMemory:
+    """The embedded backend: one SQLite file in the state folder, shared by all workers."""
+
+    def __init__(self, path: Path, max_entries: int = MAX_ENTRIES,
+                 max_age_s: float = MAX_AGE_S) -> None:
+        self.path = path
+        self.max_entries = max_entries
+        self.max_age_s = max_age_s
+        self._local = threading.local()
+        self._queue: collections.deque[tuple[str, Producer, float]] = collections.deque()
+        self._wake = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._inserts = 0
+        self._failing: str | None = None
+        self.dropped = 0
+
+    # --- connections -------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and getattr(self._local, "pid", 0) == os.getpid():
+            return conn
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # private before SQLite opens it
+        os.close(fd)
+        conn = sqlite3.connect(self.path, timeout=2.0, isolation_level=None,
+                               check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS made (key TEXT PRIMARY KEY, grp TEXT NOT NULL,"
+                     " model TEXT NOT NULL, tier TEXT, at REAL NOT NULL)")
+        conn.execute("CREATE INDEX IF NOT EXISTS made_at ON made(at)")
+        self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    # --- reading (request path) --------------------------------------------------------
+
+    def recall(self, signatures: Iterable[str], tool_use_ids: Iterable[str]) -> Recall:
+        by_key: dict[str, tuple[str, str]] = {}
+        for sig in signatures:
+            by_key[signature_key(sig)] = ("s", sig)
+        for tool_id in tool_use_ids:
+            by_key[tool_key(tool_id)] = ("t", tool_id)
+        found = Recall()
+        if not by_key:
+            return found
+        try:
+            conn = self._connect()
+            keys = list(by_key)
+            rows: list[tuple[str, str, str, str | None]] = []
+            for i in range(0, len(keys), 500):  # SQLite's bound-parameter limit
+                chunk = keys[i:i + 500]
+                rows += conn.execute(
+                    f"SELECT key, grp, model, tier FROM made WHERE key IN ({','.join('?' * len(chunk))})",
+                    chunk).fetchall()
+        except (sqlite3.Error, OSError) as exc:
+            self._report(exc)
+            return found
+        for key, grp, model, tier in rows:
+            kind, original = by_key[key]
+            (found.signatures if kind == "s" else found.tools)[original] = Producer(grp, model, tier)
+        return found
+
+    # --- writing (success hooks; background thread) -------------------------------------
+
+    def remember(self, producer: Producer, signatures: Iterable[str],
+                 tool_use_ids: Iterable[str]) -> None:
+        now = time.time()
+        items = [(signature_key(s), producer, now) for s in signatures if s] + \
+            [(tool_key(t), producer, now) for t in tool_use_ids if t]
+        if not items:
+            return
+        if len(self._queue) + len(items) > MAX_PENDING:
+            self.dropped += len(items)
+            return
+        with self._lock:
+            self._idle.clear()
+            self._queue.extend(items)
+        self._start()
+        self._wake.set()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        if self._queue:
+            self._start()
+            self._wake.set()
+        return self._idle.wait(timeout)
+
+    def _start(self) -> None:
+        if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
+            return
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._run, name="reasoning-panel-memory",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(1.0)
+            self._wake.clear()
+            with self._lock:
+                batch = list(self._queue)
+                self._queue.clear()
+            if batch:
+                self._write(batch)
+            with self._lock:
+                if not self._queue:
+                    self._idle.set()
+
+    def _write(self, batch: list[tuple[str, Producer, float]]) -> None:
+        try:
+            conn = self._connect()
+            with conn:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany(
+                    "INSERT OR REPLACE INTO made (key, grp, model, tier, at) VALUES (?, ?, ?, ?, ?)",
+                    [(k, p.group, p.model, p.tier, at) for k, p, at in batch])
+            self._inserts += len(batch)
+            if self._inserts >= PRUNE_EVERY:
+                self._inserts = 0
+                self.prune()
+            if self._failing:
+                log.warning("reasoning-panel: conversation memory is writable again (%s)", self.path)
+                self._failing = None
+        except (sqlite3.Error, OSError) as exc:
+            self.dropped += len(batch)
+            self._report(exc)
+
+    def prune(self, now: float | None = None) -> None:
+        """Forget entries older than ``max_age_s``, then the oldest beyond ``max_entries``."""
+        now = time.time() if now is None else now
+        conn = self._connect()
+        with conn:
+            conn.execute("DELETE FROM made WHERE at < ?", (now - self.max_age_s,))
+            conn.execute("DELETE FROM made WHERE key IN (SELECT key FROM made ORDER BY at DESC"
+                         " LIMIT -1 OFFSET ?)", (self.max_entries,))
+
+    def count(self) -> int:
+        return int(self._connect().execute("SELECT COUNT(*) FROM made").fetchone()[0])
+
+    def _report(self, exc: BaseException) -> None:
+        text = f"{type(exc).__name__}: {exc}"
+        if text != self._failing:
+            self._failing = text
+            log.warning("reasoning-panel: conversation memory %s failed (%s); routing goes on "
+                        "without it", self.path, text)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.flush(1.0)
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
