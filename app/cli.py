@@ -71,7 +71,8 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 def cmd_standin(args: argparse.Namespace) -> int:
     from app.standin import main as standin_main
 
-    standin_main(["--host", args.host, "--port", str(args.port)])
+    standin_main(["--host", args.host, "--port", str(args.port),
+                  *(["--strict"] if args.strict else [])])
     return 0
 
 
@@ -247,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("standin", cmd_standin, "run the local stand-in provider (for configs/demo.yaml)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8010)
+    p.add_argument("--strict", action="store_true",
+                   help="apply the Anthropic API's rules on replayed history (thinking signatures, "
+                        "tool loops) with its error texts; also REASONING_PANEL_STANDIN_STRICT=1")
 
     p = command("show", cmd_show, "show the routing state")
     p.add_argument("--json", action="store_true", help="machine-readable output")
