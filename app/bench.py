@@ -8,6 +8,7 @@
   deployment: the proxy without the callback is asked for ``medium-reasoning`` directly, the one
   with it for ``claude-opus-4-8`` at effort medium, which the callback routes there. (LiteLLM's
   own cost differs from one target model to another; that is not the callback's cost.)
+- the context estimate and the fallback hop (:mod:`app.bench_context`; alone with ``--fallbacks``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from typing import Any
 import httpx
 import yaml
 
+from app.bench_context import measure_context, measure_fallback_hop, measure_standalone_hop
+from app.bench_context import rows as context_rows
 from app.local_stack import DEMO_CONFIG, Service, start_proxy, start_standin
 from app.panel.model import percentile as nearest_rank
 from callbacks.core.state import State
@@ -307,7 +310,8 @@ async def _reloads(url: str, key: str, state_file: StateFile, changes: int
 
 
 def measure_proxy(rounds: int, seconds: float, concurrency: int,
-                  progress: Callable[[str], None], reloads: int = 20) -> dict[str, float]:
+                  progress: Callable[[str], None], reloads: int = 20,
+                  hops: int = 0) -> dict[str, float]:
     """Throughput and latency of the proxy without and with the callback, alternating rounds."""
     services: list[Service] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -341,6 +345,10 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
             progress(f"measuring reload latency ({reloads} state changes under load) ...")
             reload = asyncio.run(_reloads(*proxies["with"], StateFile.in_home(folder / "with"),
                                           reloads))
+            if hops:
+                progress(f"measuring the fallback hop ({hops} requests each way) ...")
+                reload.update(measure_fallback_hop(*proxies["with"], StateFile.in_home(
+                    folder / "with"), standin.url, hops))
         finally:
             for service in reversed(services):
                 service.stop()
@@ -360,10 +368,16 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
     }
 
 
-def run_bench(quick: bool, as_json: bool) -> int:
+def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
     def progress(message: str) -> None:
         if not as_json:
             print(f"  {message}", file=sys.stderr, flush=True)
+
+    if fallbacks_only:  # the context guard's and the fallback hop's figures alone
+        figures = measure_context(quick, progress)
+        figures.update(measure_standalone_hop(40 if quick else 200, progress))
+        _print(figures, context_rows(figures), as_json)
+        return 0
 
     progress("measuring the hook in-process ...")
     results: dict[str, float] = measure_hook(3_000 if quick else 20_000)
@@ -372,11 +386,9 @@ def run_bench(quick: bool, as_json: bool) -> int:
     progress("measuring event latency (hook -> `tail -f`) at 100 requests/s ...")
     results.update(measure_events(rate=100, seconds=3 if quick else 15))
     rounds, seconds = (4, 2.5) if quick else (8, 6.0)
+    results.update(measure_context(quick, progress))
     results.update(measure_proxy(rounds, seconds, concurrency=8, progress=progress,
-                                 reloads=10 if quick else 30))
-    if as_json:
-        print(json.dumps({k: round(v, 3) for k, v in results.items()}))
-        return 0
+                                 reloads=10 if quick else 30, hops=40 if quick else 200))
     rows = [
         ("hook cost p50 / p99", f"{results['hook_us_p50']:.1f} / {results['hook_us_p99']:.1f} us",
          "target p99 <= 100 us"),
@@ -404,8 +416,16 @@ def run_bench(quick: bool, as_json: bool) -> int:
          f"{results['p50_ms_without']:.1f} / {results['p95_ms_without']:.1f} ms", ""),
         ("latency with p50 / p95",
          f"{results['p50_ms_with']:.1f} / {results['p95_ms_with']:.1f} ms", ""),
+        *context_rows(results),
     ]
+    _print(results, rows, as_json)
+    return 0
+
+
+def _print(results: dict[str, float], rows: list[tuple[str, str, str]], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({k: round(v, 3) for k, v in results.items()}))
+        return
     width = max(len(r[0]) for r in rows)
     for name, value, target in rows:
         print(f"{name:<{width}}  {value:<34} {target}")
-    return 0

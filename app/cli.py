@@ -88,7 +88,12 @@ def describe(state: State) -> str:
         target = state.tiers[tier]
         params = f"  {json.dumps(dict(target.params))}" if target.params else ""
         marker = "  <- pinned" if state.pin == tier else ""
-        lines.append(f"  {tier:<7} {target.model}{params}{marker}")
+        chain = f"  then {', '.join(target.fallbacks)}" if target.fallbacks else ""
+        limit = (f"  (max {target.max_input_tokens} input tokens)"
+                 if target.max_input_tokens is not None else "")
+        lines.append(f"  {tier:<7} {target.model}{params}{chain}{limit}{marker}")
+    if state.long_context:
+        lines.append(f"long context: {state.long_context}")
     det = state.detection
     lines.append(
         f"budgets: < {det.low_below} low, < {det.medium_below} medium, else high;"
@@ -149,6 +154,20 @@ def cmd_set(args: argparse.Namespace) -> int:
                  f"{args.tier} -> {args.model}")
 
 
+def cmd_set_fallbacks(args: argparse.Namespace) -> int:
+    models = () if args.models == ["off"] else tuple(args.models)
+    known = args.config or read_proxy_info(_home(args)).get("config")
+    config = Path(known) if known else None
+    names = config_models(config) if config is not None and config.is_file() else []
+    missing = [m for m in models if names and m not in names]
+    if missing:
+        _err(f"warning: not a model in {config}: {', '.join(missing)} (it has: "
+             f"{', '.join(names)}); a fallback there fails too")
+    return _edit(args, lambda s: s.with_tier_fallbacks(args.tier, models),
+                 f"{args.tier} falls back to {', '.join(models)}" if models
+                 else f"{args.tier}: no fallbacks")
+
+
 def cmd_pin(args: argparse.Namespace) -> int:
     pin = None if args.tier == "off" else args.tier
     from dataclasses import replace
@@ -200,7 +219,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     from app.bench import run_bench
 
-    return run_bench(quick=args.quick, as_json=args.json)
+    return run_bench(quick=args.quick, as_json=args.json, fallbacks_only=args.fallbacks)
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
@@ -262,6 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
                                     "(default: the running proxy's)")
     p.add_argument("--json", action="store_true", help="print the new state as JSON")
 
+    p = command("set-fallbacks", cmd_set_fallbacks,
+                "the models a tier falls back to, in order, when its model fails; 'off' clears")
+    p.add_argument("tier", choices=TIERS)
+    p.add_argument("models", nargs="+", metavar="MODEL", help="model groups, or 'off'")
+    p.add_argument("--config", help="proxy config to check the models against "
+                                    "(default: the running proxy's)")
+    p.add_argument("--json", action="store_true", help="print the new state as JSON")
+
     p = command("pin", cmd_pin, "send every routed request to one tier, or 'off'")
     p.add_argument("tier", choices=(*TIERS, "off"))
     p.add_argument("--json", action="store_true", help="print the new state as JSON")
@@ -280,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object of figures")
     p.add_argument("--panel", action="store_true",
                    help="measure the dashboard instead: start-up, records/s, remap latency")
+    p.add_argument("--fallbacks", action="store_true",
+                   help="only the context estimate (cost, error) and the fallback hop")
 
     p = command("check", cmd_check, "validate a state file without applying it")
     p.add_argument("file")

@@ -17,14 +17,16 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from app.local_stack import DEMO_CONFIG, Service, free_port, start_proxy, start_standin
+from callbacks.core.state import State
 from callbacks.launcher import saved_master_key
+from callbacks.stores.statefile import StateFile
 
 DEMO_INFO_FILE = "demo.json"
 ADAPTIVE = {"type": "adaptive"}
@@ -36,6 +38,21 @@ PROMPTS = ["Fix the failing test in parser.py", "Why is this query slow?",
 
 
 EFFORTS = ["high", "high", "medium", "medium", "low", "low", "xhigh", None]  # None: thinking off
+BUILD_LOG = "\n".join(f"[{i:05d}] building module_{i % 97}.py ... ok ({i % 13} warnings)"
+                      for i in range(900))
+
+
+def demo_state(state: State) -> State:
+    """The demo's mapping: the medium tier falls back to ``fast-coder`` when its model is
+    rate-limited (the stand-in refuses every fourth call to it), and the low tier's model has a
+    small window (a long paste is moved to the medium tier)."""
+    tiers = dict(state.tiers)
+    tiers["low"] = replace(tiers["low"], max_input_tokens=8000)
+    tiers["medium"] = replace(tiers["medium"], fallbacks=("fast-coder",))
+    return replace(state, tiers=tiers)
+
+
+FLAKY_FAULT = {"model": "standin-medium", "kind": "rate_limit", "every": 4, "retry_after": 2}
 
 
 def background_shapes() -> list[tuple[float, str, dict[str, Any]]]:
@@ -59,6 +76,11 @@ def background_shapes() -> list[tuple[float, str, dict[str, Any]]]:
         (1, "/v1/chat/completions", {"model": "claude-sonnet-5", "reasoning_effort": "low"}),
         (1, "/v1/chat/completions", {"model": "gpt-5-mini", "reasoning_effort": "medium"}),
         (0.5, "/v1/chat/completions", {"model": "flaky"}),
+        # a long build log pasted at low effort: too long for the low tier's model (the demo
+        # state gives it an 8,000-token window), so the context guard moves it up a tier
+        (0.5, "/v1/messages", cc(thinking=ADAPTIVE, output_config={"effort": "low"},
+                                 system="Summarise the build log the user pastes.",
+                                 messages=[{"role": "user", "content": BUILD_LOG}])),
     ]
 
 
@@ -178,7 +200,8 @@ class Traffic:
             while not self.stop.is_set():
                 if rng.random() < 0.25:
                     _, path, body = rng.choices(shapes, weights)[0]
-                    body = dict(body, messages=[{"role": "user", "content": rng.choice(PROMPTS)}])
+                    body = {"messages": [{"role": "user", "content": rng.choice(PROMPTS)}],
+                            **body}
                     self._post(client, path, body)
                 else:
                     i = rng.randrange(len(talks))
@@ -230,6 +253,8 @@ def demo_stack(home: Path, port: int | None = None, traffic: bool = True,
                             log_path=home / "proxy.log")
         services.append(proxy)
         key = saved_master_key(home)
+        StateFile.in_home(home).update(demo_state)
+        httpx.post(f"{standin.url}/_standin/faults", json=FLAKY_FAULT, timeout=10)
         # who to stop, for anyone checking that nothing is left running
         (home / DEMO_INFO_FILE).write_text(json.dumps(
             {"pid": os.getpid(), "standin": standin.proc.pid, "proxy": proxy.proc.pid,

@@ -71,13 +71,15 @@ Chat and Responses requests are never refused by these rules.
 
 Faults, per model, via ``POST /_standin/faults`` (``GET`` lists them, ``DELETE`` clears all):
 
-- ``{"model": M, "kind": K, "count": N, "retry_after": S, "delay_ms": MS, "status": CODE}``;
+- ``{"model": M, "kind": K, "count": N, "every": E, "retry_after": S, "delay_ms": MS,
+  "status": CODE}``;
   ``kind`` is ``rate_limit`` (429 with a ``retry-after`` header, default 1 s; Anthropic
   ``rate_limit_error``, OpenAI code ``rate_limit_exceeded``), ``overloaded`` (Anthropic 529
   ``overloaded_error``; OpenAI APIs 503 ``The server is overloaded or not ready yet.``),
   ``server`` (500), ``stall`` (answers nothing for ``delay_ms``, default 60 000, then answers
   normally), or ``status`` (the given status, message ``stand-in M fails on purpose``).
   ``count``: only the next N requests to M, then the fault clears itself; without it, it stays.
+  ``every``: only on every Nth request to M (now and then, as a busy provider does).
   ``status`` overrides a kind's code; ``delay_ms`` delays any kind. ``model: "*"``: every model
   without a fault of its own. ``"kind": null`` clears M's fault.
 - The old form still works: ``{"model": M, "status": 500, "delay_ms": 0}`` (``status: null`` and
@@ -137,7 +139,7 @@ MAX_REMEMBERED: Final = 10000  # tool_use ids kept to say which model made them
 CHUNKS: Final = 4  # deltas per streamed text
 STRICT_ENV: Final = "REASONING_PANEL_STANDIN_STRICT"
 FAULT_KINDS: Final = ("rate_limit", "overloaded", "server", "stall", "status")
-FAULT_KEYS: Final = ("kind", "status", "delay_ms", "count", "retry_after")
+FAULT_KEYS: Final = ("kind", "status", "delay_ms", "count", "retry_after", "every")
 STALL_MS: Final = 60_000
 
 ANTHROPIC_RATE_LIMIT: Final = (
@@ -276,7 +278,7 @@ class StandIn:
             return
         if kind not in FAULT_KINDS:
             raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)} (or null to clear)")
-        for key in ("count", "status", "delay_ms", "retry_after"):
+        for key in ("count", "status", "delay_ms", "retry_after", "every"):
             value = spec.get(key)
             if value is not None and (not isinstance(value, int) or value < 0):
                 raise ValueError(f"{key} must be a non-negative integer or null")
@@ -285,13 +287,17 @@ class StandIn:
         delay = spec.get("delay_ms")
         self.faults[model] = {"kind": kind, "status": spec.get("status"), "count": spec.get("count"),
                               "retry_after": spec.get("retry_after"),
-                              "delay_ms": STALL_MS if kind == "stall" and delay is None else delay}
+                              "delay_ms": STALL_MS if kind == "stall" and delay is None else delay,
+                              "every": spec.get("every") or None, "seen": 0}
 
     def _take_fault(self, model: str) -> dict[str, Any] | None:
         key = model if model in self.faults else "*" if "*" in self.faults else None
         if key is None:
             return None
         fault = self.faults[key]
+        fault["seen"] += 1
+        if fault["every"] and fault["seen"] % fault["every"]:
+            return None  # plays only on every Nth request
         if fault["count"] is not None:
             fault["count"] -= 1
             if fault["count"] <= 0:

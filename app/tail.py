@@ -49,6 +49,7 @@ def format_request(routed: dict[str, Any] | None, outcome: dict[str, Any] | None
         pin = f" (pinned {routed.get('pin')})" if routed.get("reason") == "pinned" else ""
         if routed.get("held"):
             pin = f" (held: tool loop; else {routed['held'].get('instead_of')})"
+        pin += context_text(routed.get("context"))
         where = f"{_paint(f'{strength:<6}', strength, colour)} -> {routed['target']}{pin}"
     elif routed:
         where = f"{_paint(f'{strength:<6}', strength, colour)} -> (pass: {routed.get('reason')})"
@@ -59,6 +60,11 @@ def format_request(routed: dict[str, Any] | None, outcome: dict[str, Any] | None
         status = _paint(f"error {code or ''}".strip(), "error", colour)
     elif outcome:
         status = _paint("ok", "ok", colour)
+        fallback = outcome.get("fallback")
+        if isinstance(fallback, dict):  # served, by the chain: not an error
+            status += _paint(f" ↪ {fallback.get('to')} ({fallback.get('reason')} "
+                             f"{fallback.get('status_code') or ''})".replace(" )", ")"),
+                             "state", colour)
     else:
         status = _paint("in flight", "dim", colour)
     latency = outcome.get("latency_ms")
@@ -84,6 +90,16 @@ def format_request(routed: dict[str, Any] | None, outcome: dict[str, Any] | None
     if outcome.get("type") == "failed" and outcome.get("message"):
         parts.append(_paint(str(outcome["message"])[:80], "dim", colour))
     return "  ".join(p for p in parts if p)
+
+
+def context_text(context: Any) -> str:
+    """The context guard's note: `` (⇡ 150k > 131k tok, from X)`` or a warning."""
+    if not isinstance(context, dict):
+        return ""
+    size = f"{count_text(context.get('estimate'))} > {count_text(context.get('limit'))} tok"
+    if context.get("to"):
+        return f" (⇡ {size}, from {context.get('from')})"
+    return f" (⚠ {size}: fits no model, sent as asked)"
 
 
 def format_state(record: dict[str, Any], colour: bool = False) -> str:

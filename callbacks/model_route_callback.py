@@ -20,18 +20,28 @@ import logging
 import sys
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Final
 
 from litellm.integrations.custom_logger import CustomLogger
 
 from callbacks.core.adapters import adapter_patch, apply_patch, reasoning_patch
+from callbacks.core.context import Limits, estimate_tokens, guard
 from callbacks.core.detect import detect_strength, latest_user_text, reasoning_fields
 from callbacks.core.events import (
+    SCHEMA,
     outcome_record,
     redact,
     refused_record,
     reload_record,
     routed_record,
+)
+from callbacks.core.fallbacks import (
+    attempt_record,
+    failed_fields,
+    fallback_chain,
+    fallback_record,
+    retry_after,
 )
 from callbacks.core.history import Target, fit_history, signatures_in, thinking_on, tool_loop
 from callbacks.core.policy import Decision, decide
@@ -52,6 +62,8 @@ ENDPOINTS: Final = {
     "responses": "/v1/responses",
 }
 METADATA_KEY: Final = "reasoning_panel"
+STARTED_KEY: Final = "reasoning_panel_at"
+MAX_ATTEMPTS: Final = 20
 PREVIEW_CHARS: Final = 120
 
 
@@ -65,6 +77,18 @@ def any_target(group: str) -> Target:
     return Target(group)
 
 
+def no_limits(group: str) -> int | None:
+    """Without a proxy to ask: no model info, only the state file's limits."""
+    return None
+
+
+def _body_bytes(data: Mapping[str, Any]) -> int | None:
+    """The raw request body's size (its content-length header), when the proxy reports it."""
+    headers = (data.get("proxy_server_request") or {}).get("headers") or {}
+    length = str(headers.get("content-length") or "")
+    return int(length) if length.isdigit() else None
+
+
 def _commit(data: dict[str, Any], work: dict[str, Any]) -> None:
     """Make ``data`` equal ``work`` (same dict object: LiteLLM holds a reference)."""
     for key in [k for k in data if k not in work]:
@@ -74,7 +98,7 @@ def _commit(data: dict[str, Any], work: dict[str, Any]) -> None:
 
 def route_request(live: LiveState, data: dict[str, Any], endpoint: str,
                   memory: ConversationMemory | None = None,
-                  targets: Targets = any_target) -> dict[str, Any]:
+                  targets: Targets = any_target, limits: Limits = no_limits) -> dict[str, Any]:
     """Decide where ``data`` goes, rewrite it in place, and return the decision record.
 
     A tool-loop continuation is held on the model group that made its ``tool_use`` (whatever
@@ -90,6 +114,15 @@ def route_request(live: LiveState, data: dict[str, Any], endpoint: str,
     tool_ids = tool_loop(data)
     if tool_ids and memory is not None and isinstance(model, str):
         decision = _hold(decision, model, tool_ids, memory, targets, extra)
+    chain_tier = decision.tier
+    if decision.target is not None and decision.tier is not None:
+        context = guard(state, decision.tier, decision.target, lambda: estimate_tokens(data),
+                        limits, _body_bytes(data))
+        if context is not None:
+            extra["context"] = context
+            if context.get("to"):
+                decision, chain_tier = replace(decision, target=context["to"]), context["tier"]
+    chain = fallback_chain(state, chain_tier, decision.target) if decision.target else []
 
     work = dict(data)
     tier = decision.tier
@@ -99,6 +132,9 @@ def route_request(live: LiveState, data: dict[str, Any], endpoint: str,
             apply_patch(work, reasoning_patch(work, tier, tier_target))
         patch = adapter_patch(work, state.adapter_for(decision.target))
         patch["model"] = decision.target
+        if chain:  # LiteLLM's router walks it; no retries first: the chain is the retry
+            patch.update(fallbacks=chain, num_retries=0)
+            extra["fallbacks"] = chain
         apply_patch(work, patch)
     goes_to = decision.target or (model if isinstance(model, str) else "")
     if goes_to:
@@ -195,6 +231,7 @@ class ProxyTargets:
     def __init__(self, ttl_s: float = 5.0) -> None:
         self.ttl_s = ttl_s
         self._cache: dict[str, tuple[float, Target | None]] = {}
+        self._limits: dict[str, tuple[float, int | None]] = {}
 
     @staticmethod
     def _router() -> Any:
@@ -218,6 +255,33 @@ class ProxyTargets:
             self._cache.clear()
         self._cache[group] = (now, target)
         return target
+
+    def input_limit(self, group: str) -> int | None:
+        """The group's input limit from LiteLLM's model info: the smallest of its deployments'
+        (each one's own ``model_info.max_input_tokens`` first, as LiteLLM shares cost-map
+        entries between deployments of one upstream model); None when none is known."""
+        now = time.monotonic()
+        hit = self._limits.get(group)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        router = self._router()
+        found = []
+        for deployment in (router.get_model_list(model_name=group) or []) if router else []:
+            value = (deployment.get("model_info") or {}).get("max_input_tokens")
+            if not isinstance(value, int):
+                try:
+                    import litellm
+
+                    model = (deployment.get("litellm_params") or {}).get("model", "")
+                    value = (litellm.get_model_info(model) or {}).get("max_input_tokens")
+                except Exception:  # noqa: BLE001 - a model LiteLLM does not know
+                    value = None
+            if isinstance(value, int) and value > 0:
+                found.append(value)
+        if len(self._limits) > 1000:
+            self._limits.clear()
+        self._limits[group] = (now, min(found) if found else None)
+        return self._limits[group][1]
 
     def deployment_model(self, deployment_id: Any) -> str:
         """The upstream model of one deployment (``litellm_params.model``), "" when unknown."""
@@ -308,13 +372,15 @@ class ReasoningRouter(CustomLogger):
         at = time.time()
         try:
             await self._await_tool_producer(data)
-            record = route_request(self.live, data, endpoint, self.memory, self.targets)
+            record = route_request(self.live, data, endpoint, self.memory, self.targets,
+                                   self.targets.input_limit)
         except Exception as exc:  # never break a request: pass it through unchanged
             log.exception("reasoning-panel: routing failed; request passed through unchanged")
             record = {"endpoint": endpoint, "client_model": str(data.get("model")),
                       "reason": "error", "error": redact(repr(exc), 200)}
         try:
-            _metadata(data, str(call_type))[METADATA_KEY] = record
+            metadata = _metadata(data, str(call_type))
+            metadata[METADATA_KEY], metadata[STARTED_KEY] = record, at
             if self.events is not None and self.live.state is not None:
                 self.events.max_bytes = self.live.state.event_log.max_bytes
                 self.events.backups = self.live.state.event_log.backups
@@ -362,7 +428,52 @@ class ReasoningRouter(CustomLogger):
 
     async def async_log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
+        if (_call_metadata(kwargs).get(METADATA_KEY) or {}).get("fallbacks"):
+            return  # LiteLLM reports the first failed attempt; the chain may still serve it
         self._outcome(kwargs, failed=True)
+
+    async def async_post_call_failure_deployment_hook(
+            self, request_data: Mapping[str, object], exception: Exception, call_type: Any,
+            fallback_depth: int | None = None) -> None:
+        """Each failed attempt of a request with a fallback chain, for its records."""
+        try:
+            metadata = _call_metadata(request_data)
+            record = metadata.get(METADATA_KEY)
+            if isinstance(record, dict) and record.get("fallbacks"):
+                attempts = record.setdefault("attempts", [])
+                if len(attempts) < MAX_ATTEMPTS:
+                    attempts.append(attempt_record(
+                        str(metadata.get("model_group") or request_data.get("model")),
+                        (metadata.get("model_info") or {}).get("id"), exception))
+
+        except Exception:  # pragma: no cover - bookkeeping must never fail a call
+            log.exception("reasoning-panel: could not record a failed attempt")
+
+    async def async_post_call_failure_hook(self, request_data: dict[str, Any],
+                                           original_exception: Exception, user_api_key_dict: Any,
+                                           traceback_str: str | None = None) -> Any:
+        """The end of a request with a fallback chain that no group could serve: its one
+        ``failed`` record, with the error the client got (LiteLLM answers with the first
+        group's, its message saying how the fallbacks failed) and every attempt."""
+        try:
+            metadata = _call_metadata(request_data)
+            record = metadata.get(METADATA_KEY)
+            if not isinstance(record, dict) or not record.get("fallbacks"):
+                return None
+            attempts = list(record.get("attempts") or [])
+            started = metadata.get(STARTED_KEY)
+            self._emit({
+                "v": SCHEMA, "type": "failed", "time": round(time.time(), 6),
+                "call_id": str(request_data.get("litellm_call_id")),
+                "model_group": record.get("target"),
+                "deployment": attempts[0].get("deployment") if attempts else None,
+                "latency_ms": round((time.time() - started) * 1000, 3)
+                if isinstance(started, float) else None,
+                **failed_fields(original_exception), "attempts": attempts,
+            })
+        except Exception:  # pragma: no cover - logging must never fail a call
+            log.exception("reasoning-panel: could not record a call's outcome")
+        return None
 
     def _remember(self, kwargs: Any, response_obj: Any) -> None:
         signatures, tools = produced_blocks(response_obj)
@@ -383,6 +494,13 @@ class ReasoningRouter(CustomLogger):
             routed = _call_metadata(kwargs).get(METADATA_KEY) or {}
             if routed.get("refits"):
                 record["refits"] = routed["refits"]
+            fallback = None if failed or not routed.get("fallbacks") else fallback_record(
+                routed.get("target"), record.get("model_group"), routed.get("attempts") or [])
+            if fallback is not None:
+                record.update(fallback=fallback, attempts=routed.get("attempts") or [])
+            wait = retry_after(kwargs.get("exception")) if failed else None
+            if wait is not None:  # the provider's cooldown, for the panel's tier health
+                record["retry_after"] = wait
             if not failed:
                 record["sent"] = provider_reasoning(_sent_body(kwargs))
                 if _hidden_retry(kwargs, routed):

@@ -52,12 +52,13 @@ class StandIn:
     # Misbehaviour on purpose (app/standin.py documents each kind and its error texts).
     def misbehave(self, model: str, kind: str, count: int | None = None,
                   retry_after: int | None = None, delay_ms: int | None = None,
-                  status: int | None = None) -> None:
+                  status: int | None = None, every: int | None = None) -> None:
         """``kind``: rate_limit, overloaded, server, stall or status; ``count``: only the next
-        N requests to ``model`` (``"*"``: every model), then it recovers by itself."""
+        N requests to ``model`` (``"*"``: every model), then it recovers by itself; ``every``:
+        only every Nth request."""
         self._call("POST", "/_standin/faults", {
             "model": model, "kind": kind, "count": count, "retry_after": retry_after,
-            "delay_ms": delay_ms, "status": status})
+            "delay_ms": delay_ms, "status": status, "every": every})
 
     def recover(self, model: str) -> None:
         """Clear ``model``'s fault (its context limit stays)."""

@@ -40,7 +40,7 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
 TIER_COLUMNS: tuple[Column, ...] = (
     ("tier", "Tier", 6, 1), ("model", "Model", 30, 1), ("requests", "Reqs", 6, 1),
     ("share", "Share", 5, 2), ("p50", "p50", 8, 3), ("tokens", "Tokens in/out", 15, 4),
-    ("cost", "Cost", 10, 3), ("rate", "Rate (1 min)", 14, 5))
+    ("cost", "Cost", 10, 3), ("rate", "Rate (1 min)", 14, 5), ("health", "Health", 22, 2))
 SCROLLBAR = 2  # the request table's vertical scrollbar
 
 
@@ -329,6 +329,8 @@ class ReasoningPanel(App[None]):
                 "tokens": f"{count_text(stats.input_tokens)} / {count_text(stats.output_tokens)}",
                 "cost": money(stats.cost, stats.cost_unknown, max(finished - stats.errors, 0)),
                 "rate": Text(sparkline(stats.rate(now)), style=TIER_STYLE[tier]),
+                "health": Text(stats.health(now) or "-", style="yellow" if stats.health(now)
+                               else "dim"),
             }
             for key, *_ in self._tier_columns:
                 table.update_cell(tier, key, cells[key])
@@ -359,7 +361,13 @@ class ReasoningPanel(App[None]):
         else:
             status_text = status
         target = routed.get("target") or (f"pass ({routed['reason']})" if routed else "?")
-        if routed.get("reason") == "pinned":
+        if request.fallback:  # where it ended: a fallback of the chain served it
+            target = f"↪ {request.fallback.get('to')}"
+        elif request.context.get("to"):  # moved by the context guard
+            target = f"⇡ {target}"
+        elif request.context:  # too long for every model: sent on as asked
+            target = f"⚠ {target}"
+        elif routed.get("reason") == "pinned":
             target = f"📌 {target}"
         elif request.held:
             target = f"⏸ {target}"

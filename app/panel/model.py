@@ -7,6 +7,7 @@ account the detail view shows.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ SPARK: Final = "▁▂▃▄▅▆▇█"
 RATE_BUCKETS: Final = 12
 RATE_BUCKET_S: Final = 5.0
 LATENCY_WINDOW: Final = 2_000
+HEALTH_WINDOW_S: Final = 300.0  # "recent" 429s: the last five minutes
 PASS: Final = "pass"  # the row key of requests that were not routed
 
 RULES: Final = {
@@ -89,6 +91,18 @@ class Request:
         return bool((self.routed or {}).get("held"))
 
     @property
+    def fallback(self) -> dict[str, Any] | None:
+        """``{from, to, reason, status_code}`` when a fallback of the tier's chain served it."""
+        fallback = (self.outcome or {}).get("fallback")
+        return fallback if isinstance(fallback, dict) else None
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """The context guard's record: moved (``to``) or not fitting anywhere (``warning``)."""
+        context = (self.routed or {}).get("context")
+        return context if isinstance(context, dict) else {}
+
+    @property
     def reasoning_lost(self) -> str | None:
         """Why the provider got less reasoning than the request asked for, if it did."""
         routed, outcome = self.routed or {}, self.outcome or {}
@@ -149,12 +163,31 @@ class TierStats:
     client_cost: float = 0.0  # the same tokens on the models the clients asked for
     client_cost_unknown: int = 0
     reasoning_lost: int = 0  # finished requests whose provider got less reasoning than asked
+    fallbacks: int = 0  # finished requests a fallback of the chain served
+    finished: int = 0  # requests whose outcome arrived
+    rate_limited: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
+    """When the tier's calls were answered 429 (every attempt, fallbacks' included)."""
+    cooldown_until: float = 0.0
+    """Until when the tier's model asked not to be called (the latest Retry-After)."""
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     times: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
 
     @property
     def p50_ms(self) -> float | None:
         return percentile(self.latencies, 50)
+
+    def health(self, now: float) -> str:
+        """``3×429 ⏳12:03:05 ↪40%``: 429s in the last five minutes, until when the provider
+        asked to wait, the share of finished requests a fallback served; "" when all is well."""
+        parts = []
+        recent = sum(1 for t in self.rate_limited if 0 <= now - t < HEALTH_WINDOW_S)
+        if recent:
+            parts.append(f"{recent}×429")
+        if self.cooldown_until > now:
+            parts.append("⏳" + time.strftime("%H:%M:%S", time.localtime(self.cooldown_until)))
+        if self.fallbacks and self.finished:
+            parts.append(f"↪{self.fallbacks / self.finished:.0%}")
+        return " ".join(parts)
 
     def rate(self, now: float) -> list[int]:
         """Requests per bucket over the last minute, oldest first."""
@@ -219,6 +252,10 @@ class PanelModel:
                 request.routed = record
                 self._count(request)
             else:
+                if kind == "done" and (request.outcome or {}).get("type") == "failed" \
+                        and request.routed is not None:  # a retry served it after all
+                    self.tiers[request.tier].errors -= 1
+                    self.tiers[request.tier].finished -= 1
                 request.outcome = record
                 self._finish(request)
         while len(self.requests) > self.max_rows:
@@ -245,6 +282,7 @@ class PanelModel:
         stats = self.tiers[request.tier]
         if outcome.get("type") == "failed":
             stats.errors += 1
+        self._health(stats, request)
         if isinstance(outcome.get("latency_ms"), int | float):
             stats.latencies.append(float(outcome["latency_ms"]))
         tokens_in = outcome.get("input_tokens") or 0
@@ -264,6 +302,25 @@ class PanelModel:
         else:
             stats.client_cost += tokens_in * price[0] + tokens_out * price[1]
 
+    @staticmethod
+    def _health(stats: TierStats, request: Request) -> None:
+        outcome = request.outcome or {}
+        attempts = [a for a in outcome.get("attempts") or [] if isinstance(a, dict)]
+        if not attempts and outcome.get("type") == "failed":  # no chain: the call itself
+            attempts = [{**outcome, "group": outcome.get("model_group")}]
+        planned = (request.routed or {}).get("target")
+        for attempt in attempts:
+            at = attempt.get("time")
+            if not isinstance(at, int | float):
+                continue
+            if attempt.get("status_code") == 429:
+                stats.rate_limited.append(float(at))
+            wait = attempt.get("retry_after")
+            if isinstance(wait, int | float) and attempt.get("group") == planned:
+                stats.cooldown_until = max(stats.cooldown_until, at + wait)
+        stats.fallbacks += request.fallback is not None
+        stats.finished += 1
+
     def total(self, tiers: Iterable[str] | None = None) -> TierStats:
         """Tiers added up, all by default (latency and rate windows are not merged)."""
         out = TierStats()
@@ -277,6 +334,7 @@ class PanelModel:
             out.client_cost += stats.client_cost
             out.client_cost_unknown += stats.client_cost_unknown
             out.reasoning_lost += stats.reasoning_lost
+            out.fallbacks += stats.fallbacks
         return out
 
     def visible(self, tier: str | None, status: str | None) -> list[Request]:
@@ -343,6 +401,15 @@ def explain(request: Request) -> list[str]:
                          if history.get("kept_unknown") else "")]
         for refit in routed.get("refits") or []:
             lines.append(f"  fitted again for {refit.get('group')} ({refit.get('model')})")
+        context = request.context
+        if context:
+            lines += ["", "Context guard",
+                      f"  about {count_text(context.get('estimate'))} input tokens, over the "
+                      f"{count_text(context.get('limit'))} of {context.get('from')}"]
+            lines.append(f"  moved to {context['to']}" if context.get("to") else
+                         f"  ⚠ {context.get('warning')}")
+        if routed.get("fallbacks"):
+            lines.append(f"  fallbacks if it fails: {', '.join(routed['fallbacks'])}")
         if routed.get("preview"):
             lines += ["", "Latest user turn (preview)", f"  {routed['preview']}"]
     lines += ["", "Outcome"]
@@ -351,6 +418,14 @@ def explain(request: Request) -> list[str]:
         return lines
     lines.append(f"  served by {outcome.get('model_group')} "
                  f"(deployment {outcome.get('deployment') or '?'})")
+    for attempt in outcome.get("attempts") or []:
+        wait = attempt.get("retry_after")
+        lines.append(f"  tried {attempt.get('group')}: {attempt.get('status_code') or ''} "
+                     f"{attempt.get('reason')}"
+                     + (f", asked to wait {wait:g} s" if isinstance(wait, int | float) else ""))
+    if request.fallback:
+        lines.append(f"  ↪ a fallback served it: {request.fallback.get('from')} -> "
+                     f"{request.fallback.get('to')} ({request.fallback.get('reason')})")
     if outcome.get("type") == "failed":
         lines.append(f"  error {outcome.get('status_code') or ''} {outcome.get('error_class')}: "
                      f"{outcome.get('message')}")

@@ -13,7 +13,7 @@ from textual.widgets import Button, Input, Label, OptionList, Static, Switch
 from textual.widgets.option_list import Option, OptionDoesNotExist
 
 from app.panel.model import Request, explain
-from callbacks.core.state import State, StateError, parse_state, state_to_dict
+from callbacks.core.state import TIERS, State, StateError, parse_state, state_to_dict
 
 
 class DetailScreen(ModalScreen[None]):
@@ -121,6 +121,16 @@ class SettingsScreen(ModalScreen[State | None]):
             adapters = state_to_dict(self.state)["adapters"]
             yield Input(_flow_yaml(adapters) if adapters else "{}",
                         id="adapters")
+            tiers = self.state.tiers
+            yield Label("Fallbacks (tier: [models], tried in order when the tier's model fails)")
+            yield Input(_flow_yaml({t: list(tiers[t].fallbacks) for t in TIERS}), id="fallbacks")
+            yield Label("Input limits (tier: tokens; null: LiteLLM's model info), "
+                        "and the model for requests no tier fits")
+            with Horizontal(classes="row"):
+                yield Input(_flow_yaml({t: tiers[t].max_input_tokens for t in TIERS}),
+                            id="input-limits")
+                yield Input(self.state.long_context or "", id="long-context",
+                            placeholder="long-context model (none)")
             yield Static("", id="settings-error")
             with Horizontal(classes="row"):
                 yield Button("Save", variant="primary", id="save")
@@ -152,6 +162,17 @@ class SettingsScreen(ModalScreen[State | None]):
             "ultrathink": self.query_one("#ultrathink", Switch).value,
         }
         data["adapters"] = parsed("adapters", "adapters") or {}
+        chains = parsed("fallbacks", "fallbacks") or {}
+        limits = parsed("input-limits", "input limits") or {}
+        for what, value in (("fallbacks", chains), ("input limits", limits)):
+            if not isinstance(value, dict) or not set(value) <= set(TIERS):
+                raise StateError(f"{what}: expected a mapping of tiers ({', '.join(TIERS)})")
+        for tier in TIERS:
+            entry = data["tiers"][tier]
+            entry = dict(entry) if isinstance(entry, dict) else {"model": entry}
+            entry["fallbacks"], entry["max_input_tokens"] = chains.get(tier), limits.get(tier)
+            data["tiers"][tier] = entry
+        data["long_context"] = self._value("long-context").strip() or None
         return parse_state(data)
 
     def action_save(self) -> None:

@@ -54,6 +54,10 @@ class TierTarget:
     """Model group name in the proxy's config (``model_name``) that serves this tier."""
     params: Mapping[str, Any] = field(default_factory=dict)
     """Reasoning parameters that replace the client's (e.g. ``{reasoning_effort: low}``)."""
+    fallbacks: tuple[str, ...] = ()
+    """Model groups tried in order when ``model`` fails (429, 5xx/529, timeout, connection)."""
+    max_input_tokens: int | None = None
+    """Input limit of ``model``; None: LiteLLM's model info for it (if it knows one)."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,8 @@ class State:
     adapters: Mapping[str, Adapter] = field(default_factory=dict)
     """Target model name (or glob, ``*`` for every model) -> provider adapter."""
     event_log: EventLogSettings = field(default_factory=EventLogSettings)
+    long_context: str | None = None
+    """Model group for a request that fits no tier's model (the context guard's last resort)."""
     version: int = SCHEMA_VERSION
 
     def routes(self, model: str) -> bool:
@@ -130,9 +136,17 @@ class State:
         return Adapter()
 
     def with_tier_model(self, tier: Tier, model: str) -> State:
-        """A copy with ``tier`` sent to ``model`` (its params kept)."""
+        """A copy with ``tier`` sent to ``model`` (its params kept; ``model`` leaves the tier's
+        fallback chain if it was in it)."""
         tiers = dict(self.tiers)
-        tiers[tier] = replace(tiers[tier], model=model)
+        old = tiers[tier]
+        tiers[tier] = replace(old, model=model, fallbacks=tuple(m for m in old.fallbacks if m != model))
+        return replace(self, tiers=tiers)
+
+    def with_tier_fallbacks(self, tier: Tier, fallbacks: tuple[str, ...]) -> State:
+        """A copy with ``tier``'s fallback chain replaced (``()`` clears it)."""
+        tiers = dict(self.tiers)
+        tiers[tier] = replace(tiers[tier], fallbacks=tuple(fallbacks))
         return replace(self, tiers=tiers)
 
 
@@ -200,16 +214,42 @@ def _count(key: str, value: Any) -> int:
     return value
 
 
+def _fallbacks(key: str, value: Any, model: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise _fail(key, value, "a list of model names")
+    chain = tuple(_name(f"{key}[{i}]", m) for i, m in enumerate(value))
+    for i, name in enumerate(chain):
+        if name == model:
+            raise _fail(f"{key}[{i}]", name, "another model than the tier's own")
+        if name in chain[:i]:
+            raise _fail(f"{key}[{i}]", name, "each model once")
+    return chain
+
+
+def _limit(key: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _fail(key, value, "a whole number of tokens >= 1 (or null: LiteLLM's model info)")
+    return value
+
+
 def _tier_target(key: str, value: Any) -> TierTarget:
     if isinstance(value, str):
         return TierTarget(_name(key, value))
     data = _mapping(key, value)
-    _check_keys(key, data, {"model", "params"})
+    _check_keys(key, data, {"model", "params", "fallbacks", "max_input_tokens"})
     params = dict(_mapping(f"{key}.params", data.get("params") or {}))
     for name in params:
         if name not in REASONING_PARAM_KEYS:
             raise _fail(f"{key}.params", name, "one of " + ", ".join(sorted(REASONING_PARAM_KEYS)))
-    return TierTarget(_name(f"{key}.model", data.get("model")), params)
+    model = _name(f"{key}.model", data.get("model"))
+    return TierTarget(model, params, _fallbacks(f"{key}.fallbacks", data.get("fallbacks"), model),
+                      _limit(f"{key}.max_input_tokens", data.get("max_input_tokens")))
 
 
 def parse_state(data: Any) -> State:
@@ -218,7 +258,7 @@ def parse_state(data: Any) -> State:
         raise StateError("the state file is empty")
     data = _mapping("state", data)
     _check_keys("", data, {"version", "routing", "pin", "route_models", "tiers", "detection",
-                           "adapters", "event_log"})
+                           "adapters", "event_log", "long_context"})
     version = data.get("version")
     if version != SCHEMA_VERSION:
         raise _fail("version", version, str(SCHEMA_VERSION))
@@ -294,6 +334,8 @@ def parse_state(data: Any) -> State:
         detection=detection,
         adapters=adapters,
         event_log=event_log,
+        long_context=None if data.get("long_context") is None else
+        _name("long_context", data["long_context"]),
     )
 
 
@@ -305,14 +347,7 @@ def state_to_dict(state: State) -> dict[str, Any]:
         "routing": state.routing,
         "pin": state.pin,
         "route_models": list(state.route_models),
-        "tiers": {
-            tier: (
-                {"model": target.model, "params": dict(target.params)}
-                if target.params
-                else target.model
-            )
-            for tier, target in state.tiers.items()
-        },
+        "tiers": {tier: _tier_dict(target) for tier, target in state.tiers.items()},
         "detection": {
             "budget_thresholds": {"low_below": det.low_below, "medium_below": det.medium_below},
             "effort_map": dict(det.effort_map),
@@ -327,4 +362,19 @@ def state_to_dict(state: State) -> dict[str, Any]:
             "max_bytes": state.event_log.max_bytes,
             "backups": state.event_log.backups,
         },
+        "long_context": state.long_context,
     }
+
+
+def _tier_dict(target: TierTarget) -> str | dict[str, Any]:
+    """A tier as written: the plain model name unless it carries more."""
+    if not (target.params or target.fallbacks or target.max_input_tokens is not None):
+        return target.model
+    out: dict[str, Any] = {"model": target.model}
+    if target.params:
+        out["params"] = dict(target.params)
+    if target.fallbacks:
+        out["fallbacks"] = list(target.fallbacks)
+    if target.max_input_tokens is not None:
+        out["max_input_tokens"] = target.max_input_tokens
+    return out

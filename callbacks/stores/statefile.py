@@ -32,8 +32,8 @@ HEADER: Final = """\
 # reasoning-panel state: edited by `reasoning-panel set/pin/routing`, the dashboard, or by hand.
 # The proxy applies a valid change to the next request; an invalid one is refused and the last
 # good state stays in force. Keys: routing, pin (none|low|medium|high|null), route_models (names
-# or globs), tiers (tier -> model, or {model, params}), detection, adapters (model/glob ->
-# {cerebras, openrouter}).
+# or globs), tiers (tier -> model, or {model, params, fallbacks, max_input_tokens}), detection,
+# adapters (model/glob -> {cerebras, openrouter}), long_context (model for requests no tier fits).
 """
 
 try:  # the C loader is several times faster; fall back when libyaml is missing
