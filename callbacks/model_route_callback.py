@@ -26,10 +26,9 @@ from typing import Any, Final
 from litellm.integrations.custom_logger import CustomLogger
 
 from callbacks.core.adapters import adapter_patch, apply_patch, reasoning_patch
-from callbacks.core.context import Limits, estimate_tokens, guard
+from callbacks.core.context import Limits, estimate_tokens, group_limit, guard
 from callbacks.core.detect import detect_strength, latest_user_text, reasoning_fields
 from callbacks.core.events import (
-    SCHEMA,
     outcome_record,
     redact,
     refused_record,
@@ -38,7 +37,7 @@ from callbacks.core.events import (
 )
 from callbacks.core.fallbacks import (
     attempt_record,
-    failed_fields,
+    chain_failed_record,
     fallback_chain,
     fallback_record,
     retry_after,
@@ -257,31 +256,18 @@ class ProxyTargets:
         return target
 
     def input_limit(self, group: str) -> int | None:
-        """The group's input limit from LiteLLM's model info: the smallest of its deployments'
-        (each one's own ``model_info.max_input_tokens`` first, as LiteLLM shares cost-map
-        entries between deployments of one upstream model); None when none is known."""
+        """The group's input limit from LiteLLM's model info (cached briefly)."""
         now = time.monotonic()
         hit = self._limits.get(group)
         if hit is not None and now - hit[0] < self.ttl_s:
             return hit[1]
         router = self._router()
-        found = []
-        for deployment in (router.get_model_list(model_name=group) or []) if router else []:
-            value = (deployment.get("model_info") or {}).get("max_input_tokens")
-            if not isinstance(value, int):
-                try:
-                    import litellm
-
-                    model = (deployment.get("litellm_params") or {}).get("model", "")
-                    value = (litellm.get_model_info(model) or {}).get("max_input_tokens")
-                except Exception:  # noqa: BLE001 - a model LiteLLM does not know
-                    value = None
-            if isinstance(value, int) and value > 0:
-                found.append(value)
+        limit = group_limit(router.get_model_list(model_name=group) or [] if router else [],
+                            _model_map_limit)
         if len(self._limits) > 1000:
             self._limits.clear()
-        self._limits[group] = (now, min(found) if found else None)
-        return self._limits[group][1]
+        self._limits[group] = (now, limit)
+        return limit
 
     def deployment_model(self, deployment_id: Any) -> str:
         """The upstream model of one deployment (``litellm_params.model``), "" when unknown."""
@@ -292,13 +278,25 @@ class ProxyTargets:
         return str(deployment.litellm_params.model) if deployment is not None else ""
 
 
+def _model_map_limit(model: str) -> int | None:
+    """``max_input_tokens`` of a LiteLLM model string in LiteLLM's model map, if it knows it."""
+    try:
+        import litellm
+
+        value = (litellm.get_model_info(model) or {}).get("max_input_tokens")
+    except Exception:  # noqa: BLE001 - a model LiteLLM does not know
+        return None
+    return value if isinstance(value, int) else None
+
+
 def _call_metadata(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The request metadata inside LiteLLM's call kwargs (deployment hook and log events)."""
-    for holder in (kwargs, kwargs.get("litellm_params") or {}):
-        for key in ("litellm_metadata", "metadata"):
-            if isinstance(holder.get(key), dict) and holder[key]:
-                return holder[key]  # type: ignore[no-any-return]
-    return {}
+    """The request metadata inside LiteLLM's call kwargs (deployment hook and log events): the
+    one holding the decision record (a client's own ``metadata``, e.g. Claude Code's
+    ``user_id``, can sit beside it), else the first there is."""
+    found = [holder[key] for holder in (kwargs, kwargs.get("litellm_params") or {})
+             for key in ("litellm_metadata", "metadata")
+             if isinstance(holder.get(key), dict) and holder[key]]
+    return next((m for m in found if METADATA_KEY in m), found[0] if found else {})
 
 
 def _sent_body(kwargs: Mapping[str, Any]) -> Any:
@@ -460,17 +458,8 @@ class ReasoningRouter(CustomLogger):
             record = metadata.get(METADATA_KEY)
             if not isinstance(record, dict) or not record.get("fallbacks"):
                 return None
-            attempts = list(record.get("attempts") or [])
-            started = metadata.get(STARTED_KEY)
-            self._emit({
-                "v": SCHEMA, "type": "failed", "time": round(time.time(), 6),
-                "call_id": str(request_data.get("litellm_call_id")),
-                "model_group": record.get("target"),
-                "deployment": attempts[0].get("deployment") if attempts else None,
-                "latency_ms": round((time.time() - started) * 1000, 3)
-                if isinstance(started, float) else None,
-                **failed_fields(original_exception), "attempts": attempts,
-            })
+            self._emit(chain_failed_record(request_data.get("litellm_call_id"), record,
+                                           original_exception, metadata.get(STARTED_KEY)))
         except Exception:  # pragma: no cover - logging must never fail a call
             log.exception("reasoning-panel: could not record a call's outcome")
         return None

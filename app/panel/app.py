@@ -317,6 +317,11 @@ class ReasoningPanel(App[None]):
                     model += "  📌 pinned"
                 elif self.state.pin:
                     model = Text(model, style="dim")
+            chain = self.state.tiers[cast(Tier, tier)].fallbacks if self.state and tier != PASS \
+                else ()
+            if chain:  # where it falls back to
+                more = f" +{len(chain) - 1}" if len(chain) > 1 else ""
+                model = Text.assemble(model, (f"  ↪ {chain[0]}{more}", "dim"))
             if stats.reasoning_lost:  # its target drops the reasoning (or a loop lost it)
                 model = Text.assemble(model, (f"  ⚠ no reasoning ×{stats.reasoning_lost}", "yellow"))
             finished = stats.requests - in_flight[tier]

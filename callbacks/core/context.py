@@ -12,7 +12,7 @@ target has a known limit and the raw body is not clearly small.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from callbacks.core.state import TIERS, State, Tier
@@ -73,6 +73,20 @@ def surely_fits(body_bytes: int | None, limit: int) -> bool:
     """Whether a raw request body of ``body_bytes`` bytes fits ``limit`` without estimating:
     the body holds every character the estimate counts, and JSON adds more."""
     return body_bytes is not None and body_bytes * 2 <= limit * CHARS_PER_TOKEN
+
+
+def group_limit(deployments: Iterable[Mapping[str, Any]], model_map: Limits) -> int | None:
+    """A model group's input limit: the smallest of its deployments', each one's own
+    ``model_info.max_input_tokens`` first (LiteLLM shares model-map entries between deployments
+    of one upstream model), else ``model_map`` of its ``litellm_params.model``."""
+    found = []
+    for deployment in deployments:
+        value = (deployment.get("model_info") or {}).get("max_input_tokens")
+        if not isinstance(value, int):
+            value = model_map(str((deployment.get("litellm_params") or {}).get("model", "")))
+        if isinstance(value, int) and value > 0:
+            found.append(value)
+    return min(found) if found else None
 
 
 def tier_limit(state: State, tier: Tier, model: str, limits: Limits) -> int | None:

@@ -11,11 +11,14 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
-from callbacks.core.events import redact
+from callbacks.core.events import SCHEMA, redact
 from callbacks.core.state import State, Tier
 
 CONTEXT_TEXTS: Final = ("prompt is too long", "context_length_exceeded", "maximum context length",
                         "context window")
+# LiteLLM reports a refused or failed connection as a 500; its text says what happened
+CONNECTION_TEXTS: Final = ("cannot connect", "connect call failed", "connection refused",
+                           "connection error", "connection reset", "name or service not known")
 
 
 def fallback_chain(state: State, tier: Tier | None, target: str) -> list[str]:
@@ -37,7 +40,7 @@ def failure_reason(status_code: int | None, error_class: str, message: str) -> s
         return "overloaded"
     if status_code == 408 or "Timeout" in error_class or "timed out" in text:
         return "timeout"
-    if "Connection" in error_class:
+    if "Connection" in error_class or any(t in text for t in CONNECTION_TEXTS):
         return "connection"
     if status_code is not None and status_code >= 500:
         return "server_error"
@@ -101,8 +104,15 @@ def fallback_record(planned: Any, served: Any, attempts: list[Mapping[str, Any]]
             "status_code": first.get("status_code")}
 
 
-def failed_fields(exc: BaseException) -> dict[str, Any]:
-    """The error fields of a ``failed`` record, from the exception the client got."""
-    status = status_of(exc)
-    return {"status": "error", "error_class": type(exc).__name__, "status_code": status,
-            "message": redact(str(exc))}
+def chain_failed_record(call_id: Any, routed: Mapping[str, Any], exc: BaseException,
+                        started: Any) -> dict[str, Any]:
+    """The one ``failed`` record of a call whose whole chain failed: the error the client got
+    (LiteLLM's, about the planned group) and every attempt."""
+    attempts = list(routed.get("attempts") or [])
+    now = time.time()
+    return {"v": SCHEMA, "type": "failed", "time": round(now, 6), "call_id": str(call_id),
+            "model_group": routed.get("target"),
+            "deployment": attempts[0].get("deployment") if attempts else None,
+            "latency_ms": round((now - started) * 1000, 3) if isinstance(started, float) else None,
+            "status": "error", "error_class": type(exc).__name__, "status_code": status_of(exc),
+            "message": redact(str(exc)), "attempts": attempts}
