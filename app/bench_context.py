@@ -230,8 +230,8 @@ def measure_estimate_cost(n: int) -> dict[str, float]:
         assert moved.get("to") == "long-context", moved  # the bench measures a real move
     return {"estimate_us_p50": _pct(alone, 50), "estimate_us_p99": _pct(alone, 99),
             "context_hook_us_p50": _pct(hooked, 50), "context_hook_us_p99": _pct(hooked, 99),
-            "context_body_tokens": float(tokens),
-            "context_body_kb": len(json.dumps(body)) / 1024}
+            "context_body_tokens": float(reference_tokens(body, _tokenizers()["o200k"])),
+            "context_body_estimate": float(tokens), "context_body_kb": len(json.dumps(body)) / 1024}
 
 
 async def _latencies(url: str, key: str, effort: str, n: int, model: str = "claude-opus-4-8"
@@ -311,7 +311,7 @@ def rows(results: dict[str, float]) -> list[tuple[str, str, str]]:
     """The figures of this module as (name, value, note) lines."""
     out = [
         (f"context estimate on a {results['context_body_tokens'] / 1000:.0f}k-token body "
-         f"({results['context_body_kb']:.0f} KB) p50 / p99",
+         f"({results['context_body_kb']:.0f} KB, o200k) p50 / p99",
          f"{results['estimate_us_p50']:.0f} / {results['estimate_us_p99']:.0f} us",
          "no tokenizer run"),
         ("hook cost on that body, guard moving it, p50 / p99",
