@@ -31,6 +31,7 @@ from callbacks.core.events import (
     routed_record,
 )
 from callbacks.core.policy import Decision, decide
+from callbacks.core.sessions import is_subagent, who_sent
 from callbacks.stores.eventlog import EVENTS_NAME, EventLog
 from callbacks.stores.statefile import LiveState, StateFile
 
@@ -54,7 +55,7 @@ def route_request(live: LiveState, data: dict[str, Any], endpoint: str) -> dict[
     model = data.get("model")
     fields = reasoning_fields(data)  # before the rewrite: what the client sent
     strength = detect_strength(data, state.detection)
-    decision = decide(state, model, strength) if isinstance(model, str) else \
+    decision = decide(state, model, strength, is_subagent(data)) if isinstance(model, str) else \
         Decision("not_routed", None, None)
     if decision.target is not None and decision.tier is not None:
         patch = reasoning_patch(data, decision.tier, state.tiers[decision.tier])
@@ -75,6 +76,8 @@ def route_request(live: LiveState, data: dict[str, Any], endpoint: str) -> dict[
         "target": decision.target,
         "pin": state.pin,
         "routing": state.routing,
+        **who_sent(data),
+        **({"capped": decision.capped} if decision.capped else {}),
         **({"preview": redact(latest_user_text(data), PREVIEW_CHARS)}
            if state.event_log.preview else {}),
     }
