@@ -83,9 +83,11 @@ class Request:
 
 
 def count_text(n: Any) -> str:
-    """A token count, short: ``842``, ``1.2k``; ``-`` when unknown."""
+    """A token count, short: ``842``, ``1.2k``, ``3.4M``; ``-`` when unknown."""
     if not isinstance(n, int):
         return "-"
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
     return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
 
 
