@@ -13,7 +13,7 @@ from callbacks.stores.eventlog import EVENTS_NAME
 T0 = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC
 DAY = 86_400.0
 S1 = "5e0c1d2a-1111-4a8b-9c3d-000000000001"
-S2 = "5e0c1d2a-2222-4a8b-9c3d-000000000002"
+S2 = "9b7f3e41-2222-4a8b-9c3d-000000000002"
 AGENT = "a0123456789abcdef"
 
 
