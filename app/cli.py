@@ -293,7 +293,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.statusline:
         from app.statusline_bench import run_statusline_bench
 
-        return run_statusline_bench(as_json=args.json)
+        return run_statusline_bench(as_json=args.json, runs=10 if args.quick else 40)
     if args.panel:
         from app.panel_bench import run_panel_bench
 

@@ -9,6 +9,7 @@ wall time (process start to exit) p50 / p95 / max.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import tempfile
@@ -75,19 +76,22 @@ def run_statusline_bench(as_json: bool = False, runs: int = RUNS) -> int:
                               "workspace": {"current_dir": folder, "project_dir": folder},
                               "version": "2.1.328", "cost": {"total_cost_usd": 0.5}})
         cmd = [*cli_command(), "--home", str(home), "statusline"]
+        # as Python runs by default: the first run caches the bytecode, the others use it
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         times, line = [], ""
         for _ in range(runs + 2):
             start = time.perf_counter()
-            done = subprocess.run(cmd, input=payload, capture_output=True, text=True, check=False)
+            done = subprocess.run(cmd, input=payload, capture_output=True, text=True, check=False,
+                                  env=env)
             times.append((time.perf_counter() - start) * 1000)
             line = done.stdout.strip()
-        times = times[2:]  # the first runs warm the page cache
+        times = times[2:]  # the first runs write the bytecode cache and warm the page cache
         figures = {"statusline_ms_p50": statistics.median(times),
                    "statusline_ms_p95": percentile(times, 95) or 0.0,
                    "statusline_ms_max": max(times), "runs": float(runs),
                    "log_records": float(RECORDS), "log_mb": log.stat().st_size / 1e6}
     if as_json:
-        print(json.dumps({k: round(v, 2) for k, v in figures.items()}))
+        print(json.dumps({**{k: round(v, 2) for k, v in figures.items()}, "line": line}))
     else:
         print(f"statusline on a {RECORDS:,}-record log ({figures['log_mb']:.0f} MB), {runs} runs, "
               f"wall time per run (a new process each, as Claude Code runs it):")
