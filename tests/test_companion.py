@@ -337,3 +337,17 @@ def test_bench_statusline_reports_its_figures() -> None:
     assert figures["runs"] == 10 and figures["log_records"] == 100_000
     assert 0 < figures["statusline_ms_p50"] <= figures["statusline_ms_p95"]
     assert figures["line"].startswith("high → high-reasoning · effort=xhigh · session $")
+
+
+def test_the_status_line_reads_only_its_sessions_lines(tmp_path: Path) -> None:
+    """The tail is filtered on raw lines before parsing: the session's records and the
+    outcomes of its calls, from the rotated file too when the current one has none."""
+    from app.statusline import session_records
+
+    records = sessions_log()
+    (tmp_path / (EVENTS_NAME + ".1")).write_text("".join(json.dumps(r) + "\n" for r in records[:8]))
+    (tmp_path / EVENTS_NAME).write_text("".join(json.dumps(r) + "\n" for r in records[8:]))
+    assert [r["call_id"] for r in session_records(tmp_path, S2)] == ["s2-a", "s2-a", "s2-b"]
+    assert [(r["call_id"], r["type"]) for r in session_records(tmp_path, S1)] == [
+        ("s1-a", "routed"), ("s1-a", "done"), ("s1-b", "routed"), ("s1-b", "done"),
+        ("s1-c", "routed"), ("s1-c", "done"), ("s1-d", "routed"), ("s1-d", "failed")]
