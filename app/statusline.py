@@ -34,23 +34,33 @@ CALL_ID: Final = re.compile(rb'"call_id":\s*"([^"]*)"')
 SETTINGS_ENV: Final = "CLAUDE_CONFIG_DIR"
 
 
-def of_session(session: str) -> Callable[[bytes], bool]:
-    """A cheap test on raw log lines: those naming the session, and those of the same calls
-    (outcomes do not name the session; they follow their ``routed`` record). Lines are only
-    parsed when it passes, so a large tail is read in a few milliseconds."""
+def of_session(session: str) -> Callable[[bytes], list[bytes]]:
+    """Picks a session's lines out of the raw tail: those naming it, and the outcome of each of
+    its calls (outcomes do not name the session; each is the next line holding its call id,
+    which is unique). Byte searches, no per-line work: a large tail takes a few milliseconds."""
     quoted = json.dumps(session).encode()
-    calls: set[bytes] = set()
 
-    def keep(line: bytes) -> bool:
-        found = CALL_ID.search(line)
-        if found is None:
-            return False
-        if quoted in line:
-            calls.add(found[1])
-            return True
-        return found[1] in calls
+    def select(data: bytes) -> list[bytes]:
+        found: dict[int, bytes] = {}  # start offset -> line, to keep the file's order
+        at = data.find(quoted)
+        while at >= 0:
+            start, end = _line_at(data, at)
+            line = found[start] = data[start:end]
+            call = CALL_ID.search(line)
+            outcome = data.find(b'"' + call[1] + b'"', end) if call else -1
+            if outcome >= 0:
+                start_of, end_of = _line_at(data, outcome)
+                found[start_of] = data[start_of:end_of]
+            at = data.find(quoted, end)
+        return [found[offset] for offset in sorted(found)]
 
-    return keep
+    return select
+
+
+def _line_at(data: bytes, at: int) -> tuple[int, int]:
+    """(start, end) of the line holding offset ``at``."""
+    end = data.find(b"\n", at)
+    return data.rfind(b"\n", 0, at) + 1, len(data) if end < 0 else end
 
 
 def session_records(home: Path, session: str | None) -> list[dict[str, Any]]:
