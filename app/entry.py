@@ -29,8 +29,11 @@ def statusline_home(argv: list[str]) -> Path | None:
 def main() -> int:
     home = statusline_home(sys.argv[1:])
     if home is not None:
-        from app.statusline import main as statusline
-
+        try:
+            from app.statusline import main as statusline
+        except Exception:  # noqa: BLE001 - a broken install still gives Claude Code a line
+            print("reasoning-panel: -")
+            return 0
         return statusline(home)
     from app.cli import main as cli
 
