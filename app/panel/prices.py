@@ -3,7 +3,6 @@ the panel starts in about a second), and from a proxy config's own per-deploymen
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import mmap
 from collections.abc import Callable
@@ -21,6 +20,8 @@ Price = tuple[float, float]
 
 @cache
 def _cost_map_path() -> Path | None:
+    import importlib.util  # here: the status line imports this module and may price nothing
+
     spec = importlib.util.find_spec("litellm")
     if spec is None or not spec.submodule_search_locations:
         return None
