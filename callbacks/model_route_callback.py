@@ -36,6 +36,7 @@ from callbacks.core.events import (
 from callbacks.core.history import Target, fit_history, signatures_in, thinking_on, tool_loop
 from callbacks.core.policy import Decision, decide
 from callbacks.core.produced import produced_blocks, provider_reasoning
+from callbacks.core.sessions import is_subagent, who_sent
 from callbacks.core.state import TierTarget
 from callbacks.stores.eventlog import EVENTS_NAME, EventLog
 from callbacks.stores.memory import MEMORY_NAME, ConversationMemory, Producer, SqliteMemory
@@ -84,7 +85,7 @@ def route_request(live: LiveState, data: dict[str, Any], endpoint: str,
     model = data.get("model")
     fields = reasoning_fields(data)  # before the rewrite: what the client sent
     strength = detect_strength(data, state.detection)
-    decision = decide(state, model, strength) if isinstance(model, str) else \
+    decision = decide(state, model, strength, is_subagent(data)) if isinstance(model, str) else \
         Decision("not_routed", None, None)
     extra: dict[str, Any] = {}
     tool_ids = tool_loop(data)
@@ -123,6 +124,8 @@ def route_request(live: LiveState, data: dict[str, Any], endpoint: str,
         "pin": state.pin,
         "routing": state.routing,
         **extra,
+        **who_sent(data),
+        **({"capped": decision.capped} if decision.capped else {}),
         **({"preview": redact(latest_user_text(data), PREVIEW_CHARS)}
            if state.event_log.preview else {}),
     }
