@@ -213,7 +213,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from app.demo import run_demo
 
-    return run_demo(Path(args.home).expanduser().resolve() if args.home else None, args.port)
+    return run_demo(Path(args.home).expanduser().resolve() if args.home else None, args.port,
+                    strict=not args.lenient)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("demo", cmd_demo, "stand-in provider + proxy + traffic + dashboard, no API keys")
     p.add_argument("--port", type=int, default=4000, help="proxy port (another if taken)")
+    p.add_argument("--lenient", action="store_true",
+                   help="a stand-in that accepts any history (default: strict, like a real provider)")
 
     p = command("proxy", cmd_proxy, "run the LiteLLM proxy with the routing callback")
     p.add_argument("--config", required=True, help="LiteLLM proxy config (e.g. configs/demo.yaml)")
