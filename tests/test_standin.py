@@ -389,6 +389,8 @@ def test_fault_api_forms(app: TestClient) -> None:
     assert app.post("/v1/messages", json=body).status_code == 500
     fault(app, model="m-high", kind="stall", delay_ms=10)  # slow, then a normal answer
     assert app.post("/v1/messages", json=body).status_code == 200
+    stalled = app.get("/_standin/requests").json()[-1]
+    assert (stalled["fault"], stalled["status"], stalled["rejected"]) == ("stall", 200, False)
     app.delete("/_standin/faults")
     assert app.post("/v1/messages", json=body).status_code == 200
     assert app.post("/v1/messages", json={**body, "model": "x-fail"}).status_code == 500
@@ -528,3 +530,14 @@ def test_a_context_length_error_reaches_the_client(proxy: Proxy, fresh: StandIn)
         gpt(proxy).chat.completions.create(model="gpt-5-mini", messages=long)
     assert "This model's maximum context length is 100 tokens" in str(exc.value)
     assert fresh.faults()["limits"] == {"standin-high": 100, "standin-gpt-5-mini": 100}
+
+
+def test_a_stall_outlasts_the_clients_timeout_then_the_model_answers(proxy: Proxy,
+                                                                     fresh: StandIn) -> None:
+    fresh.misbehave("standin-high", "stall", count=1, delay_ms=5000)
+    with pytest.raises(anthropic.APITimeoutError):
+        claude(proxy).messages.create(model="high-reasoning", max_tokens=64, messages=USER,
+                                      timeout=1)
+    answer = claude(proxy).messages.create(model="high-reasoning", max_tokens=64, messages=USER)
+    assert answer.content[0].type == "text"
+    assert [r["fault"] for r in fresh.calls("standin-high")] == ["stall", None]
