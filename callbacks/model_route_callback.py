@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -197,11 +198,9 @@ class ProxyTargets:
 
     @staticmethod
     def _router() -> Any:
-        try:
-            from litellm.proxy.proxy_server import llm_router
-        except Exception:  # noqa: BLE001 - not inside a proxy
-            return None
-        return llm_router
+        """The proxy's router; None outside a proxy (never imports the proxy server itself)."""
+        server = sys.modules.get("litellm.proxy.proxy_server")
+        return getattr(server, "llm_router", None)
 
     def __call__(self, group: str) -> Target | None:
         now = time.monotonic()

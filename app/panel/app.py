@@ -30,7 +30,7 @@ from callbacks.stores.statefile import STATE_NAME, StateFile
 TIER_FILTERS = (None, *TIERS, PASS)
 STATUS_FILTERS = (None, "ok", "error", "in flight")
 TIER_STYLE = {"none": "dim", "low": "cyan", "medium": "yellow", "high": "magenta", PASS: "dim"}
-STATUS_STYLE = {"ok": "green", "error": "bold red", "in flight": "italic"}
+STATUS_STYLE = {"ok": "green", "lost": "yellow", "error": "bold red", "in flight": "italic"}
 Column = tuple[str, str, int, int]  # key, label, width, priority (1 = shown on any width)
 REQUEST_COLUMNS: tuple[Column, ...] = (
     ("time", "Time", 8, 1), ("client", "Client model", 19, 3), ("signal", "Signal", 23, 2),
@@ -317,6 +317,8 @@ class ReasoningPanel(App[None]):
                     model += "  📌 pinned"
                 elif self.state.pin:
                     model = Text(model, style="dim")
+            if stats.reasoning_lost:  # its target drops the reasoning (or a loop lost it)
+                model = Text.assemble(model, (f"  ⚠ no reasoning ×{stats.reasoning_lost}", "yellow"))
             finished = stats.requests - in_flight[tier]
             cells = {
                 "tier": Text(tier, style=TIER_STYLE[tier]),
@@ -359,6 +361,10 @@ class ReasoningPanel(App[None]):
         target = routed.get("target") or (f"pass ({routed['reason']})" if routed else "?")
         if routed.get("reason") == "pinned":
             target = f"📌 {target}"
+        elif request.held:
+            target = f"⏸ {target}"
+        if status == "ok" and request.reasoning_lost:
+            status, status_text = "lost", "ok ⚠ no thinking"
         tokens = (f"{count_text(outcome.get('input_tokens'))}/{count_text(outcome.get('output_tokens'))}"
                   if outcome.get("type") == "done" else "-")
         cost = outcome.get("cost")
