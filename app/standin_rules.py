@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -67,6 +68,7 @@ def _envelope(payload: bytes) -> bytes:
             return b"\x12" + bytes(varint) + payload
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a conversation replays the same blocks on every request
 def sign(model: str, thinking: str) -> str:
     """The signature ``model`` gives a thinking block with this text (deterministic)."""
     return base64.b64encode(_envelope(_mac("thinking", model, thinking, 180))).decode()
