@@ -73,7 +73,8 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 def cmd_standin(args: argparse.Namespace) -> int:
     from app.standin import main as standin_main
 
-    standin_main(["--host", args.host, "--port", str(args.port)])
+    standin_main(["--host", args.host, "--port", str(args.port),
+                  *(["--strict"] if args.strict else [])])
     return 0
 
 
@@ -319,7 +320,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from app.demo import run_demo
 
-    return run_demo(Path(args.home).expanduser().resolve() if args.home else None, args.port)
+    return run_demo(Path(args.home).expanduser().resolve() if args.home else None, args.port,
+                    strict=not args.lenient)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -344,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("demo", cmd_demo, "stand-in provider + proxy + traffic + dashboard, no API keys")
     p.add_argument("--port", type=int, default=4000, help="proxy port (another if taken)")
+    p.add_argument("--lenient", action="store_true",
+                   help="a stand-in that accepts any history (default: strict, like a real provider)")
 
     p = command("proxy", cmd_proxy, "run the LiteLLM proxy with the routing callback")
     p.add_argument("--config", required=True, help="LiteLLM proxy config (e.g. configs/demo.yaml)")
@@ -354,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("standin", cmd_standin, "run the local stand-in provider (for configs/demo.yaml)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8010)
+    p.add_argument("--strict", action="store_true",
+                   help="apply the Anthropic API's rules on replayed history (thinking signatures, "
+                        "tool loops) with its error texts; also REASONING_PANEL_STANDIN_STRICT=1")
 
     p = command("show", cmd_show, "show the routing state")
     p.add_argument("--json", action="store_true", help="machine-readable output")
