@@ -239,14 +239,14 @@ class DemoStack:
 @contextlib.contextmanager
 def demo_stack(home: Path, port: int | None = None, traffic: bool = True,
                pace_s: tuple[float, float] = (0.4, 1.6),
-               progress: Any = None) -> Iterator[DemoStack]:
+               progress: Any = None, strict: bool = True) -> Iterator[DemoStack]:
     """Start everything; stop all of it on the way out, whatever happens."""
     say = progress or (lambda message: None)
     services: list[Service] = []
     generator: Traffic | None = None
     try:
         say("starting the stand-in provider ...")
-        standin = start_standin(log_path=home / "standin.log")
+        standin = start_standin(log_path=home / "standin.log", strict=strict)
         services.append(standin)
         say("starting the LiteLLM proxy with the callback (about ten seconds) ...")
         proxy = start_proxy(home, DEMO_CONFIG, port=port, standin_url=standin.url,
@@ -281,7 +281,7 @@ def _port(preferred: int) -> int:
             return free_port()
 
 
-def run_demo(home: Path | None, port: int = 4000) -> int:
+def run_demo(home: Path | None, port: int = 4000, strict: bool = True) -> int:
     from app.panel.app import ReasoningPanel
 
     def progress(message: str) -> None:
@@ -296,7 +296,8 @@ def run_demo(home: Path | None, port: int = 4000) -> int:
         if home is None:
             home = Path(stack.enter_context(tempfile.TemporaryDirectory(
                 prefix="reasoning-panel-demo-")))
-        demo = stack.enter_context(demo_stack(home, _port(port), progress=progress))
+        demo = stack.enter_context(demo_stack(home, _port(port), progress=progress,
+                                              strict=strict))
         app = ReasoningPanel(home, proxy_url=demo.proxy.url, config=DEMO_CONFIG)
         app.startup_hint = (f"Demo traffic is flowing. Point Claude Code here: "
                             f"ANTHROPIC_BASE_URL={demo.proxy.url} "

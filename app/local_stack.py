@@ -35,6 +35,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def preferred_port(port: int) -> int:
+    """``port`` when it is free on 127.0.0.1, else another free one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            return free_port()
+
+
 def cli_command() -> list[str]:
     """How to run ``reasoning-panel`` in this environment (its script, else the module)."""
     script = Path(sys.executable).with_name("reasoning-panel")

@@ -108,8 +108,9 @@ words (``null``: none); ``history.thinking`` lists every replayed reasoning bloc
 continued assistant message, its ``tool_use_ids``, which models ``made_by`` them, its
 ``first_block`` type and that block's ``first_block_signature``; ``status`` is the HTTP status
 (``null`` while pending), ``rejected`` true for any error status, ``error`` ``{"type", "message"}``,
-``fault`` the fault kind that answered; ``reply`` the answer's ``content`` types, ``tool_use_id``
-and thinking ``signature``.
+``fault`` the fault kind that applied (a ``stall`` then answers 200); ``reply`` the answer's
+``content`` types, its ``tool_use_id`` and its thinking ``signature`` (Responses: the reasoning
+item's ``encrypted_content``).
 
 Run it with ``reasoning-panel standin [--strict] [--port 8010]``.
 """
@@ -320,10 +321,10 @@ class StandIn:
         model = record["model"]
         fault = self._take_fault(model)
         if fault:
+            record["fault"] = fault["kind"]
             if fault["delay_ms"]:
                 await asyncio.sleep(fault["delay_ms"] / 1000)
             if fault["kind"] != "stall":
-                record["fault"] = fault["kind"]
                 return body, record, fault_failure(api, model, fault)
         if "fail" in model:
             record["fault"] = "status"

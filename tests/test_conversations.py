@@ -133,13 +133,14 @@ def assert_provider_saw_it_whole(standin: StandIn, calls: list[Call]) -> None:
     received = standin.requests()
     assert [r for r in received if r["rejected"]] == []
     assert len(received) == len(calls), "a hidden retry (or a lost call) between proxy and provider"
-    for r in received:
+    for r, call in zip(received, calls, strict=True):  # one conversation: calls in order
         if r["api"] != "messages":
+            assert r["reasoning"] or not call.thinking, r  # a chat target got its reasoning
             continue
         loop = (r.get("history") or {}).get("tool_loop")
         thinking = (r["body"].get("thinking") or {}).get("type")
-        if r["model"] != "standin-none":
-            assert thinking in ("adaptive", "enabled", "disabled", None)
+        if call.thinking and r["model"] != "standin-none":
+            assert thinking in ("adaptive", "enabled"), r  # asked for, and kept on the way
         if loop and thinking in ("adaptive", "enabled"):
             assert loop["first_block"] == "thinking" and loop["first_block_signature"] == "own", r
         for block in (r.get("history") or {}).get("thinking", []):
@@ -178,6 +179,10 @@ def test_tiers_switching_under_a_long_conversation(proxy2: Proxy, standin: Stand
     change(proxy2, lambda s: s.with_tier_model("medium", "cerebras-coder"))
     talk.turn("summarise", "medium", 2)
     expect += ["cerebras-coder"] * 3
+    # an OpenAI Responses reasoning target (LiteLLM sends /v1/messages there as Responses)
+    change(proxy2, lambda s: s.with_tier_model("low", "openai-reasoner"))
+    talk.turn("one more", "low", 2)
+    expect += ["openai-reasoner"] * 3
     talk.turn("last check", "high", 2)
     expect += ["high-reasoning"] * 3
 
@@ -196,7 +201,7 @@ def test_tiers_switching_under_a_long_conversation(proxy2: Proxy, standin: Stand
     last = records[talk.calls[-3].call_id]["history"]
     assert last["dropped"] > 0 and last["kept"] > 0 and "other model" in last["why"]
     # the none tier got no thinking blocks at all
-    none_call = records[talk.calls[-8].call_id]
+    none_call = records[talk.calls[-11].call_id]
     assert none_call["target"] == "none-reasoning" and none_call["history"]["kept"] == 0
     # done records say what reasoning the provider really got
     high = records[talk.calls[0].call_id]["outcome"]

@@ -137,9 +137,11 @@ def sent_text(sent: Any) -> str:
 
 
 def count_text(n: Any) -> str:
-    """A token count, short: ``842``, ``1.2k``; ``-`` when unknown."""
+    """A token count, short: ``842``, ``1.2k``, ``3.4M``; ``-`` when unknown."""
     if not isinstance(n, int):
         return "-"
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
     return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
 
 
@@ -351,6 +353,12 @@ def money(value: float, unknown: int, total: int) -> str:
     return text + ("+?" if unknown else "")
 
 
+def who_sent_lines(routed: dict[str, Any]) -> list[str]:
+    """Session, subagent and client of a request, for those the record names."""
+    labels = (("session", "session     "), ("agent", "subagent    "), ("client", "client      "))
+    return [f"  {label}  {routed[key]}" for key, label in labels if routed.get(key)]
+
+
 def explain(request: Request) -> list[str]:
     """The decision, step by step, and the timings, as lines of text."""
     routed = request.routed or {}
@@ -362,6 +370,7 @@ def explain(request: Request) -> list[str]:
         lines += [
             f"  endpoint      {routed.get('endpoint', '?')}",
             f"  client model  {routed.get('client_model', '?')}",
+            *who_sent_lines(routed),
             "",
             "What the request carried",
         ]
@@ -380,6 +389,9 @@ def explain(request: Request) -> list[str]:
             "Where it went",
             f"  {REASONS.get(str(routed.get('reason')), str(routed.get('reason')))}",
         ]
+        if routed.get("capped"):
+            lines.append(f"  capped: {routed['capped']} requests go no higher than "
+                         f"{routed.get('tier')}")
         if routed.get("target"):
             lines.append(f"  tier {routed.get('tier')} -> model {routed.get('target')}")
         lines.append(f"  routing {'on' if routed.get('routing') else 'off'}, "

@@ -121,16 +121,16 @@ class SettingsScreen(ModalScreen[State | None]):
             adapters = state_to_dict(self.state)["adapters"]
             yield Input(_flow_yaml(adapters) if adapters else "{}",
                         id="adapters")
+            yield Label("Caps (subagent or client model/glob: highest tier it may go to)")
+            yield Input(_flow_yaml(dict(self.state.caps)) if self.state.caps else "{}", id="caps")
             tiers = self.state.tiers
-            yield Label("Fallbacks (tier: [models], tried in order when the tier's model fails)")
+            yield Label("Fallbacks (tier: list of models, tried in order when its model fails)")
             yield Input(_flow_yaml({t: list(tiers[t].fallbacks) for t in TIERS}), id="fallbacks")
-            yield Label("Input limits (tier: tokens; null: LiteLLM's model info), "
-                        "and the model for requests no tier fits")
-            with Horizontal(classes="row"):
-                yield Input(_flow_yaml({t: tiers[t].max_input_tokens for t in TIERS}),
-                            id="input-limits")
-                yield Input(self.state.long_context or "", id="long-context",
-                            placeholder="long-context model (none)")
+            yield Label("Input limits (tier: tokens; null: LiteLLM's model info)")
+            yield Input(_flow_yaml({t: tiers[t].max_input_tokens for t in TIERS}),
+                        id="input-limits")
+            yield Label("Model for requests too long for every tier (empty: none)")
+            yield Input(self.state.long_context or "", id="long-context")
             yield Static("", id="settings-error")
             with Horizontal(classes="row"):
                 yield Button("Save", variant="primary", id="save")
@@ -162,6 +162,7 @@ class SettingsScreen(ModalScreen[State | None]):
             "ultrathink": self.query_one("#ultrathink", Switch).value,
         }
         data["adapters"] = parsed("adapters", "adapters") or {}
+        data["caps"] = parsed("caps", "caps") or {}
         chains = parsed("fallbacks", "fallbacks") or {}
         limits = parsed("input-limits", "input limits") or {}
         for what, value in (("fallbacks", chains), ("input limits", limits)):
