@@ -9,7 +9,8 @@ A thin adapter over the headless core: it reads the live state (``$REASONING_PAN
 state.yaml``), detects the request's strength, decides, rewrites the request, and records the
 decision in the request's metadata under ``reasoning_panel``, and appends ``routed``, ``done`` /
 ``failed`` and ``state`` records to ``$REASONING_PANEL_HOME/events.jsonl`` (see
-:mod:`callbacks.core.events`). It never raises into the request path: an internal error passes the
+:mod:`callbacks.core.events`); in fleet mode the state and the records are in Redis instead
+(:mod:`callbacks.stores.store`). It never raises into the request path: an internal error passes the
 request through unchanged and is logged.
 """
 
@@ -31,8 +32,10 @@ from callbacks.core.events import (
     routed_record,
 )
 from callbacks.core.policy import Decision, decide
-from callbacks.stores.eventlog import EVENTS_NAME, EventLog
-from callbacks.stores.statefile import LiveState, StateFile
+from callbacks.stores.base import LiveView, Store
+from callbacks.stores.files import FileStore
+from callbacks.stores.statefile import StateFile
+from callbacks.stores.store import open_store
 
 log = logging.getLogger("reasoning_panel")
 
@@ -48,7 +51,7 @@ METADATA_KEY: Final = "reasoning_panel"
 PREVIEW_CHARS: Final = 120
 
 
-def route_request(live: LiveState, data: dict[str, Any], endpoint: str) -> dict[str, Any]:
+def route_request(live: LiveView, data: dict[str, Any], endpoint: str) -> dict[str, Any]:
     """Decide where ``data`` goes, rewrite it in place, and return the decision record."""
     state = live.current()
     model = data.get("model")
@@ -92,12 +95,14 @@ def _metadata(data: dict[str, Any], call_type: str) -> dict[str, Any]:
 class ReasoningRouter(CustomLogger):
     """The proxy hook; one instance per proxy worker process."""
 
-    def __init__(self, state_file: StateFile | None = None, events: bool = True) -> None:
+    def __init__(self, state_file: StateFile | None = None, events: bool = True,
+                 store: Store | None = None) -> None:
         super().__init__()
-        state_file = state_file or StateFile.in_home()
-        self.events = EventLog(state_file.path.with_name(EVENTS_NAME)) if events else None
-        self.live = LiveState(
-            state_file,
+        # the files in the state folder, or Redis in fleet mode ($REASONING_PANEL_REDIS_URL)
+        self.store = store or (FileStore(state_file=state_file) if state_file else open_store())
+        self.events = self.store.event_log() if events else None
+        self.memory = self.store.memory()
+        self.live = self.store.live(
             on_reload=lambda old, new: self._emit(reload_record(old, new)),
             on_problem=lambda message: self._emit(refused_record(message)),
         )
