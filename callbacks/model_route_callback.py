@@ -16,8 +16,10 @@ request through unchanged and is logged.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from litellm.integrations.custom_logger import CustomLogger
@@ -31,9 +33,13 @@ from callbacks.core.events import (
     reload_record,
     routed_record,
 )
+from callbacks.core.history import Target, fit_history, signatures_in, tool_loop
 from callbacks.core.policy import Decision, decide
+from callbacks.core.produced import produced_blocks, provider_reasoning
+from callbacks.core.state import TierTarget
 from callbacks.stores.base import LiveView, Store
 from callbacks.stores.files import FileStore
+from callbacks.stores.memory import ConversationMemory, Producer
 from callbacks.stores.statefile import StateFile
 from callbacks.stores.store import open_store
 
@@ -51,19 +57,58 @@ METADATA_KEY: Final = "reasoning_panel"
 PREVIEW_CHARS: Final = 120
 
 
-def route_request(live: LiveView, data: dict[str, Any], endpoint: str) -> dict[str, Any]:
-    """Decide where ``data`` goes, rewrite it in place, and return the decision record."""
+Targets = Callable[[str], Target | None]
+"""Model group -> what serves it (None when the proxy has no such group)."""
+LOSS: Final = "tool continuation without its own thinking block: sent with thinking off"
+
+
+def any_target(group: str) -> Target:
+    """Without a proxy to ask (unit tests, bench): every group exists, an Anthropic target."""
+    return Target(group)
+
+
+def _commit(data: dict[str, Any], work: dict[str, Any]) -> None:
+    """Make ``data`` equal ``work`` (same dict object: LiteLLM holds a reference)."""
+    for key in [k for k in data if k not in work]:
+        del data[key]
+    data.update(work)
+
+
+def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
+                  memory: ConversationMemory | None = None,
+                  targets: Targets = any_target) -> dict[str, Any]:
+    """Decide where ``data`` goes, rewrite it in place, and return the decision record.
+
+    A tool-loop continuation is held on the model group that made its ``tool_use`` (whatever
+    the mapping, pin or routing says now); the history is then fitted to the target.
+    """
     state = live.current()
     model = data.get("model")
     fields = reasoning_fields(data)  # before the rewrite: what the client sent
     strength = detect_strength(data, state.detection)
     decision = decide(state, model, strength) if isinstance(model, str) else \
         Decision("not_routed", None, None)
-    if decision.target is not None and decision.tier is not None:
-        patch = reasoning_patch(data, decision.tier, state.tiers[decision.tier])
-        patch.update(adapter_patch(data, state.adapter_for(decision.target)))
+    extra: dict[str, Any] = {}
+    tool_ids = tool_loop(data)
+    if tool_ids and memory is not None and isinstance(model, str):
+        decision = _hold(decision, model, tool_ids, memory, targets, extra)
+
+    work = dict(data)
+    tier = decision.tier
+    if decision.target is not None:
+        if tier is not None:
+            tier_target = state.tiers[tier] if tier in state.tiers else TierTarget(decision.target)
+            apply_patch(work, reasoning_patch(work, tier, tier_target))
+        patch = adapter_patch(work, state.adapter_for(decision.target))
         patch["model"] = decision.target
-        apply_patch(data, patch)
+        apply_patch(work, patch)
+    goes_to = decision.target or (model if isinstance(model, str) else "")
+    if goes_to:
+        target = targets(goes_to) or Target(goes_to)
+        extra.update(fit_to_target(work, target, memory,
+                                   strip_all=decision.target is not None and tier == "none"))
+        extra["fitted_for"] = target.model
+    _commit(data, work)
     return {
         "endpoint": endpoint,
         "client_model": model if isinstance(model, str) else repr(model),
@@ -78,9 +123,54 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str) -> dict[s
         "target": decision.target,
         "pin": state.pin,
         "routing": state.routing,
+        **extra,
         **({"preview": redact(latest_user_text(data), PREVIEW_CHARS)}
            if state.event_log.preview else {}),
     }
+
+
+def _hold(decision: Decision, model: str, tool_ids: list[str], memory: ConversationMemory,
+          targets: Targets, extra: dict[str, Any]) -> Decision:
+    """Keep a tool continuation on the group that made its ``tool_use`` (or say why not)."""
+    known = memory.recall((), tool_ids).tools
+    tool_id = next((t for t in reversed(tool_ids) if t in known), None)
+    if tool_id is None:
+        extra["hold"] = {"failed": "its tool_use was not made through this proxy (or is forgotten)",
+                         "tool_use": tool_ids[-1]}
+        return decision
+    producer = known[tool_id]
+    if targets(producer.group) is None:
+        extra["hold"] = {"failed": f"{producer.group} is gone from the proxy", "tool_use": tool_id}
+        return decision
+    planned = decision.target or model
+    if producer.group == planned:
+        return decision  # goes there anyway: nothing is held
+    extra["held"] = {"target": producer.group, "tier": producer.tier, "instead_of": planned,
+                     "tool_use": tool_id}
+    tier = producer.tier if producer.tier in ("none", "low", "medium", "high") else None
+    return Decision("held", tier, producer.group)  # type: ignore[arg-type]
+
+
+def fit_to_target(work: dict[str, Any], target: Target, memory: ConversationMemory | None,
+                  strip_all: bool) -> dict[str, Any]:
+    """Fit ``work``'s history to ``target`` in place; the record fields that say what happened.
+
+    Where a tool continuation would reach an Anthropic target without its own thinking block
+    (it cannot be held), it is sent with thinking off: a loss of reasoning, recorded.
+    """
+    signatures = signatures_in(work)
+    producers = memory.recall(signatures, ()).signatures if signatures and memory else {}
+    fit = fit_history(work, target, producers, strip_all)
+    out: dict[str, Any] = {}
+    if fit.tool_loop_unsigned:
+        apply_patch(work, reasoning_patch(work, "none", TierTarget(target.group)))
+        fit = fit_history(work, target, producers, strip_all=True)
+        out["reasoning_lost"] = LOSS
+    if fit.messages is not None:
+        work["messages"] = fit.messages
+    if signatures or fit.dropped:
+        out["history"] = fit.summary()
+    return out
 
 
 def _metadata(data: dict[str, Any], call_type: str) -> dict[str, Any]:
@@ -92,16 +182,77 @@ def _metadata(data: dict[str, Any], call_type: str) -> dict[str, Any]:
     return data[key]  # type: ignore[no-any-return]
 
 
+def _anthropic_native(model: str) -> bool:
+    """Whether a LiteLLM model string reaches Anthropic's own API (which verifies signatures)."""
+    provider, _, rest = model.partition("/")
+    return provider == "anthropic" or ("claude" in rest and provider in ("bedrock", "vertex_ai"))
+
+
+class ProxyTargets:
+    """Model group -> :class:`Target`, from the proxy's router (cached briefly)."""
+
+    def __init__(self, ttl_s: float = 5.0) -> None:
+        self.ttl_s = ttl_s
+        self._cache: dict[str, tuple[float, Target | None]] = {}
+
+    @staticmethod
+    def _router() -> Any:
+        try:
+            from litellm.proxy.proxy_server import llm_router
+        except Exception:  # noqa: BLE001 - not inside a proxy
+            return None
+        return llm_router
+
+    def __call__(self, group: str) -> Target | None:
+        now = time.monotonic()
+        hit = self._cache.get(group)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        router = self._router()
+        if router is None:
+            return Target(group)
+        deployments = router.get_model_list(model_name=group) or []
+        models = {str((d.get("litellm_params") or {}).get("model", "")) for d in deployments}
+        target = Target(group, next(iter(models)) if len(models) == 1 else "",
+                        anthropic=all(map(_anthropic_native, models))) if models else None
+        if len(self._cache) > 1000:
+            self._cache.clear()
+        self._cache[group] = (now, target)
+        return target
+
+    def deployment_model(self, deployment_id: Any) -> str:
+        """The upstream model of one deployment (``litellm_params.model``), "" when unknown."""
+        router = self._router()
+        if router is None or not isinstance(deployment_id, str):
+            return ""
+        deployment = router.get_deployment(model_id=deployment_id)
+        return str(deployment.litellm_params.model) if deployment is not None else ""
+
+
+def _call_metadata(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The request metadata inside LiteLLM's call kwargs (deployment hook and log events)."""
+    for holder in (kwargs, kwargs.get("litellm_params") or {}):
+        for key in ("litellm_metadata", "metadata"):
+            if isinstance(holder.get(key), dict) and holder[key]:
+                return holder[key]  # type: ignore[no-any-return]
+    return {}
+
+
 class ReasoningRouter(CustomLogger):
     """The proxy hook; one instance per proxy worker process."""
 
+    TOOL_WAIT_S: Final = 0.3
+    """How long a continuation waits for its tool_use to be remembered (another worker may
+    still be writing the step before it); only unknown tool ids ever wait."""
+
     def __init__(self, state_file: StateFile | None = None, events: bool = True,
-                 store: Store | None = None) -> None:
+                 memory: ConversationMemory | None = None, store: Store | None = None) -> None:
         super().__init__()
         # the files in the state folder, or Redis in fleet mode ($REASONING_PANEL_REDIS_URL)
         self.store = store or (FileStore(state_file=state_file) if state_file else open_store())
         self.events = self.store.event_log() if events else None
-        self.memory = self.store.memory()
+        self.memory: ConversationMemory = memory if memory is not None else self.store.memory()
+        self.targets = ProxyTargets()
         self.live = self.store.live(
             on_reload=lambda old, new: self._emit(reload_record(old, new)),
             on_problem=lambda message: self._emit(refused_record(message)),
@@ -111,6 +262,14 @@ class ReasoningRouter(CustomLogger):
         if self.events is not None:
             self.events.emit(record)
 
+    async def _await_tool_producer(self, data: dict[str, Any]) -> None:
+        tool_ids = tool_loop(data)
+        if not tool_ids:
+            return
+        deadline = time.monotonic() + self.TOOL_WAIT_S
+        while not self.memory.recall((), tool_ids[-1:]).tools and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
     async def async_pre_call_hook(
         self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
     ) -> dict[str, Any]:
@@ -119,7 +278,8 @@ class ReasoningRouter(CustomLogger):
             return data
         at = time.time()
         try:
-            record = route_request(self.live, data, endpoint)
+            await self._await_tool_producer(data)
+            record = route_request(self.live, data, endpoint, self.memory, self.targets)
         except Exception as exc:  # never break a request: pass it through unchanged
             log.exception("reasoning-panel: routing failed; request passed through unchanged")
             record = {"endpoint": endpoint, "client_model": str(data.get("model")),
@@ -134,17 +294,70 @@ class ReasoningRouter(CustomLogger):
             log.exception("reasoning-panel: could not record the decision")
         return data
 
+    async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any
+                                             ) -> dict[str, Any] | None:
+        """Fit the history again when the deployment that really gets the call is another
+        model than the one planned (a fallback, a group of several models)."""
+        try:
+            return self._fit_deployment(kwargs)
+        except Exception:  # never break a call
+            log.exception("reasoning-panel: could not fit the history to the deployment")
+            return None
+
+    def _fit_deployment(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        metadata = _call_metadata(kwargs)
+        record = metadata.get(METADATA_KEY)
+        if not isinstance(record, dict) or not isinstance(kwargs.get("messages"), list):
+            return None
+        model = self.targets.deployment_model((metadata.get("model_info") or {}).get("id"))
+        model = model or str(kwargs.get("model") or "")
+        group = str(metadata.get("model_group") or record.get("target") or model)
+        if not model or model == record.get("fitted_for"):
+            return None
+        work = dict(kwargs)
+        none_tier = record.get("target") is not None and record.get("tier") == "none"
+        extra = fit_to_target(work, Target(group, model, _anthropic_native(model)), self.memory,
+                              strip_all=none_tier)
+        record["fitted_for"] = model
+        if extra.get("reasoning_lost") or (extra.get("history") or {}).get("dropped"):
+            record.setdefault("refits", []).append({"group": group, "model": model, **extra})
+        return work
+
     async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
         self._outcome(kwargs, failed=False)
+        try:
+            self._remember(kwargs, response_obj)
+        except Exception:  # pragma: no cover - memory must never fail a call
+            log.exception("reasoning-panel: could not remember what a call produced")
 
     async def async_log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
         self._outcome(kwargs, failed=True)
 
+    def _remember(self, kwargs: Any, response_obj: Any) -> None:
+        signatures, tools = produced_blocks(response_obj)
+        if not signatures and not tools:
+            return
+        slo = kwargs.get("standard_logging_object") or {}
+        group = slo.get("model_group") or kwargs.get("model")
+        if not group:
+            return
+        record = _call_metadata(kwargs).get(METADATA_KEY) or {}
+        model = self.targets.deployment_model(slo.get("model_id")) or str(kwargs.get("model") or "")
+        tier = record.get("tier") if record.get("target") else None
+        self.memory.remember(Producer(str(group), model, tier), signatures, tools)
+
     def _outcome(self, kwargs: Any, failed: bool) -> None:
         try:
-            self._emit(outcome_record(kwargs, failed))
+            record = outcome_record(kwargs, failed)
+            routed = _call_metadata(kwargs).get(METADATA_KEY) or {}
+            if routed.get("refits"):
+                record["refits"] = routed["refits"]
+            if not failed:
+                record["sent"] = provider_reasoning(
+                    (kwargs.get("additional_args") or {}).get("complete_input_dict"))
+            self._emit(record)
         except Exception:  # pragma: no cover - logging must never fail a call
             log.exception("reasoning-panel: could not record a call's outcome")
 

@@ -517,3 +517,55 @@ def test_not_cerebras_is_empty(adapter: Adapter) -> None:
 def test_cerebras_without_tools_or_messages() -> None:
     assert adapter_patch({"model": "m"}, CEREBRAS) == {}
     assert adapter_patch({"model": "m", "tools": "bad", "messages": "bad"}, CEREBRAS) == {}
+
+
+# --- effort at every depth (Claude Code 2.1.328's per-turn effort) ---------------------------------
+
+def body_328(effort: str = "high") -> dict[str, Any]:
+    return {
+        "model": "claude-opus-5-5", "thinking": {"type": "adaptive", "display": "updates"},
+        "output_config": {"effort": effort, "task_budget": {"type": "tokens", "total": 9}},
+        "messages": [
+            {"role": "user", "content": "a"},
+            {"role": "system", "content": [], "output_config": {"effort": "low"}},
+            {"role": "user", "content": "b"},
+            {"role": "system", "content": [], "output_config": {"effort": effort, "x": 1}},
+        ],
+    }
+
+
+def _efforts(body: dict[str, Any]) -> list[Any]:
+    found = [body.get("output_config", {}).get("effort")]
+    return found + [m.get("output_config", {}).get("effort") for m in body["messages"]]
+
+
+def test_none_tier_removes_the_effort_at_every_depth() -> None:
+    body = body_328()
+    sent = patched(body, reasoning_patch(body, "none", TierTarget("none-reasoning")))
+    assert _efforts(sent) == [None] * 5
+    assert sent["thinking"] == {"type": "disabled"}
+    assert sent["output_config"] == {"task_budget": {"type": "tokens", "total": 9}}
+    assert sent["messages"][1] == {"role": "system", "content": []}
+    assert sent["messages"][3] == {"role": "system", "content": [], "output_config": {"x": 1}}
+    assert body == body_328()  # the client's body is not mutated
+
+
+def test_params_rewrite_the_effort_at_every_depth_and_keep_display() -> None:
+    body = body_328()
+    params = TierTarget("low-reasoning", {"output_config": {"effort": "low"},
+                                          "thinking": {"type": "adaptive"}})
+    sent = patched(body, reasoning_patch(body, "low", params))
+    assert _efforts(sent) == ["low", None, "low", None, "low"]
+    assert sent["thinking"] == {"type": "adaptive", "display": "updates"}
+
+
+def test_params_without_an_effort_remove_the_message_level_ones() -> None:
+    body = body_328()
+    sent = patched(body, reasoning_patch(body, "low",
+                                         TierTarget("low-reasoning", {"reasoning_effort": "low"})))
+    assert _efforts(sent) == [None] * 5 and sent["reasoning_effort"] == "low"
+
+
+def test_a_tier_without_params_keeps_every_effort() -> None:
+    body = body_328()
+    assert reasoning_patch(body, "high", TierTarget("high-reasoning")) == {}

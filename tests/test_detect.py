@@ -665,3 +665,65 @@ def test_a_partial_effort_map_keeps_the_other_words() -> None:
     settings = parse_state({"version": 1, "detection": {"effort_map": {"xhigh": "medium"}}}).detection
     assert detect_strength(cc_body(thinking=ADAPTIVE, effort="low"), settings).tier == "low"
     assert detect_strength(cc_body(thinking=ADAPTIVE, effort="xhigh"), settings).tier == "medium"
+
+
+# --- Claude Code 2.1.328 (claude-code-requests.md, "what changed since 2.1.197") -------------------
+
+def cc328(effort: str | None = "medium", *, thinking: dict[str, Any] | None = None,
+          turns: tuple[str | None, ...] | None = None, top: bool = True, **extra: Any
+          ) -> dict[str, Any]:
+    """A 2.1.328 main request: claude-opus-5-5, thinking with ``display``, and a system-role
+    message per turn carrying ``output_config.effort`` (older turns keep their values)."""
+    extra.setdefault("model", "claude-opus-5-5")
+    body = cc_body(max_tokens=128000,
+                   thinking=thinking if thinking is not None else
+                   {"type": "adaptive", "display": "updates"},
+                   effort=effort if top else None, **extra)
+    messages = []
+    for i, value in enumerate(turns if turns is not None else (effort,)):
+        messages.append({"role": "user", "content": [{"type": "text", "text": f"turn {i}"}]})
+        messages.append({"role": "system", "content": [],
+                         **({"output_config": {"effort": value}} if value else {})})
+    body["messages"] = messages + body["messages"]
+    return body
+
+
+ROWS_328 = [
+    pytest.param(cc328(), "medium", "output_config.effort=medium", "effort", id="default-medium"),
+    pytest.param(cc328(thinking={"type": "adaptive", "display": "omitted"}), "medium",
+                 "output_config.effort=medium", "effort", id="print-mode-display-omitted"),
+    pytest.param(cc328("high"), "high", "output_config.effort=high", "effort", id="effort-high"),
+    pytest.param(cc328("low", top=False), "low", "messages[1].output_config.effort=low", "effort",
+                 id="message-level-effort-only"),
+    pytest.param(cc328("high", top=False, turns=("low", "medium", "high")), "high",
+                 "messages[5].output_config.effort=high", "effort", id="last-message-level-wins"),
+    pytest.param(cc328("xhigh", turns=("medium", "xhigh")), "high",
+                 "output_config.effort=xhigh", "effort", id="ultrathink-interactive-xhigh"),
+    pytest.param(cc328(None, turns=(None,)), "high", "thinking.type=adaptive", "adaptive",
+                 id="effort-level-auto"),
+    pytest.param(cc328("medium", thinking={"type": "enabled", "budget_tokens": 4000,
+                                           "display": "omitted"}, top=False, turns=(None,)),
+                 "low", "thinking.budget_tokens=4000", "budget", id="budget-with-display"),
+    pytest.param({k: v for k, v in cc328("high").items() if k != "thinking"}, "none", "default",
+                 "default", id="disable-thinking-1-effort-stays"),
+    pytest.param(cc328("medium", output_config={"effort": "medium",
+                                                "task_budget": {"type": "tokens", "total": 9}}),
+                 "medium", "output_config.effort=medium", "effort", id="task-budget"),
+    pytest.param(cc328("low", stream=False), "low", "output_config.effort=low", "effort",
+                 id="stream-retried-as-false"),
+    pytest.param(cc328("medium", model="claude-sonnet-5-5"), "medium",
+                 "output_config.effort=medium", "effort", id="sonnet-5-5-alias"),
+]
+
+
+@pytest.mark.parametrize(("body", "tier", "label", "rule"), ROWS_328)
+def test_claude_code_2_1_328(body: dict[str, Any], tier: str, label: str, rule: str) -> None:
+    check(detect_strength(body, DEFAULT), tier, label, rule)
+
+
+def test_message_level_effort_is_ignored_with_thinking_off_and_noted() -> None:
+    body = cc328("high", top=False)
+    del body["thinking"]
+    strength = detect_strength(body, DEFAULT)
+    assert strength.tier == "none"
+    assert strength.notes == ("messages[1].output_config.effort='high' ignored: thinking is off",)

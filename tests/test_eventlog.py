@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from app.tail import Merger, last_requests, run_tail
-from callbacks import eventlog
+from callbacks.stores import eventlog
 from callbacks.stores.eventlog import EventLog, follow, parse_lines, read_tail, rotated
 from callbacks.stores.files import FileStore
 

@@ -162,6 +162,6 @@ def test_decide_with_detected_strength_end_to_end() -> None:
 
 def test_reason_text_covers_every_reason() -> None:
     assert set(REASON_TEXT) == {"routed", "pinned", "routing_off", "not_routed", "same_model",
-                                "error"}
+                                "held", "error"}
     assert REASON_TEXT["routed"] == "routed by strength"
     assert REASON_TEXT["pinned"] == "pinned to a tier"

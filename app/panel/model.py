@@ -38,6 +38,8 @@ REASONS: Final = {
     "routing_off": "routing is off: passed through unchanged",
     "not_routed": "the client model is not in route_models: passed through unchanged",
     "same_model": "the tier's model is the requested model: passed through",
+    "held": "held: a tool loop continues on the model that made its tool_use (a change applies "
+            "from the next human turn)",
     "error": "the callback hit an internal error: passed through unchanged",
 }
 

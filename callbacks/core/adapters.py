@@ -39,9 +39,10 @@ def _thinking_on(thinking: Any) -> bool:
 def reasoning_patch(body: Mapping[str, Any], tier: str, target: TierTarget) -> Patch:
     """Make the request's reasoning fields match its tier.
 
-    The none tier carries no reasoning: no effort, ``thinking`` only as disabled, no context
-    edit that clears thinking. A tier with ``params`` gets those in place of the client's
-    reasoning fields. Any other tier keeps what the client sent.
+    The none tier carries no reasoning: no effort (at any depth: message-level efforts too),
+    ``thinking`` only as disabled, no context edit that clears thinking. A tier with ``params``
+    gets those in place of the client's reasoning fields, message-level efforts included. Any
+    other tier keeps what the client sent.
     """
     if tier != "none" and not target.params:
         return {}
@@ -61,13 +62,42 @@ def reasoning_patch(body: Mapping[str, Any], tier: str, target: TierTarget) -> P
         current = patch.get(key, body.get(key))
         if key == "output_config" and isinstance(current, Mapping) and isinstance(value, Mapping):
             value = {**current, **value}
+        client = body.get(key)
+        if key == "thinking" and _thinking_on(value) and isinstance(client, Mapping):
+            # the client's extra keys (e.g. ``display``) survive a replaced thinking mode
+            value = {**{k: v for k, v in client.items() if k not in ("type", "budget_tokens")},
+                     **value}
         patch[key] = value
 
+    messages = _message_efforts(body.get("messages"), patch.get("output_config", body.get("output_config")))
+    if messages is not None:
+        patch["messages"] = messages
     thinking = patch.get("thinking", body.get("thinking"))
     edits_patch = _drop_clear_thinking(body.get("context_management"))
     if not _thinking_on(thinking) and edits_patch is not None:
         patch["context_management"] = edits_patch
     return patch
+
+
+def _message_efforts(messages: Any, output_config: Any) -> list[Any] | None:
+    """Message-level ``output_config.effort`` (Claude Code's per-turn effort) made to agree with
+    the top level: the same value, or removed when the top level has none. None: no change."""
+    if not isinstance(messages, list):
+        return None
+    effort = output_config.get("effort") if isinstance(output_config, Mapping) else None
+    out, changed = [], False
+    for message in messages:
+        config = message.get("output_config") if isinstance(message, Mapping) else None
+        if isinstance(config, Mapping) and "effort" in config and config["effort"] != effort:
+            rest = {k: v for k, v in config.items() if k != "effort"}
+            if effort is not None:
+                rest["effort"] = effort
+            message = {k: v for k, v in message.items() if k != "output_config"}
+            if rest:
+                message["output_config"] = rest
+            changed = True
+        out.append(message)
+    return out if changed else None
 
 
 def _drop_clear_thinking(context_management: Any) -> Any:

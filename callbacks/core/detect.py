@@ -5,7 +5,9 @@ Precedence (first match wins):
 1. ``thinking.type == "disabled"`` -> none
 2. the word "ultrathink" in the latest user turn -> high (keyword rule, on by default)
 3. OpenAI ``reasoning_effort`` (chat) or ``reasoning.effort`` (Responses) -> effort map
-4. ``output_config.effort`` when ``thinking`` is present -> effort map
+4. ``output_config.effort`` when ``thinking`` is present -> effort map; with none at the top
+   level, the last message-level ``messages[i].output_config.effort`` (Claude Code 2.1.328's
+   per-turn effort), recorded as that signal
 5. ``thinking.type == "enabled"`` with ``budget_tokens`` -> budget thresholds
 6. ``thinking.type == "adaptive"`` with no effort -> high (the API's default effort)
 7. nothing else -> none
@@ -88,12 +90,27 @@ def reasoning_fields(body: Mapping[str, Any]) -> list[str]:
     output_config = body.get("output_config")
     if isinstance(output_config, Mapping) and "effort" in output_config:
         found.append(f"output_config.effort={output_config.get('effort')}")
+    where, value = message_effort(body)
+    if value is not None:
+        found.append(f"{where}={value}")
     if "reasoning_effort" in body:
         found.append(f"reasoning_effort={body.get('reasoning_effort')}")
     reasoning = body.get("reasoning")
     if isinstance(reasoning, Mapping) and "effort" in reasoning:
         found.append(f"reasoning.effort={reasoning.get('effort')}")
     return found
+
+
+def message_effort(body: Mapping[str, Any]) -> tuple[str, Any]:
+    """The last message-level ``output_config.effort`` and where it is, e.g.
+    ``("messages[7].output_config.effort", "high")``; ``("", None)`` when there is none."""
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        for i in range(len(messages) - 1, -1, -1):
+            config = messages[i].get("output_config") if isinstance(messages[i], Mapping) else None
+            if isinstance(config, Mapping) and config.get("effort") is not None:
+                return f"messages[{i}].output_config.effort", config["effort"]
+    return "", None
 
 
 def _short(value: Any) -> str:
@@ -144,18 +161,21 @@ def detect_strength(body: Mapping[str, Any], settings: Detection) -> Strength:
     elif reasoning is not None and not isinstance(reasoning, Mapping):
         notes.append(f"reasoning={reasoning!r} ignored: not a mapping")
 
-    # 4. Anthropic effort, only meaningful when thinking is on
+    # 4. Anthropic effort (top level, else the last message-level one), only with thinking on
     output_config = body.get("output_config")
     raw_effort = output_config.get("effort") if isinstance(output_config, Mapping) else None
+    signal = "output_config.effort"
     if output_config is not None and not isinstance(output_config, Mapping):
         notes.append(f"output_config={output_config!r} ignored: not a mapping")
+    if raw_effort is None:
+        signal, raw_effort = message_effort(body)
     if raw_effort is not None:
         if kind in ("enabled", "adaptive"):
-            found = effort("output_config.effort", raw_effort, "effort")
+            found = effort(signal, raw_effort, "effort")
             if found:
                 return found
         else:
-            notes.append(f"output_config.effort={raw_effort!r} ignored: thinking is off")
+            notes.append(f"{signal}={raw_effort!r} ignored: thinking is off")
 
     # 5. thinking budget
     if kind == "enabled":

@@ -8,7 +8,7 @@ from typing import Final, Literal
 from callbacks.core.detect import Strength
 from callbacks.core.state import State, Tier
 
-Reason = Literal["routed", "pinned", "routing_off", "not_routed", "same_model", "error"]
+Reason = Literal["routed", "pinned", "routing_off", "not_routed", "same_model", "held", "error"]
 
 REASON_TEXT: Final[dict[str, str]] = {
     "routed": "routed by strength",
@@ -16,6 +16,7 @@ REASON_TEXT: Final[dict[str, str]] = {
     "routing_off": "routing is off",
     "not_routed": "client model is not routed",
     "same_model": "target equals the requested model",
+    "held": "tool loop held on the model that made its tool_use",
     "error": "internal error; passed through",
 }
 

@@ -138,7 +138,7 @@ class SqliteMemory:
                 rows += conn.execute(
                     f"SELECT key, grp, model, tier FROM made WHERE key IN ({','.join('?' * len(chunk))})",
                     chunk).fetchall()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             self._report(exc)
             return found
         for key, grp, model, tier in rows:
@@ -210,7 +210,7 @@ class SqliteMemory:
             if self._failing:
                 log.warning("reasoning-panel: conversation memory is writable again (%s)", self.path)
                 self._failing = None
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             self.dropped += len(batch)
             self._report(exc)
 

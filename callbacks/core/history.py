@@ -1,0 +1,242 @@
+"""Replayed history made fit for the model that gets the call (pure).
+
+A coding client resends the whole conversation on every request; when turns go to different
+models, the history holds thinking blocks (with signatures) and ``tool_use`` blocks another model
+produced. A provider verifies the signatures of the blocks it receives and rejects another model's
+(see shared/domain/thinking-blocks.md). Given what the conversation memory knows about each
+block's producer, :func:`fit_history` keeps the blocks this target made and drops the ones it cannot
+verify. :func:`tool_loop` finds the ``tool_use`` ids a continuation answers, so the callback can
+hold it on the model that made them.
+
+Blocks the memory has never seen were made outside this proxy (every call through it is
+remembered). A well-formed signature sent on to a native Anthropic target is kept: dropping it
+would break a tool loop that target started, and if another model made it the provider says so.
+Unsigned blocks (``null``, ``""``) and LiteLLM's ``litellm_encrypted_reasoning:`` wrappers are
+kept only for the target that made them.
+
+Shapes handled: Anthropic Messages (``thinking`` / ``redacted_thinking`` content blocks) and
+OpenAI chat (``thinking_blocks`` on assistant messages, LiteLLM's form of the same blocks).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+ENCRYPTED_PREFIX: Final = "litellm_encrypted_reasoning:"
+THINKING_TYPES: Final = ("thinking", "redacted_thinking")
+_WELL_FORMED: Final = re.compile(r"^[A-Za-z0-9+/=_\-]{16,}$")
+
+
+class Made(Protocol):
+    """A producer as the memory knows it (see ``callbacks.stores.memory.Producer``)."""
+
+    @property
+    def group(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Target:
+    """The model a request is about to be sent to."""
+
+    group: str
+    """Model group name."""
+    model: str = ""
+    """Upstream model of the deployment (``litellm_params.model``); "" when not known."""
+    anthropic: bool = True
+    """A native Anthropic target: it verifies signatures and enforces the tool-loop rule."""
+
+    def made(self, producer: Made) -> bool:
+        """Whether ``producer`` is this target (same upstream model when both are known)."""
+        if self.model and producer.model:
+            return self.model == producer.model
+        return self.group == producer.group
+
+
+@dataclass
+class Fit:
+    """What fitting the history did."""
+
+    messages: list[Any] | None = None
+    """The new message list; None when nothing changed."""
+    kept: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    """Dropped thinking blocks by reason."""
+    kept_unknown: int = 0
+    """Blocks the memory did not know, kept (well-formed, native Anthropic target)."""
+    tool_loop_unsigned: bool = False
+    """A continuation whose last assistant turn would reach the provider without its thinking block."""
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kept": self.kept, "dropped": sum(self.dropped.values())}
+        if self.dropped:
+            out["why"] = dict(self.dropped)
+        if self.kept_unknown:
+            out["kept_unknown"] = self.kept_unknown
+        return out
+
+
+def _is_block(block: Any) -> bool:
+    return isinstance(block, Mapping) and block.get("type") in THINKING_TYPES
+
+
+def _signature(block: Mapping[str, Any]) -> Any:
+    return block.get("data") if block.get("type") == "redacted_thinking" else block.get("signature")
+
+
+def _assistant_blocks(message: Any) -> tuple[list[Any], str] | None:
+    """The thinking-bearing list of an assistant message and its key, if any."""
+    if not isinstance(message, Mapping) or message.get("role") != "assistant":
+        return None
+    if isinstance(message.get("content"), list) and any(map(_is_block, message["content"])):
+        return message["content"], "content"
+    if isinstance(message.get("thinking_blocks"), list):
+        return message["thinking_blocks"], "thinking_blocks"
+    return None
+
+
+def signatures_in(body: Mapping[str, Any]) -> list[str]:
+    """Every signature string of the history's thinking blocks (for the memory)."""
+    found: list[str] = []
+    messages = body.get("messages")
+    for message in messages if isinstance(messages, list) else ():
+        held = _assistant_blocks(message)
+        for block in held[0] if held else ():
+            if _is_block(block) and isinstance(_signature(block), str) and _signature(block):
+                found.append(_signature(block))
+    return found
+
+
+def tool_loop(body: Mapping[str, Any]) -> list[str]:
+    """The ``tool_use`` ids a continuation answers; [] when the request starts a new turn.
+
+    A continuation is a request whose last message is the user's ``tool_result`` blocks
+    (Anthropic) or a ``tool`` message (OpenAI chat); the ids are those of the last assistant
+    message's ``tool_use`` blocks / ``tool_calls``.
+    """
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return []
+    last = messages[-1]
+    if not isinstance(last, Mapping):
+        return []
+    content = last.get("content")
+    answers = last.get("role") == "tool" or (
+        last.get("role") == "user" and isinstance(content, list)
+        and any(isinstance(b, Mapping) and b.get("type") == "tool_result" for b in content))
+    if not answers:
+        return []
+    for message in reversed(messages):
+        if isinstance(message, Mapping) and message.get("role") == "assistant":
+            return _tool_ids(message)
+    return []
+
+
+def _tool_ids(message: Mapping[str, Any]) -> list[str]:
+    ids: list[str] = []
+    content = message.get("content")
+    for block in content if isinstance(content, list) else ():
+        if isinstance(block, Mapping) and block.get("type") == "tool_use" and \
+                isinstance(block.get("id"), str):
+            ids.append(block["id"])
+    calls = message.get("tool_calls")
+    for call in calls if isinstance(calls, list) else ():
+        if isinstance(call, Mapping) and isinstance(call.get("id"), str):
+            ids.append(call["id"])
+    return ids
+
+
+def thinking_on(body: Mapping[str, Any]) -> bool:
+    """Whether a request asks for thinking (``thinking.type`` enabled or adaptive)."""
+    thinking = body.get("thinking")
+    return isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "adaptive")
+
+
+def _verdict(block: Mapping[str, Any], target: Target, producers: Mapping[str, Made],
+             strip_all: bool) -> str | None:
+    """Why ``block`` cannot go to ``target``; None to keep it ("unknown" keeps, counted apart)."""
+    if strip_all:
+        return "thinking off"
+    signature = _signature(block)
+    if not isinstance(signature, str) or not signature:
+        return "unsigned"
+    producer = producers.get(signature)
+    if producer is not None:
+        return None if target.made(producer) else "other model"
+    if signature.startswith(ENCRYPTED_PREFIX):
+        return "not from this target"
+    if target.anthropic and _WELL_FORMED.match(signature):
+        return "unknown"  # kept: see the module docstring
+    return "unverifiable"
+
+
+def fit_history(body: Mapping[str, Any], target: Target, producers: Mapping[str, Made],
+                strip_all: bool = False) -> Fit:
+    """Keep the thinking blocks ``target`` can verify; drop the others.
+
+    ``body`` is the request as it will be sent; ``producers`` maps signatures to what made them
+    (the memory's recall). ``strip_all`` drops every block: the router sends the request without
+    thinking (none tier, or a continuation that cannot keep it). An assistant message left with
+    nothing is removed.
+    """
+    fit = Fit()
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return fit
+    out: list[Any] = []
+    changed = False
+    for message in messages:
+        held = _assistant_blocks(message)
+        if held is None:
+            out.append(message)
+            continue
+        blocks, key = held
+        kept_blocks = []
+        for block in blocks:
+            if not _is_block(block):
+                kept_blocks.append(block)
+                continue
+            why = _verdict(block, target, producers, strip_all)
+            if why is None or why == "unknown":
+                kept_blocks.append(block)
+                fit.kept += 1
+                fit.kept_unknown += why == "unknown"
+            else:
+                fit.dropped[why] += 1
+        if len(kept_blocks) == len(blocks):
+            out.append(message)
+            continue
+        changed = True
+        new = {k: v for k, v in message.items() if k != key or kept_blocks}
+        if kept_blocks:
+            new[key] = kept_blocks
+        if key == "content" and not kept_blocks:
+            continue  # an assistant turn that was only thinking: nothing left to send
+        out.append(new)
+    if changed:
+        fit.messages = out
+    if tool_loop(body) and thinking_on(body) and target.anthropic:
+        fit.tool_loop_unsigned = not _starts_with_thinking(_last_assistant(out))
+    return fit
+
+
+def _last_assistant(messages: list[Any]) -> Any:
+    for message in reversed(messages):
+        if isinstance(message, Mapping) and message.get("role") == "assistant":
+            return message
+    return None
+
+
+def _starts_with_thinking(message: Any) -> bool:
+    if not isinstance(message, Mapping):
+        return False
+    content = message.get("content")
+    if isinstance(content, list) and content:
+        return _is_block(content[0])
+    blocks = message.get("thinking_blocks")
+    return isinstance(blocks, list) and any(map(_is_block, blocks))

@@ -1,0 +1,132 @@
+"""What a call produced and what the provider received, read from LiteLLM's objects (pure).
+
+:func:`produced_blocks` finds the thinking signatures and tool-call ids in a response, whatever
+its shape (Anthropic message dict, LiteLLM ``ModelResponse``, a Responses API object, a list of
+streamed chunks or raw SSE bytes): they feed the conversation memory.
+:func:`provider_reasoning` summarises the reasoning fields of the request body LiteLLM reports it
+sent to the provider, for the ``done`` record's audit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+from callbacks.core.history import ENCRYPTED_PREFIX
+
+MAX_DEPTH: Final = 12
+
+
+def _plain(obj: Any) -> Any:
+    """A pydantic / LiteLLM object as plain data (dicts and lists)."""
+    for name in ("model_dump", "dict", "json"):
+        method = getattr(obj, name, None)
+        if callable(method) and not isinstance(obj, Mapping | list | str | bytes):
+            try:
+                value = method()
+            except Exception:  # noqa: BLE001 - a shape we cannot read is skipped
+                continue
+            return json.loads(value) if isinstance(value, str) else value
+    return obj
+
+
+def _sse_events(data: bytes | str) -> list[Any]:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    events = []
+    for line in text.splitlines():
+        if line.startswith("data:"):
+            try:
+                events.append(json.loads(line[5:].strip()))
+            except ValueError:
+                continue
+    return events
+
+
+def produced_blocks(response: Any) -> tuple[list[str], list[str]]:
+    """(signatures, tool-call ids) found anywhere in ``response``; never raises."""
+    signatures: list[str] = []
+    tools: list[str] = []
+
+    def walk(node: Any, depth: int) -> None:
+        if depth > MAX_DEPTH:
+            return
+        if isinstance(node, bytes | bytearray) or (isinstance(node, str) and "data:" in node[:200]):
+            for event in _sse_events(bytes(node) if isinstance(node, bytearray) else node):
+                walk(event, depth + 1)
+            return
+        node = _plain(node)
+        if isinstance(node, list | tuple):
+            for item in node:
+                walk(item, depth + 1)
+            return
+        if not isinstance(node, Mapping):
+            return
+        kind = node.get("type")
+        for key in ("signature", "data") if kind in ("thinking", "redacted_thinking") else \
+                ("signature",):
+            if isinstance(node.get(key), str) and node[key]:
+                signatures.append(node[key])
+        if kind == "signature_delta" and isinstance(node.get("signature"), str):
+            pass  # already taken above
+        if kind == "reasoning" and isinstance(node.get("encrypted_content"), str):
+            signatures.append(ENCRYPTED_PREFIX + node["encrypted_content"])
+        if kind in ("tool_use", "server_tool_use") and isinstance(node.get("id"), str):
+            tools.append(node["id"])
+        if kind == "function_call" and isinstance(node.get("call_id"), str):
+            tools.append(node["call_id"])
+        if isinstance(node.get("tool_calls"), list):
+            for call in node["tool_calls"]:
+                call = _plain(call)
+                if isinstance(call, Mapping) and isinstance(call.get("id"), str) and call["id"]:
+                    tools.append(call["id"])
+        for key, value in node.items():
+            if key != "tool_calls" and isinstance(value, list | tuple | Mapping) or \
+                    hasattr(value, "model_dump"):
+                walk(value, depth + 1)
+
+    try:
+        walk(response, 0)
+    except Exception:  # noqa: BLE001 - what cannot be read is not remembered
+        pass
+    return list(dict.fromkeys(signatures)), list(dict.fromkeys(tools))
+
+
+def provider_reasoning(sent: Any) -> dict[str, Any] | str:
+    """The reasoning fields of the body sent to the provider, e.g. ``{"thinking.type":
+    "adaptive", "output_config.effort": "high"}`` (``{}``: none at all), or ``"unknown"``."""
+    if isinstance(sent, str | bytes):
+        try:
+            sent = json.loads(sent)
+        except ValueError:
+            return "unknown"
+    if not isinstance(sent, Mapping) or not sent:  # some paths report an empty body
+        return "unknown"
+    found: dict[str, Any] = {}
+    thinking = sent.get("thinking")
+    if isinstance(thinking, Mapping):
+        for key in ("type", "budget_tokens"):
+            if key in thinking:
+                found[f"thinking.{key}"] = thinking[key]
+    for key in ("reasoning_effort",):
+        if sent.get(key) is not None:
+            found[key] = sent[key]
+    for outer in ("output_config", "reasoning"):
+        value = sent.get(outer)
+        if isinstance(value, Mapping) and value.get("effort") is not None:
+            found[f"{outer}.effort"] = value["effort"]
+    messages = sent.get("messages") or sent.get("input")
+    blocks = 0
+    for message in messages if isinstance(messages, list) else ():
+        if not isinstance(message, Mapping):
+            continue
+        content = message.get("content")
+        blocks += sum(1 for b in content if isinstance(b, Mapping)
+                      and b.get("type") in ("thinking", "redacted_thinking")) \
+            if isinstance(content, list) else 0
+        blocks += len(message["thinking_blocks"]) if isinstance(
+            message.get("thinking_blocks"), list) else 0
+        blocks += message.get("type") == "reasoning"
+    if blocks:
+        found["thinking_blocks"] = blocks
+    return found
