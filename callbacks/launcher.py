@@ -89,10 +89,9 @@ def proxy_environment(home: Path, key: MasterKey, env: dict[str, str] | None = N
 
 
 def proxy_command(config: Path, host: str, port: int, num_workers: int = 1) -> list[str]:
-    """The LiteLLM proxy command line (the ``litellm`` script of this environment)."""
-    script = Path(sys.executable).with_name("litellm")
-    base = [str(script)] if script.exists() else [sys.executable, "-m", "litellm"]
-    cmd = [*base, "--config", str(config.resolve()), "--host", host, "--port", str(port)]
+    """The LiteLLM proxy command line: LiteLLM's own CLI (see :mod:`callbacks.litellm_proxy`)."""
+    cmd = [sys.executable, "-m", "callbacks.litellm_proxy", "--config", str(config.resolve()),
+           "--host", host, "--port", str(port)]
     if num_workers > 1:
         cmd += ["--num_workers", str(num_workers)]
     return cmd
