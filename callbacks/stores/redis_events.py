@@ -116,7 +116,7 @@ class RedisEventLog:
         script: Any = None
         backoff = Backoff(cap=0.5)
         down_since = 0.0
-        dropped_before = 0
+        reported = 0  # drops already told in a recovery record
         while True:
             if not self._inflight:
                 self._wake.wait()
@@ -139,21 +139,21 @@ class RedisEventLog:
                 script(keys=[self.config.keys.events, self.config.keys.sequence(writer)],
                        args=args, client=client)
                 self.sent += len(self._inflight)
-                self._inflight = []
                 backoff.reset()
                 if self.down is not None:
-                    lost = self.dropped - dropped_before
+                    lost, reported = self.dropped - reported, self.dropped
                     log.warning("reasoning-panel: Redis is back after %.1f s; the event stream "
                                 "resumes (%d records dropped meanwhile)",
                                 time.time() - down_since, lost)
                     self.down = None
                     self.emit(fleet_record("recovered", down_s=round(time.time() - down_since, 3),
                                            dropped=lost))
+                self._inflight = []  # after the recovery record is queued: flush() waits for it
                 if self._queue:
                     self._wake.set()
             except redis.RedisError as exc:
                 if self.down is None:
-                    down_since, dropped_before = time.time(), self.dropped
+                    down_since = time.time()
                     self.down = str(explain(exc, self.config))
                     log.warning("reasoning-panel: %s; records are kept (up to %d) until it is back",
                                 self.down, MAX_PENDING)

@@ -116,6 +116,10 @@ class FleetLive:
         self.id = instance_id()
         threading.Thread(target=self._run, name="reasoning-panel-fleet", daemon=True).start()
 
+    def close(self) -> None:
+        """Stop the background thread (it ends at its next wake-up)."""
+        self._pid = -1
+
     # --- the background thread -------------------------------------------------------------
 
     def _run(self) -> None:
@@ -135,7 +139,7 @@ class FleetLive:
                 next_poll = time.monotonic() + POLL_S
                 next_beat = time.monotonic() + BEAT_S
                 while self._pid == pid:
-                    wait = max(0.0, min(next_poll, next_beat) - time.monotonic())
+                    wait = min(1.0, max(0.0, min(next_poll, next_beat) - time.monotonic()))
                     message = pubsub.get_message(timeout=wait)
                     if message is not None and message.get("type") == "message":
                         self._apply(client, str(message["data"]))
@@ -187,16 +191,16 @@ class FleetLive:
             return
         old, self.state, self.version = self.state, new, version
         self.source = "Redis"
+        if old is not None and old != new:
+            log.info("reasoning-panel: state %s applied from Redis", vtext(version))
+            if self._on_reload:
+                self._on_reload(old, new)
         try:
             ensure_private_dir(self.snapshot.parent)
             atomic_write(self.snapshot, text + "\n")
         except OSError as exc:
             log.warning("reasoning-panel: cannot keep the fleet snapshot %s: %s", self.snapshot, exc)
         self._beat(client, announce=True)
-        if old is not None and old != new:
-            log.info("reasoning-panel: state %s applied from Redis", vtext(version))
-            if self._on_reload:
-                self._on_reload(old, new)
 
     def _beat(self, client: redis.Redis, announce: bool = False) -> None:
         beat = json.dumps({"id": self.id, "host": socket.gethostname(), "pid": os.getpid(),
