@@ -58,6 +58,26 @@ def decode_value(text: str) -> tuple[int, State]:
         raise StateError(f"v{data['version']}: {exc}") from None
 
 
+SEED: Final = "seed"  # the ``by`` of a value made by seeding, not by a change
+PUT_BACK: Final = "put back"  # ... or put back by a worker after Redis lost it
+
+
+def provisional(text: str | None, version: int | None) -> bool:
+    """Whether a stored value is older knowledge than a worker's ``version``: Redis lost the
+    state (restarted empty), or holds only a seed (or another worker's older copy) put there
+    since. Versions never go back while Redis keeps its data, so the highest copy wins."""
+    if version is None:
+        return False
+    if text is None:
+        return True
+    try:
+        data = json.loads(text)
+        stored, by = data["version"], str(data.get("by", ""))
+    except (ValueError, TypeError, KeyError):
+        return False
+    return by.startswith((SEED, PUT_BACK)) and type(stored) is int and stored < version
+
+
 def peek_version(text: str | None) -> int | None:
     try:
         version = json.loads(text or "null").get("version")
@@ -165,17 +185,34 @@ class FleetLive:
 
     def _sync(self, client: redis.Redis) -> None:
         text = client.get(self.keys.state)
-        if text is None and self.version is not None:
-            # Redis lost it (restarted empty): put back the version this worker runs
-            if client.set(self.keys.state, encode_value(self.state, self.version,  # type: ignore[arg-type]
-                                                        f"re-seed by {self.id}"), nx=True):
-                log.warning("reasoning-panel: Redis had no state; put back %s from this worker",
-                            vtext(self.version))
-            text = client.get(self.keys.state)
-        if text is not None:
-            self._apply(client, str(text))
+        self._apply(client, None if text is None else str(text))
 
-    def _apply(self, client: redis.Redis, text: str) -> None:
+    def _put_back(self, client: redis.Redis, found: str | None) -> str | None:
+        """Store this worker's state over a provisional value (compare-and-set); what is
+        stored afterwards."""
+        assert self.state is not None and self.version is not None
+        value = encode_value(self.state, self.version, f"{PUT_BACK} by {self.id}")
+        try:
+            with cast(Any, client).pipeline() as pipe:
+                pipe.watch(self.keys.state)
+                if pipe.get(self.keys.state) == found:
+                    pipe.multi()
+                    pipe.set(self.keys.state, value)
+                    pipe.publish(self.keys.changed, value)
+                    pipe.execute()
+                    log.warning("reasoning-panel: Redis had %s; put back %s from this worker",
+                                "no state" if found is None else "only a new seed",
+                                vtext(self.version))
+        except redis.WatchError:
+            pass  # someone else wrote meanwhile: take what is there
+        text = client.get(self.keys.state)
+        return None if text is None else str(text)
+
+    def _apply(self, client: redis.Redis, text: str | None) -> None:
+        if provisional(text, self.version):
+            text = self._put_back(client, text)
+        if text is None:
+            return
         try:
             version, new = decode_value(text)
         except StateError as exc:

@@ -10,6 +10,7 @@ memory), ``rp:{FLEET}:seq:WRITER`` (no duplicate records).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -47,6 +48,8 @@ from callbacks.stores.redis_conn import (
 from callbacks.stores.redis_events import RedisEventLog, follow_events, read_events, stream_length
 from callbacks.stores.redis_memory import RedisMemory
 from callbacks.stores.redis_state import (
+    SEED,
+    SNAPSHOT_NAME,
     FleetLive,
     decode_value,
     encode_value,
@@ -98,21 +101,30 @@ class RedisStore:
         except StateError:
             if self._peek() is not None:
                 raise  # a value is there but invalid: never replaced by a guess
-        local = StateFile.in_home(self.home)
-        try:
-            state, source = local.read(), f"seeded Redis from {local.path}"
-        except StateError as exc:
-            state = state_from_env(self._env)
-            source = "seeded Redis from the env defaults" + (
-                f" ({exc})" if local.path.exists() else "")
-        value = encode_value(state, 1, f"seed by {self._by()}")
+        version, state, source = self._seed()
+        value = encode_value(state, version, f"{SEED} by {self._by()}")
         try:
             created = self._client().set(self.keys.state, value, nx=True)
             if created:
                 self._client().publish(self.keys.changed, value)
         except redis.RedisError as exc:
             raise explain(exc, self.config) from None
-        return Versioned(state, 1, source) if created else self.read()
+        return Versioned(state, version, source) if created else self.read()
+
+    def _seed(self) -> tuple[int, State, str]:
+        """What an empty Redis starts from: this folder's fleet snapshot (what its proxy ran
+        last), else its state file, else the env defaults. Running workers that know a newer
+        version replace a seed (see :func:`~callbacks.stores.redis_state.provisional`)."""
+        snapshot = self.home / SNAPSHOT_NAME
+        with contextlib.suppress(OSError, StateError):
+            version, state = decode_value(snapshot.read_text(encoding="utf-8"))
+            return version, state, f"seeded Redis from the snapshot {snapshot} (v{version})"
+        local = StateFile.in_home(self.home)
+        try:
+            return 1, local.read(), f"seeded Redis from {local.path}"
+        except StateError as exc:
+            return 1, state_from_env(self._env), "seeded Redis from the env defaults" + (
+                f" ({exc})" if local.path.exists() else "")
 
     def _peek(self) -> str | None:
         try:
