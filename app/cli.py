@@ -18,7 +18,7 @@ from callbacks.launcher import (
     read_proxy_info,
     write_proxy_info,
 )
-from callbacks.stores.base import Conflict, Store, StoreDown, StoreError
+from callbacks.stores.base import REDIS_URL_ENV, Conflict, Store, StoreDown, StoreError
 from callbacks.stores.statefile import default_home, ensure_private_dir, parse_state_text
 from callbacks.stores.store import open_store
 
@@ -232,10 +232,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             for key, value in results.items():
                 print(f"{key:<36} {value:.3f}")
         return 0
-    if args.redis:
+    fleet_url = args.redis or os.environ.get(REDIS_URL_ENV, "").strip()
+    if fleet_url:
         from app.fleet_bench import run_fleet_bench
 
-        return run_fleet_bench(args.redis, quick=args.quick, as_json=args.json)
+        return run_fleet_bench(fleet_url, quick=args.quick, as_json=args.json)
     from app.bench import run_bench
 
     return run_bench(quick=args.quick, as_json=args.json)

@@ -92,6 +92,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, standin: StandIn) -> Iterato
            "REASONING_PANEL_FLEET": FLEET}
 
     started: dict[int, Instance] = {}
+    failed: list[str] = []
     done = threading.Event()
 
     def run(n: int) -> None:
@@ -100,7 +101,10 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, standin: StandIn) -> Iterato
         home = folder / f"instance-{n}"
         try:
             started[n] = Instance(start_proxy(home, standin_url=standin.url, num_workers=2,
-                                              env=env, log_path=folder / f"proxy-{n}.log"), home)
+                                              env=env, log_path=folder / f"proxy-{n}.log",
+                                              timeout=300), home)
+        except Exception as exc:  # noqa: BLE001 - reported by the fixture below
+            failed.append(f"instance {n}: {exc}")
         finally:
             done.wait()
             if n in started:
@@ -110,9 +114,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, standin: StandIn) -> Iterato
     for keeper in keepers:
         keeper.start()
     try:
-        poll(lambda: len(started) == 2 or not all(k.is_alive() for k in keepers), 300, 0.2,
-             "both proxies up")
-        assert len(started) == 2, "a proxy did not start (see its log in the fleet folder)"
+        poll(lambda: len(started) == 2 or failed, 330, 0.2, "both proxies up")
+        assert not failed, failed
         made = Fleet(redis_server, [started[0], started[1]], folder)
         poll(lambda: len(made.show()["instances"]) == 4, 60, 0.2, "four workers heard from")
         yield made
