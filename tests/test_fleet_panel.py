@@ -51,6 +51,7 @@ async def test_the_status_line_follows_the_fleet(server: RedisServer, tmp_path: 
             far = {"id": "far-away:7", "host": "far-away", "pid": 7, "workers": 2,
                    "applied_version": 1, "seen": time.time()}
             server.client().set(store.keys.instance("far-away:7"), json.dumps(far), ex=60)
+            server.client().sadd(store.keys.instances, "far-away:7")
             await wait_for(lambda: "v2 applied by 1/2; behind: far-away:7 (v1)" in status(app), 10)
             server.kill()
             await wait_for(lambda: "Redis down: cannot reach Redis" in status(app), 10)

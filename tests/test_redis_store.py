@@ -232,6 +232,23 @@ def test_after_redis_restarts_empty_the_workers_put_the_state_back(
     poll(lambda: worker.current().tiers["low"].model == "after", what="a later change applied")
 
 
+def test_a_seed_made_after_redis_lost_the_state_gives_way_to_the_workers(
+        tmp_path: Path, own_server: RedisServer) -> None:
+    """A CLI elsewhere (no snapshot) seeds the env defaults into a Redis restarted empty; the
+    workers, which run a newer version, put theirs back over it."""
+    fleet = store(own_server, tmp_path / "proxy")
+    fleet.ensure()
+    fleet.update(lambda s: replace(s, pin="low"))
+    worker = live(fleet)
+    poll(lambda: worker.version == 2, what="the worker syncing")
+    own_server.kill()
+    own_server.start()
+    elsewhere = store(own_server, tmp_path / "laptop", fleet.keys.fleet)
+    elsewhere.ensure()
+    poll(lambda: elsewhere.read().version == 2, what="the workers' version back")
+    assert elsewhere.read().state.pin == "low" and worker.current().pin == "low"
+
+
 def test_an_invalid_value_is_refused_by_workers_and_the_last_good_stays(
         server: RedisServer, tmp_path: Path) -> None:
     fleet = store(server, tmp_path)

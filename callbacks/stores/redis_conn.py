@@ -56,6 +56,11 @@ class Keys:
         return self.prefix + "instance:" + instance_id
 
     @property
+    def instances(self) -> str:
+        """The ids that have sent a heartbeat (readers drop those whose heartbeat expired)."""
+        return self.prefix + "instances"
+
+    @property
     def events(self) -> str:
         return self.prefix + "events"
 

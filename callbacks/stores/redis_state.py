@@ -245,6 +245,8 @@ class FleetLive:
                            "seen": round(time.time(), 3)})
         pipe = client.pipeline(transaction=False)
         pipe.set(self.keys.instance(self.id), beat, ex=TTL_S)
+        pipe.sadd(self.keys.instances, self.id)
+        pipe.expire(self.keys.instances, 24 * 3600)
         if announce:
             pipe.publish(self.keys.applied, json.dumps({"id": self.id, "version": self.version}))
         pipe.execute()

@@ -193,8 +193,11 @@ class RedisStore:
         try:
             client: Any = self._client()
             version = peek_version(client.get(self.keys.state))
-            ids = list(client.scan_iter(match=self.keys.instance("*"), count=1000))
-            beats = client.mget(ids) if ids else []
+            ids = sorted(client.smembers(self.keys.instances))
+            beats = client.mget([self.keys.instance(i) for i in ids]) if ids else []
+            gone = [i for i, beat in zip(ids, beats, strict=True) if beat is None]
+            if gone:  # their heartbeats expired
+                client.srem(self.keys.instances, *gone)
         except redis.RedisError as exc:
             self._client_ = None
             return FleetStatus(None, acknowledged=True, problem=f"Redis down: {explain(exc, self.config)}")
