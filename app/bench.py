@@ -103,6 +103,70 @@ def measure_hook(n: int) -> dict[str, float]:
     }
 
 
+def long_conversation(messages: int = 200, thinking_blocks: int = 50) -> dict[str, Any]:
+    """A Claude Code body late in a session: ``messages`` messages, ``thinking_blocks`` signed
+    thinking blocks (on every other assistant turn, the last one included), tool loops, and the
+    last message a tool result."""
+    turns = messages // 2
+    history: list[dict[str, Any]] = []
+    for step in range(turns):
+        history.append({"role": "user", "content": [{"type": "text", "text": f"turn {step} " * 40}]
+                        if step % 3 == 0 else [{"type": "tool_result", "content": "file " * 60,
+                                                "tool_use_id": f"toolu_{step - 1:04d}"}]})
+        content: list[dict[str, Any]] = []
+        if (turns - 1 - step) % 2 == 0 and (turns - 1 - step) // 2 < thinking_blocks:
+            content.append({"type": "thinking", "thinking": "reasoning " * 80,
+                            "signature": f"E{step:04d}" + "x" * 240})
+        content += [{"type": "text", "text": "answer " * 30},
+                    {"type": "tool_use", "id": f"toolu_{step:04d}", "name": "tool_1",
+                     "input": {"path": f"src/{step}.py"}}]
+        history.append({"role": "assistant", "content": content})
+    history.append({"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": f"toolu_{turns - 1:04d}", "content": "done"}]})
+    return {"model": "claude-opus-4-8", "thinking": {"type": "adaptive"}, "stream": True,
+            "output_config": {"effort": "medium"}, "tools": TOOLS, "messages": history}
+
+
+def measure_long_conversation(n: int) -> dict[str, float]:
+    """The hook's cost on a long conversation (history fitting, the tool-loop hold, the shared
+    SQLite memory, events on), in microseconds."""
+    from callbacks.core.history import signatures_in
+    from callbacks.model_route_callback import ReasoningRouter
+    from callbacks.stores.memory import Producer
+
+    body = long_conversation()
+    signatures = signatures_in(body)
+    tools = [b["id"] for m in body["messages"] if m["role"] == "assistant"
+             for b in m["content"] if b["type"] == "tool_use"]
+    samples: list[float] = []
+    with tempfile.TemporaryDirectory() as home:
+        state_file = StateFile.in_home(Path(home))
+        state_file.write(State())
+        router = ReasoningRouter(state_file)
+        groups = [Producer("medium-reasoning", "", "medium"), Producer("high-reasoning", "", "high"),
+                  Producer("low-reasoning", "", "low")]
+        for i, sig in enumerate(reversed(signatures)):  # three models made the history's blocks,
+            router.memory.remember(groups[i % 3], [sig], [])  # the loop's last one the target
+        router.memory.remember(groups[0], [], tools)
+        router.memory.flush()
+        for i in range(n + 200):
+            data = dict(body, litellm_metadata={}, litellm_call_id=f"long-{i}")
+            coro = router.async_pre_call_hook(None, None, data, "anthropic_messages")
+            start = time.perf_counter_ns()
+            try:
+                coro.send(None)  # every tool_use is remembered: the hook never waits
+            except StopIteration:
+                pass
+            if i >= 200:  # warm-up
+                samples.append((time.perf_counter_ns() - start) / 1000)
+        record = data["litellm_metadata"]["reasoning_panel"]
+        assert record["history"]["dropped"] > 0, record  # the bench measures real fitting
+        if router.events is not None:
+            router.events.flush()
+    return {"long_hook_us_p50": percentile(samples, 50), "long_hook_us_p99": percentile(samples, 99),
+            "long_messages": float(len(body["messages"])), "long_thinking_blocks": float(len(signatures))}
+
+
 def _slow(write: Callable[[bytes], None]) -> Callable[[bytes], None]:
     """A disk that takes 200 ms for every write."""
     def slow_write(data: bytes) -> None:
@@ -303,6 +367,8 @@ def run_bench(quick: bool, as_json: bool) -> int:
 
     progress("measuring the hook in-process ...")
     results: dict[str, float] = measure_hook(3_000 if quick else 20_000)
+    progress("measuring the hook on a long conversation (200 messages, 50 thinking blocks) ...")
+    results.update(measure_long_conversation(500 if quick else 3_000))
     progress("measuring event latency (hook -> `tail -f`) at 100 requests/s ...")
     results.update(measure_events(rate=100, seconds=3 if quick else 15))
     rounds, seconds = (4, 2.5) if quick else (8, 6.0)
@@ -318,6 +384,10 @@ def run_bench(quick: bool, as_json: bool) -> int:
          f"{results['hook_us_p50_no_events']:.1f} / {results['hook_us_p99_no_events']:.1f} us", ""),
         ("hook cost p99, disk taking 200 ms a write", f"{results['hook_us_p99_slow_disk']:.1f} us",
          "writes never block the hook"),
+        (f"hook cost on a long conversation ({results['long_messages']:.0f} messages, "
+         f"{results['long_thinking_blocks']:.0f} thinking blocks) p50 / p99",
+         f"{results['long_hook_us_p50']:.1f} / {results['long_hook_us_p99']:.1f} us",
+         "target p99 <= 500 us"),
         ("event latency p50 / p95 (100 req/s)",
          f"{results['event_ms_p50']:.1f} / {results['event_ms_p95']:.1f} ms", "target p95 <= 100 ms"),
         ("throughput without", f"{results['rps_without']:.1f} req/s", ""),

@@ -7,9 +7,11 @@ import json
 import os
 import stat
 import sys
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
-from callbacks.core.state import TIERS, State, StateError, state_to_dict
+from callbacks.core.state import TIERS, Preset, State, StateError, state_to_dict
 from callbacks.launcher import (
     config_models,
     master_key,
@@ -93,7 +95,8 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 def cmd_standin(args: argparse.Namespace) -> int:
     from app.standin import main as standin_main
 
-    standin_main(["--host", args.host, "--port", str(args.port)])
+    standin_main(["--host", args.host, "--port", str(args.port),
+                  *(["--strict"] if args.strict else [])])
     return 0
 
 
@@ -115,7 +118,20 @@ def describe(state: State) -> str:
         f"budgets: < {det.low_below} low, < {det.medium_below} medium, else high;"
         f" ultrathink {'on' if det.ultrathink else 'off'}"
     )
+    lines.append(f"caps:    {describe_caps(state.caps)}")
+    if state.presets:
+        lines.append(f"presets: {', '.join(state.presets)}")
     return "\n".join(lines)
+
+
+def describe_caps(caps: Mapping[str, str]) -> str:
+    return ", ".join(f"{kind} <= {tier}" for kind, tier in caps.items()) or "none"
+
+
+def describe_preset(preset: Preset) -> str:
+    tiers = ", ".join(f"{tier} -> {target.model}" for tier, target in preset.tiers.items())
+    return (f"{tiers or 'tiers unchanged'}; pin {preset.pin or 'off'}; "
+            f"caps {describe_caps(preset.caps)}")
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -199,6 +215,61 @@ def cmd_routing(args: argparse.Namespace) -> int:
     return _edit(args, lambda s: replace(s, routing=on), f"routing {args.switch}")
 
 
+def cmd_cap(args: argparse.Namespace) -> int:
+    """Show the caps, or set / lift one."""
+    if args.kind is None:
+        try:
+            state = _store(args).ensure().state
+        except (StateError, StoreError) as exc:
+            _err(str(exc))
+            return 1
+        print(f"caps: {describe_caps(state.caps)}")
+        return 0
+    if args.tier is None:
+        _err("cap: give a tier (none, low, medium, high) or 'off'")
+        return 2
+    kind, tier = args.kind, args.tier
+    if tier == "off":
+        return _edit(args, lambda s: replace(s, caps={k: v for k, v in s.caps.items() if k != kind}),
+                     f"cap {kind} off")
+    return _edit(args, lambda s: replace(s, caps={**s.caps, kind: tier}),
+                 f"{kind} requests go no higher than {tier}")
+
+
+def cmd_preset(args: argparse.Namespace) -> int:
+    """Use, save, list or delete named mappings (tiers, pin, caps)."""
+    name = args.name
+    if args.action == "list":
+        try:
+            state = _store(args).ensure().state
+        except (StateError, StoreError) as exc:
+            _err(str(exc))
+            return 1
+        if args.json:
+            print(json.dumps(state_to_dict(state)["presets"], indent=2))
+        elif not state.presets:
+            print("no presets (save one with `reasoning-panel preset save NAME`)")
+        for preset_name, preset in state.presets.items():
+            if not args.json:
+                print(f"{preset_name}: {describe_preset(preset)}")
+        return 0
+    if not name:
+        _err(f"preset {args.action}: give the preset's name")
+        return 2
+    if args.action == "use":
+        return _edit(args, lambda s: s.with_preset(name), f"preset {name} in force")
+    if args.action == "save":
+        return _edit(args, lambda s: replace(s, presets={**s.presets, name: s.as_preset()}),
+                     f"preset {name} saved (tiers, pin, caps)")
+
+    def delete(s: State) -> State:
+        if name not in s.presets:
+            raise StateError(f"presets: no preset {name!r}")
+        return replace(s, presets={k: v for k, v in s.presets.items() if k != name})
+
+    return _edit(args, delete, f"preset {name} deleted")
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """Validate a state file without applying it."""
     path = Path(args.file)
@@ -221,7 +292,44 @@ def cmd_tail(args: argparse.Namespace) -> int:
     return run_tail(store, args.n, args.follow, args.json)
 
 
+def cmd_statusline(args: argparse.Namespace) -> int:
+    from app import statusline
+
+    if args.install or args.dry_run:
+        return statusline.install(_home(args), dry_run=args.dry_run)
+    return statusline.main(_home(args))
+
+
+def cmd_claude(args: argparse.Namespace) -> int:
+    from app.claude import run_claude
+
+    claude_args = args.claude_args[1:] if args.claude_args[:1] == ["--"] else args.claude_args
+    return run_claude(_home(args), Path(args.config).expanduser() if args.config else None,
+                      not args.no_statusline, claude_args)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from app.report import parse_remap, run_report
+
+    try:
+        remap = parse_remap(args.remap)
+    except ValueError as exc:
+        _err(str(exc))
+        return 2
+    home = _home(args)
+    known = args.config or read_proxy_info(home).get("config")
+    config = Path(known).expanduser() if known else None
+    if config is not None and not config.is_file():
+        _err(f"warning: cannot read {config}: its prices are not used")
+        config = None
+    return run_report(_store(args), args.by, config, remap, args.json, sys.stdout)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.statusline:
+        from app.statusline_bench import run_statusline_bench
+
+        return run_statusline_bench(as_json=args.json, runs=10 if args.quick else 40)
     if args.panel:
         from app.panel_bench import run_panel_bench
 
@@ -253,7 +361,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from app.demo import run_demo
 
-    return run_demo(Path(args.home).expanduser().resolve() if args.home else None, args.port)
+    return run_demo(Path(args.home).expanduser().resolve() if args.home else None, args.port,
+                    strict=not args.lenient)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -282,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("demo", cmd_demo, "stand-in provider + proxy + traffic + dashboard, no API keys")
     p.add_argument("--port", type=int, default=4000, help="proxy port (another if taken)")
+    p.add_argument("--lenient", action="store_true",
+                   help="a stand-in that accepts any history (default: strict, like a real provider)")
 
     p = command("proxy", cmd_proxy, "run the LiteLLM proxy with the routing callback")
     p.add_argument("--config", required=True, help="LiteLLM proxy config (e.g. configs/demo.yaml)")
@@ -292,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("standin", cmd_standin, "run the local stand-in provider (for configs/demo.yaml)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8010)
+    p.add_argument("--strict", action="store_true",
+                   help="apply the Anthropic API's rules on replayed history (thinking signatures, "
+                        "tool loops) with its error texts; also REASONING_PANEL_STANDIN_STRICT=1")
 
     p = command("show", cmd_show, "show the routing state")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -327,6 +441,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object of figures")
     p.add_argument("--panel", action="store_true",
                    help="measure the dashboard instead: start-up, records/s, remap latency")
+    p.add_argument("--statusline", action="store_true",
+                   help="measure `statusline` instead: wall time on a 100,000-record log")
+
+    p = command("statusline", cmd_statusline, "one line for Claude Code's status line (reads "
+                                              "Claude Code's JSON on stdin)")
+    p.add_argument("--install", action="store_true",
+                   help="add it to Claude Code's settings.json ($CLAUDE_CONFIG_DIR or ~/.claude)")
+    p.add_argument("--dry-run", action="store_true", help="with --install: print, change nothing")
+
+    p = command("claude", cmd_claude, "run Claude Code through this state folder's proxy "
+                                      "(started if none is running)")
+    p.add_argument("--config", help="proxy config to start a proxy with (default: the last one)")
+    p.add_argument("--no-statusline", action="store_true", help="leave Claude Code's status line")
+    p.add_argument("claude_args", nargs=argparse.REMAINDER, help="-- then arguments for claude")
+
+    p = command("report", cmd_report, "requests, tokens and cost per day or session, and what "
+                                      "another mapping would have cost")
+    p.add_argument("--by", choices=("day", "session"), default="day")
+    p.add_argument("--with", dest="remap", action="append", default=[], metavar="TIER=MODEL",
+                   help="price the same traffic with TIER sent to MODEL (repeatable)")
+    p.add_argument("--config", help="proxy config whose prices to use (default: the running "
+                                    "proxy's)")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+
+    p = command("cap", cmd_cap, "cap a kind of request at a tier ('subagent' or a client-model "
+                                "glob), 'off' to lift it; no arguments: show the caps")
+    p.add_argument("kind", nargs="?", help="'subagent' or a client-model name or glob")
+    p.add_argument("tier", nargs="?", choices=(*TIERS, "off"))
+    p.add_argument("--json", action="store_true", help="print the new state as JSON")
+
+    p = command("preset", cmd_preset, "named mappings (tiers, pin, caps): use, save, list, delete")
+    p.add_argument("action", choices=("use", "save", "list", "delete"))
+    p.add_argument("name", nargs="?")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
 
     p = command("check", cmd_check, "validate a state file without applying it")
     p.add_argument("file")
@@ -341,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
         args.home = None
     if not hasattr(args, "redis"):
         args.redis = None
+    if args.redis:  # also for what this command starts: proxy, Claude Code, its status line
+        os.environ[REDIS_URL_ENV] = args.redis
     try:
         return int(args.func(args) or 0)
     except StoreError as exc:  # e.g. a bad --redis URL: a sentence, not a stack trace

@@ -15,6 +15,7 @@ import signal
 import sys
 import tempfile
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +35,12 @@ PROMPTS = ["Fix the failing test in parser.py", "Why is this query slow?",
            "Explain this stack trace", "Write a migration for the new column"]
 
 
-def request_shapes() -> list[tuple[float, str, dict[str, Any]]]:
-    """(weight, path, body) of the requests Claude Code and OpenAI clients send
+EFFORTS = ["high", "high", "medium", "medium", "low", "low", "xhigh", None]  # None: thinking off
+
+
+def background_shapes() -> list[tuple[float, str, dict[str, Any]]]:
+    """(weight, path, body) of the one-off requests between conversation turns: title requests,
+    older models' budgets, OpenAI-format clients, now and then a failure
     (shared/domain/claude-code-requests.md)."""
     def cc(model: str = "claude-opus-4-8", **extra: Any) -> dict[str, Any]:
         return {"model": model, "max_tokens": 32000, "tools": TOOLS, **extra}
@@ -43,34 +48,99 @@ def request_shapes() -> list[tuple[float, str, dict[str, Any]]]:
     title_format = {"type": "json_schema", "schema": {"type": "object", "properties": {
         "title": {"type": "string"}}}}
     return [
-        (6, "/v1/messages", cc(thinking=ADAPTIVE, output_config={"effort": "high"})),
-        (3, "/v1/messages", cc(thinking=ADAPTIVE, output_config={"effort": "medium"})),
-        (3, "/v1/messages", cc(thinking=ADAPTIVE, output_config={"effort": "low"})),
-        (1, "/v1/messages", cc(thinking=ADAPTIVE, output_config={"effort": "xhigh"})),
-        (1, "/v1/messages", cc(thinking=ADAPTIVE, output_config={"effort": "max"})),
-        (1, "/v1/messages", cc(thinking=ADAPTIVE)),
-        (1, "/v1/messages", cc("claude-sonnet-5", thinking=ADAPTIVE,
-                               output_config={"effort": "high"})),
-        (2, "/v1/messages", cc("claude-sonnet-4-5-20250929",
-                               thinking={"type": "enabled", "budget_tokens": 31999})),
-        (1, "/v1/messages", cc("claude-sonnet-4-5-20250929",
-                               thinking={"type": "enabled", "budget_tokens": 8000})),
-        (1, "/v1/messages", cc("claude-haiku-4-5-20251001",
-                               thinking={"type": "enabled", "budget_tokens": 1024})),
-        (1, "/v1/messages", cc(thinking={"type": "disabled"}, output_config={"effort": "high"})),
-        (1, "/v1/messages", cc(output_config={"effort": "high"})),
-        (2, "/v1/messages", {"model": "claude-opus-4-8", "max_tokens": 512, "tools": [],
+        (3, "/v1/messages", {"model": "claude-opus-4-8", "max_tokens": 512, "tools": [],
                              "thinking": {"type": "disabled"},
                              "output_config": {"effort": "high", "format": title_format}}),
+        (2, "/v1/messages", cc("claude-sonnet-4-5-20250929",
+                               thinking={"type": "enabled", "budget_tokens": 31999})),
+        (1, "/v1/messages", cc("claude-haiku-4-5-20251001",
+                               thinking={"type": "enabled", "budget_tokens": 1024})),
+        (1, "/v1/messages", cc(thinking=ADAPTIVE)),
         (1, "/v1/chat/completions", {"model": "claude-sonnet-5", "reasoning_effort": "low"}),
         (1, "/v1/chat/completions", {"model": "gpt-5-mini", "reasoning_effort": "medium"}),
-        (0.5, "/v1/chat/completions", {"model": "flaky"}),  # now and then, a failure
+        (0.5, "/v1/chat/completions", {"model": "flaky"}),
     ]
+
+
+def assemble(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """An Anthropic message from its stream events (text, thinking + signature, tool_use)."""
+    message: dict[str, Any] = {"content": [], "stop_reason": None}
+    partial: dict[int, str] = {}
+    for event in events:
+        kind = event.get("type")
+        if kind == "content_block_start":
+            message["content"].append(dict(event.get("content_block") or {}))
+        elif kind == "content_block_delta" and message["content"]:
+            block, delta = message["content"][-1], event.get("delta") or {}
+            for field_name, key in (("text", "text"), ("thinking", "thinking"),
+                                    ("signature", "signature")):
+                if delta.get("type") == f"{field_name}_delta":
+                    block[key] = block.get(key, "") + delta.get(key, "")
+            if delta.get("type") == "input_json_delta":
+                index = len(message["content"]) - 1
+                partial[index] = partial.get(index, "") + delta.get("partial_json", "")
+        elif kind == "message_delta":
+            message["stop_reason"] = (event.get("delta") or {}).get("stop_reason")
+    for index, text in partial.items():
+        with contextlib.suppress(ValueError):
+            message["content"][index]["input"] = json.loads(text or "{}")
+    return message
+
+
+@dataclass
+class Conversation:
+    """One Claude Code session: a growing history, tool loops of several steps, and an effort
+    that changes between human turns (so later turns replay other models' thinking blocks)."""
+
+    rng: random.Random
+    session: str = field(default_factory=lambda: str(uuid.uuid4()))
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    effort: str | None = "high"
+    turns: int = 0
+
+    def next_body(self) -> dict[str, Any]:
+        """The next request: a new human turn, or the continuation of a tool loop."""
+        last = self.messages[-1] if self.messages else None
+        if last is None or last["role"] == "assistant":  # the model has answered: a human turn
+            self.effort = self.rng.choice(EFFORTS)
+            self.turns += 1
+            prompt = self.rng.choice(PROMPTS)
+            self.messages.append({"role": "user", "content": f"{prompt} steps={self.rng.randint(0, 4)}"})
+        body: dict[str, Any] = {"model": "claude-opus-4-8", "max_tokens": 32000, "tools": TOOLS,
+                                "messages": self.messages, "stream": self.rng.random() < 0.8,
+                                "metadata": {"user_id": json.dumps({"session_id": self.session})}}
+        if self.effort is None:
+            body["thinking"] = {"type": "disabled"}
+        else:
+            body["thinking"] = {"type": "adaptive", "display": "summarized"}
+            body["output_config"] = {"effort": self.effort}
+        return body
+
+    def answered(self, message: dict[str, Any]) -> None:
+        content = [block for block in message.get("content") or []
+                   if block.get("type") in ("text", "thinking", "redacted_thinking", "tool_use")]
+        if not content:  # a failed call: forget the unanswered turn, try a new one later
+            while self.messages and self.messages[-1]["role"] == "user" and not isinstance(
+                    self.messages[-1]["content"], list):
+                self.messages.pop()
+            return
+        self.messages.append({"role": "assistant", "content": content})
+        uses = [b for b in content if b.get("type") == "tool_use"]
+        if message.get("stop_reason") == "tool_use" and uses:
+            self.messages.append({"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": b["id"], "content": "(file contents)"}
+                for b in uses]})
+
+    @property
+    def done(self) -> bool:
+        """A session ends after a few human turns (its history stays a readable size)."""
+        return self.turns >= 6 and bool(self.messages) and self.messages[-1]["role"] == "assistant"
 
 
 @dataclass
 class Traffic:
-    """Sends Claude-Code-shaped requests to the proxy at a human pace until stopped."""
+    """Sends Claude-Code-shaped traffic to the proxy at a human pace until stopped: a few
+    interleaved conversations, and one-off requests between their turns."""
 
     url: str
     key: str
@@ -78,26 +148,44 @@ class Traffic:
     stop: threading.Event = field(default_factory=threading.Event)
     sent: int = 0
     seed: int | None = None
+    sessions: int = 2
+
+    def _post(self, client: httpx.Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Send one request; the reply as a message ({} when it failed)."""
+        with contextlib.suppress(httpx.HTTPError, ValueError):
+            headers = {}
+            session = ((body.get("metadata") or {}).get("user_id") or "")
+            if session:
+                headers["x-claude-code-session-id"] = json.loads(session)["session_id"]
+            if body.get("stream"):
+                with client.stream("POST", path, json=body, headers=headers) as response:
+                    lines = [line[5:].strip() for line in response.iter_lines()
+                             if line.startswith("data:")]
+                    return assemble([json.loads(line) for line in lines if line.startswith("{")]) \
+                        if response.status_code == 200 else {}
+            response = client.post(path, json=body, headers=headers)
+            return response.json() if response.status_code == 200 else {}
+        return {}
 
     def run(self) -> None:
         rng = random.Random(self.seed)
-        shapes = request_shapes()
+        shapes = background_shapes()
         weights = [w for w, _, _ in shapes]
-        with httpx.Client(base_url=self.url, timeout=30,
+        talks = [Conversation(rng) for _ in range(self.sessions)]
+        with httpx.Client(base_url=self.url, timeout=60,
                           headers={"x-api-key": self.key,
                                    "authorization": f"Bearer {self.key}"}) as client:
             while not self.stop.is_set():
-                _, path, body = rng.choices(shapes, weights)[0]
-                body = dict(body, messages=[{"role": "user", "content": rng.choice(PROMPTS)}])
-                if path == "/v1/messages" and rng.random() < 0.8:
-                    body["stream"] = True  # Claude Code streams its main requests
-                with contextlib.suppress(httpx.HTTPError):
-                    if body.get("stream"):
-                        with client.stream("POST", path, json=body) as response:
-                            for _ in response.iter_bytes():
-                                pass
-                    else:
-                        client.post(path, json=body)
+                if rng.random() < 0.25:
+                    _, path, body = rng.choices(shapes, weights)[0]
+                    body = dict(body, messages=[{"role": "user", "content": rng.choice(PROMPTS)}])
+                    self._post(client, path, body)
+                else:
+                    i = rng.randrange(len(talks))
+                    talk = talks[i]
+                    talk.answered(self._post(client, "/v1/messages", talk.next_body()))
+                    if talk.done:
+                        talks[i] = Conversation(rng)
                 self.sent += 1
                 self.stop.wait(rng.uniform(*self.pace_s))
 
@@ -128,14 +216,14 @@ class DemoStack:
 @contextlib.contextmanager
 def demo_stack(home: Path, port: int | None = None, traffic: bool = True,
                pace_s: tuple[float, float] = (0.4, 1.6),
-               progress: Any = None) -> Iterator[DemoStack]:
+               progress: Any = None, strict: bool = True) -> Iterator[DemoStack]:
     """Start everything; stop all of it on the way out, whatever happens."""
     say = progress or (lambda message: None)
     services: list[Service] = []
     generator: Traffic | None = None
     try:
         say("starting the stand-in provider ...")
-        standin = start_standin(log_path=home / "standin.log")
+        standin = start_standin(log_path=home / "standin.log", strict=strict)
         services.append(standin)
         say("starting the LiteLLM proxy with the callback (about ten seconds) ...")
         proxy = start_proxy(home, DEMO_CONFIG, port=port, standin_url=standin.url,
@@ -168,7 +256,7 @@ def _port(preferred: int) -> int:
             return free_port()
 
 
-def run_demo(home: Path | None, port: int = 4000) -> int:
+def run_demo(home: Path | None, port: int = 4000, strict: bool = True) -> int:
     from app.panel.app import ReasoningPanel
 
     def progress(message: str) -> None:
@@ -183,7 +271,8 @@ def run_demo(home: Path | None, port: int = 4000) -> int:
         if home is None:
             home = Path(stack.enter_context(tempfile.TemporaryDirectory(
                 prefix="reasoning-panel-demo-")))
-        demo = stack.enter_context(demo_stack(home, _port(port), progress=progress))
+        demo = stack.enter_context(demo_stack(home, _port(port), progress=progress,
+                                              strict=strict))
         app = ReasoningPanel(home, proxy_url=demo.proxy.url, config=DEMO_CONFIG)
         app.startup_hint = (f"Demo traffic is flowing. Point Claude Code here: "
                             f"ANTHROPIC_BASE_URL={demo.proxy.url} "

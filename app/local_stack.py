@@ -35,6 +35,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def preferred_port(port: int) -> int:
+    """``port`` when it is free on 127.0.0.1, else another free one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            return free_port()
+
+
 def cli_command() -> list[str]:
     """How to run ``reasoning-panel`` in this environment (its script, else the module)."""
     script = Path(sys.executable).with_name("reasoning-panel")
@@ -122,11 +132,12 @@ def _spawn(name: str, cmd: list[str], env: dict[str, str], url: str, log_path: P
 
 
 def start_standin(port: int | None = None, log_path: Path | None = None,
-                  timeout: float = 30) -> Service:
-    """Start the stand-in provider and wait until it answers."""
+                  timeout: float = 30, strict: bool = False) -> Service:
+    """Start the stand-in provider and wait until it answers; ``strict`` applies the Anthropic
+    API's rules on replayed history (app/standin.py)."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "app.standin", "--port", str(port)]
+    cmd = [sys.executable, "-m", "app.standin", "--port", str(port), *(["--strict"] if strict else [])]
     return _spawn("stand-in", cmd, dict(os.environ), url, log_path, "/health", timeout)
 
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from app.panel.model import count_text
+from app.panel.model import Request, count_text, sent_text
 from callbacks.stores.base import Store, StoreError
 
 OUTCOMES = ("done", "failed")
@@ -46,6 +46,8 @@ def format_request(routed: dict[str, Any] | None, outcome: dict[str, Any] | None
     strength = routed.get("strength") or "?"
     if routed.get("target"):
         pin = f" (pinned {routed.get('pin')})" if routed.get("reason") == "pinned" else ""
+        if routed.get("held"):
+            pin = f" (held: tool loop; else {routed['held'].get('instead_of')})"
         where = f"{_paint(f'{strength:<6}', strength, colour)} -> {routed['target']}{pin}"
     elif routed:
         where = f"{_paint(f'{strength:<6}', strength, colour)} -> (pass: {routed.get('reason')})"
@@ -73,6 +75,11 @@ def format_request(routed: dict[str, Any] | None, outcome: dict[str, Any] | None
         timing,
         tokens if outcome.get("type") == "done" else "",
     ]
+    if outcome.get("type") == "done":
+        parts.append(f"sent: {sent_text(outcome.get('sent'))}")
+    lost = Request("", routed or None, outcome or None).reasoning_lost
+    if lost:
+        parts.append(_paint(f"⚠ {lost}", "error", colour))
     if outcome.get("type") == "failed" and outcome.get("message"):
         parts.append(_paint(str(outcome["message"])[:80], "dim", colour))
     return "  ".join(p for p in parts if p)

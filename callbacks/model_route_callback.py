@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -33,9 +34,10 @@ from callbacks.core.events import (
     reload_record,
     routed_record,
 )
-from callbacks.core.history import Target, fit_history, signatures_in, tool_loop
+from callbacks.core.history import Target, fit_history, signatures_in, thinking_on, tool_loop
 from callbacks.core.policy import Decision, decide
 from callbacks.core.produced import produced_blocks, provider_reasoning
+from callbacks.core.sessions import is_subagent, who_sent
 from callbacks.core.state import TierTarget
 from callbacks.stores.base import LiveView, Store
 from callbacks.stores.files import FileStore
@@ -86,7 +88,7 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
     model = data.get("model")
     fields = reasoning_fields(data)  # before the rewrite: what the client sent
     strength = detect_strength(data, state.detection)
-    decision = decide(state, model, strength) if isinstance(model, str) else \
+    decision = decide(state, model, strength, is_subagent(data)) if isinstance(model, str) else \
         Decision("not_routed", None, None)
     extra: dict[str, Any] = {}
     tool_ids = tool_loop(data)
@@ -106,7 +108,8 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
     if goes_to:
         target = targets(goes_to) or Target(goes_to)
         extra.update(fit_to_target(work, target, memory,
-                                   strip_all=decision.target is not None and tier == "none"))
+                                   strip_all=decision.target is not None and tier == "none",
+                                   unheld_loop="hold" in extra))
         extra["fitted_for"] = target.model
     _commit(data, work)
     return {
@@ -124,6 +127,8 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
         "pin": state.pin,
         "routing": state.routing,
         **extra,
+        **who_sent(data),
+        **({"capped": decision.capped} if decision.capped else {}),
         **({"preview": redact(latest_user_text(data), PREVIEW_CHARS)}
            if state.event_log.preview else {}),
     }
@@ -152,17 +157,19 @@ def _hold(decision: Decision, model: str, tool_ids: list[str], memory: Conversat
 
 
 def fit_to_target(work: dict[str, Any], target: Target, memory: ConversationMemory | None,
-                  strip_all: bool) -> dict[str, Any]:
+                  strip_all: bool, unheld_loop: bool = False) -> dict[str, Any]:
     """Fit ``work``'s history to ``target`` in place; the record fields that say what happened.
 
-    Where a tool continuation would reach an Anthropic target without its own thinking block
-    (it cannot be held), it is sent with thinking off: a loss of reasoning, recorded.
+    A tool continuation that could not be held (``unheld_loop``: its tool_use is unknown, or
+    its model is gone), or that would reach an Anthropic target without its own thinking
+    block, is sent with thinking off, the one request every provider accepts: a loss of
+    reasoning, recorded.
     """
     signatures = signatures_in(work)
     producers = memory.recall(signatures, ()).signatures if signatures and memory else {}
     fit = fit_history(work, target, producers, strip_all)
     out: dict[str, Any] = {}
-    if fit.tool_loop_unsigned:
+    if fit.tool_loop_unsigned or (unheld_loop and thinking_on(work)):
         apply_patch(work, reasoning_patch(work, "none", TierTarget(target.group)))
         fit = fit_history(work, target, producers, strip_all=True)
         out["reasoning_lost"] = LOSS
@@ -197,11 +204,9 @@ class ProxyTargets:
 
     @staticmethod
     def _router() -> Any:
-        try:
-            from litellm.proxy.proxy_server import llm_router
-        except Exception:  # noqa: BLE001 - not inside a proxy
-            return None
-        return llm_router
+        """The proxy's router; None outside a proxy (never imports the proxy server itself)."""
+        server = sys.modules.get("litellm.proxy.proxy_server")
+        return getattr(server, "llm_router", None)
 
     def __call__(self, group: str) -> Target | None:
         now = time.monotonic()
@@ -236,6 +241,35 @@ def _call_metadata(kwargs: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(holder.get(key), dict) and holder[key]:
                 return holder[key]  # type: ignore[no-any-return]
     return {}
+
+
+def _sent_body(kwargs: Mapping[str, Any]) -> Any:
+    """The body LiteLLM reports it sent to the provider (the last attempt's), if it says.
+
+    ``raw_request_body`` is there on every path when the config sets
+    ``litellm_settings.log_raw_request_response: true``; otherwise ``complete_input_dict``,
+    which some paths leave empty (then the record says ``unknown``).
+    """
+    raw = (kwargs.get("raw_request_typed_dict") or {}).get("raw_request_body")
+    return raw or (kwargs.get("additional_args") or {}).get("complete_input_dict")
+
+
+def _hidden_retry(kwargs: Mapping[str, Any], routed: Mapping[str, Any]) -> bool:
+    """Whether LiteLLM retried the call without thinking after the provider refused a block.
+
+    On the native Messages path LiteLLM strips every thinking block and calls again once when
+    the provider answers 400 about a signature; nothing flags it. The final body it reports
+    then holds none of the blocks the hook sent.
+    """
+    fitted = [routed.get("history") or {}] + list(routed.get("refits") or [])
+    sent_blocks = (fitted[-1].get("history", fitted[-1]) or {}).get("kept", 0)
+    if not sent_blocks or not _anthropic_native(str(routed.get("fitted_for") or "")):
+        return False
+    final = kwargs.get("messages")
+    return isinstance(final, list) and not signatures_in({"messages": final}) and not any(
+        isinstance(m, Mapping) and isinstance(m.get("content"), list) and any(
+            isinstance(b, Mapping) and b.get("type") in ("thinking", "redacted_thinking")
+            for b in m["content"]) for m in final)
 
 
 class ReasoningRouter(CustomLogger):
@@ -355,8 +389,9 @@ class ReasoningRouter(CustomLogger):
             if routed.get("refits"):
                 record["refits"] = routed["refits"]
             if not failed:
-                record["sent"] = provider_reasoning(
-                    (kwargs.get("additional_args") or {}).get("complete_input_dict"))
+                record["sent"] = provider_reasoning(_sent_body(kwargs))
+                if _hidden_retry(kwargs, routed):
+                    record["hidden_retry"] = True
             self._emit(record)
         except Exception:  # pragma: no cover - logging must never fail a call
             log.exception("reasoning-panel: could not record a call's outcome")

@@ -49,6 +49,40 @@ class StandIn:
         self._call("POST", "/_standin/faults",
                    {"model": model, "status": status, "delay_ms": delay_ms})
 
+    # Misbehaviour on purpose (app/standin.py documents each kind and its error texts).
+    def misbehave(self, model: str, kind: str, count: int | None = None,
+                  retry_after: int | None = None, delay_ms: int | None = None,
+                  status: int | None = None) -> None:
+        """``kind``: rate_limit, overloaded, server, stall or status; ``count``: only the next
+        N requests to ``model`` (``"*"``: every model), then it recovers by itself."""
+        self._call("POST", "/_standin/faults", {
+            "model": model, "kind": kind, "count": count, "retry_after": retry_after,
+            "delay_ms": delay_ms, "status": status})
+
+    def recover(self, model: str) -> None:
+        """Clear ``model``'s fault (its context limit stays)."""
+        self._call("POST", "/_standin/faults", {"model": model, "kind": None})
+
+    def limit_context(self, model: str, max_input_tokens: int | None) -> None:
+        """Requests to ``model`` of more input tokens get the provider's context-length error."""
+        self._call("POST", "/_standin/faults",
+                   {"model": model, "max_input_tokens": max_input_tokens})
+
+    def faults(self) -> dict[str, Any]:
+        return self._call("GET", "/_standin/faults")  # type: ignore[no-any-return]
+
+    def clear_faults(self) -> None:
+        """Every fault and context limit gone."""
+        self._call("DELETE", "/_standin/faults")
+
+    def calls(self, model: str | None = None) -> list[dict[str, Any]]:
+        """The requests that reached ``model`` (all when None), oldest first."""
+        return [r for r in self.requests() if model is None or r["model"] == model]
+
+    def rejected(self) -> list[dict[str, Any]]:
+        """The requests the stand-in answered with an error (strict rules, faults, limits)."""
+        return [r for r in self.requests() if r["rejected"]]
+
 
 @dataclass
 class Proxy:
@@ -71,7 +105,7 @@ class Proxy:
 @pytest.fixture(scope="session")
 def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
     log = tmp_path_factory.mktemp("standin") / "standin.log"
-    service = start_standin(log_path=log)
+    service = start_standin(log_path=log, strict=True)  # the Anthropic API's rules on history
     yield StandIn(service)
     service.stop()
 

@@ -111,9 +111,9 @@ def test_proxy_warns_about_a_state_folder_open_to_others(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     """An existing --home folder is the user's: the proxy says how to make it private."""
     tmp_path.chmod(0o755)
-    execs: list[str] = []
-    monkeypatch.setattr(os, "execve", lambda path, *_: execs.append(path))  # the OS boundary
+    execs: list[list[str]] = []
+    monkeypatch.setattr(os, "execve", lambda path, argv, env: execs.append(argv))  # the OS boundary
     run(tmp_path, "proxy", "--config", DEMO)
     err = capsys.readouterr().err
     assert f"{tmp_path} is open to other users (mode 755)" in err and f"chmod 700 {tmp_path}" in err
-    assert execs and execs[0].endswith("litellm")
+    assert execs and execs[0][1:3] == ["-m", "callbacks.litellm_proxy"]  # LiteLLM's own CLI

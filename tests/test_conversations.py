@@ -133,13 +133,14 @@ def assert_provider_saw_it_whole(standin: StandIn, calls: list[Call]) -> None:
     received = standin.requests()
     assert [r for r in received if r["rejected"]] == []
     assert len(received) == len(calls), "a hidden retry (or a lost call) between proxy and provider"
-    for r in received:
+    for r, call in zip(received, calls, strict=True):  # one conversation: calls in order
         if r["api"] != "messages":
+            assert r["reasoning"] or not call.thinking, r  # a chat target got its reasoning
             continue
         loop = (r.get("history") or {}).get("tool_loop")
         thinking = (r["body"].get("thinking") or {}).get("type")
-        if r["model"] != "standin-none":
-            assert thinking in ("adaptive", "enabled", "disabled", None)
+        if call.thinking and r["model"] != "standin-none":
+            assert thinking in ("adaptive", "enabled"), r  # asked for, and kept on the way
         if loop and thinking in ("adaptive", "enabled"):
             assert loop["first_block"] == "thinking" and loop["first_block_signature"] == "own", r
         for block in (r.get("history") or {}).get("thinking", []):
@@ -178,6 +179,10 @@ def test_tiers_switching_under_a_long_conversation(proxy2: Proxy, standin: Stand
     change(proxy2, lambda s: s.with_tier_model("medium", "cerebras-coder"))
     talk.turn("summarise", "medium", 2)
     expect += ["cerebras-coder"] * 3
+    # an OpenAI Responses reasoning target (LiteLLM sends /v1/messages there as Responses)
+    change(proxy2, lambda s: s.with_tier_model("low", "openai-reasoner"))
+    talk.turn("one more", "low", 2)
+    expect += ["openai-reasoner"] * 3
     talk.turn("last check", "high", 2)
     expect += ["high-reasoning"] * 3
 
@@ -186,26 +191,24 @@ def test_tiers_switching_under_a_long_conversation(proxy2: Proxy, standin: Stand
 
     records = routed(proxy2.home, [c.call_id for c in talk.calls])
     held = [records[c.call_id] for c in talk.calls if records[c.call_id].get("reason") == "held"]
-    # each switch made mid-loop held the rest of that loop: 2 + 1 + 1 + 1 continuations
-    assert [(r["held"]["target"], r["held"]["instead_of"]) for r in held] == [
-        ("low-reasoning", "fast-coder"), ("low-reasoning", "fast-coder"),
-        ("fast-coder", "high-reasoning"),
-        ("high-reasoning", "claude-opus-4-8"),
-        ("claude-opus-4-8", "medium-reasoning"),
-    ]
+    # each switch made mid-loop held the rest of that loop: 3 + 2 + 2 + 2 continuations
+    assert [(r["held"]["target"], r["held"]["instead_of"]) for r in held] == \
+        [("low-reasoning", "fast-coder")] * 3 + [("fast-coder", "high-reasoning")] * 2 + \
+        [("high-reasoning", "claude-opus-4-8")] * 2 + [("claude-opus-4-8", "medium-reasoning")] * 2
     assert all(r["outcome"]["type"] == "done" for r in records.values())
     assert not any(r.get("reasoning_lost") for r in records.values())
     # the last turn's history held other models' blocks: dropped, and the record says why
     last = records[talk.calls[-3].call_id]["history"]
     assert last["dropped"] > 0 and last["kept"] > 0 and "other model" in last["why"]
     # the none tier got no thinking blocks at all
-    none_call = records[talk.calls[-8].call_id]
+    none_call = records[talk.calls[-11].call_id]
     assert none_call["target"] == "none-reasoning" and none_call["history"]["kept"] == 0
     # done records say what reasoning the provider really got
     high = records[talk.calls[0].call_id]["outcome"]
-    if stream:
-        assert high["sent"]["thinking.type"] == "adaptive"
-        assert high["sent"]["output_config.effort"] == "high"
+    assert high["sent"]["thinking.type"] == "adaptive"
+    assert high["sent"]["output_config.effort"] == "high"
+    assert records[none_call["call_id"]]["outcome"]["sent"] == {"thinking.type": "disabled"}
+    assert not any(r["outcome"].get("hidden_retry") for r in records.values())
 
 
 def test_a_continuation_that_cannot_be_held_goes_without_thinking_and_says_so(
@@ -280,3 +283,29 @@ def test_a_conversation_survives_a_proxy_restart(standin: StandIn, tmp_path: Pat
         service.stop()
     assert [c.group for c in talk.calls] == ["low-reasoning"] * 3 + ["fast-coder"] * 2
     assert_provider_saw_it_whole(standin, talk.calls)
+
+
+def test_a_hidden_retry_without_thinking_is_recorded(proxy2: Proxy, standin: StandIn) -> None:
+    """A block the proxy never saw is kept for an Anthropic target (it is most likely that
+    model's own); when the provider refuses it, LiteLLM silently calls again without thinking.
+    The client gets its answer, and the done record says the reasoning was lost on the way."""
+    messages = [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": [
+            {"type": "thinking", "thinking": "made elsewhere", "signature": "bm90LWEtcmVhbC1zaWduYXR1cmU="},
+            {"type": "text", "text": "hi"}]},
+        {"role": "user", "content": "and now?"},
+    ]
+    client = anthropic.Anthropic(base_url=proxy2.url, api_key=proxy2.key, max_retries=0)
+    raw = client.messages.with_raw_response.create(
+        model="claude-opus-4-8", max_tokens=1024, messages=messages,  # type: ignore[arg-type]
+        thinking={"type": "adaptive"}, output_config={"effort": "high"})  # type: ignore[call-arg]
+    call_id = raw.headers["x-litellm-call-id"]
+    record = routed(proxy2.home, [call_id])[call_id]
+    assert record["history"] == {"kept": 1, "dropped": 0, "kept_unknown": 1}
+    done = record["outcome"]
+    assert done["type"] == "done" and done["hidden_retry"] is True
+    assert "thinking.type" not in done["sent"] and "thinking_blocks" not in done["sent"]
+    first, second = standin.requests()
+    assert first["rejected"] and "Invalid `signature`" in first["error"]["message"]
+    assert not second["rejected"] and "thinking" not in second["body"]

@@ -49,10 +49,11 @@ async def test_headless_demo_remap_changes_later_requests(tmp_path: Path) -> Non
             assert StateFile.in_home(tmp_path).read().pin == "high"
             pinned_at = time.time()
 
-            def routed_after() -> list[Any]:
+            def routed_after() -> list[Any]:  # a tool loop begun before the pin is held
                 return [r for r in app.model.requests.values()
                         if r.routed and r.routed["time"] > pinned_at + 0.2
-                        and r.routed.get("target") and r.outcome is not None]
+                        and r.routed.get("target") and r.outcome is not None
+                        and r.routed.get("reason") != "held"]
 
             await wait_for(lambda: len(routed_after()) >= 5, 30)
             later = routed_after()
@@ -64,6 +65,38 @@ async def test_headless_demo_remap_changes_later_requests(tmp_path: Path) -> Non
         assert demo.traffic.sent >= 10
     time.sleep(0.5)
     assert not [pid for pid in pids if alive(pid)]
+
+
+def test_demo_conversations_replay_cleaned_histories(tmp_path: Path) -> None:
+    """The demo's traffic is real conversations: growing histories whose effort changes between
+    turns (other models' thinking blocks dropped), tool loops of several steps, and the strict
+    stand-in refuses none of it."""
+    from app.demo import Traffic
+    from callbacks.stores.eventlog import EVENTS_NAME, read_tail
+
+    with demo_stack(tmp_path, traffic=False) as demo:
+        traffic = Traffic(demo.proxy.url, demo.key, pace_s=(0.0, 0.02), seed=7)
+        thread = traffic.start()
+
+        def seen() -> list[dict[str, Any]]:
+            return read_tail(tmp_path / EVENTS_NAME)[0]
+
+        def ready() -> bool:
+            records = seen()
+            dropped = [r for r in records if (r.get("history") or {}).get("dropped")]
+            loops = [r for r in records if r.get("type") == "routed"
+                     and isinstance(r.get("history"), dict) and r["history"].get("kept")]
+            return len(dropped) >= 3 and len(loops) >= 3
+
+        deadline = time.monotonic() + 120
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        traffic.stop.set()
+        thread.join(60)
+        assert ready()
+        failed = [r for r in seen() if r.get("type") == "failed" and r.get("model_group") != "flaky"]
+        assert failed == []
+        assert not [r for r in seen() if r.get("hidden_retry") or r.get("reasoning_lost")]
 
 
 def _run_demo_in_a_terminal(home: Path) -> tuple[subprocess.Popen[bytes], int]:

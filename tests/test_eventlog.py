@@ -228,3 +228,19 @@ def test_emit_never_waits_for_a_stuck_disk(tmp_path: Path, monkeypatch: pytest.M
     assert log.flush(10)
     ids = [r["call_id"] for r in parse_lines(path.read_bytes())]
     assert ids == ["first"] + [f"during{i}" for i in range(500)]
+
+
+def test_tail_says_what_the_provider_got_and_marks_holds_and_losses(tmp_path: Path) -> None:
+    from app.tail import format_request
+
+    routed = {**ROUTED, "call_id": "c", "time": 1_800_000_000, "reason": "held", "target": "high-reasoning",
+              "held": {"target": "high-reasoning", "instead_of": "low-reasoning", "tool_use": "t"}}
+    done = {"type": "done", "call_id": "c", "latency_ms": 12.0, "input_tokens": 9, "output_tokens": 3,
+            "sent": {"thinking.type": "adaptive", "output_config.effort": "medium"}}
+    line = format_request(routed, done)
+    assert "-> high-reasoning (held: tool loop; else low-reasoning)" in line
+    assert "sent: thinking=adaptive effort=medium" in line and "⚠" not in line
+    line = format_request({**routed, "held": None, "reason": "routed"},
+                          {**done, "hidden_retry": True, "sent": {}})
+    assert "sent: no reasoning" in line
+    assert "⚠ LiteLLM retried it without thinking after the provider refused a block" in line

@@ -185,6 +185,56 @@ async def test_a_pinned_request_shows_the_pin_where_it_went(home: Path) -> None:
         assert cell(app, "requests", "call-000", "target") == "high-reasoning"
 
 
+def held_and_lost() -> list[dict[str, Any]]:
+    """A held continuation, one sent without thinking, a hidden retry, a tier dropping it."""
+    base = fixed_log()[0]
+    done = {"v": 1, "type": "done", "status": "ok", "stream": True, "latency_ms": 10.0,
+            "input_tokens": 10, "output_tokens": 5, "cost": 0.0,
+            "sent": {"thinking.type": "adaptive", "output_config.effort": "high", "thinking_blocks": 2}}
+    held = {**base, "call_id": "held-1", "strength": "low", "tier": "high", "reason": "held",
+            "target": "high-reasoning", "history": {"kept": 2, "dropped": 1, "why": {"other model": 1}},
+            "held": {"target": "high-reasoning", "tier": "high", "instead_of": "low-reasoning",
+                     "tool_use": "toolu_01"}}
+    lost = {**base, "call_id": "lost-1", "reasoning_lost": "tool continuation without its own "
+            "thinking block: sent with thinking off",
+            "hold": {"failed": "its tool_use was not made through this proxy (or is forgotten)",
+                     "tool_use": "toolu_x"}}
+    retried = {**base, "call_id": "retry-1"}
+    dropped = {**base, "call_id": "drop-1", "strength": "medium", "tier": "medium",
+               "target": "medium-reasoning"}
+    return [held, {**done, "call_id": "held-1"},
+            lost, {**done, "call_id": "lost-1", "sent": {"thinking.type": "disabled"}},
+            retried, {**done, "call_id": "retry-1", "hidden_retry": True, "sent": {}},
+            dropped, {**done, "call_id": "drop-1", "sent": {}}]
+
+
+async def test_holds_and_lost_reasoning_are_marked(home: Path) -> None:
+    app = panel(home)
+    async with app.run_test(size=SIZE) as pilot:
+        app.apply_records(held_and_lost())
+        app.refresh_view()
+        await pilot.pause()
+        assert cell(app, "requests", "held-1", "target") == "⏸ high-reasoning"
+        assert cell(app, "requests", "held-1", "status") == "ok"
+        for call_id in ("lost-1", "retry-1", "drop-1"):
+            assert cell(app, "requests", call_id, "status") == "ok ⚠ no thinking"
+        assert cell(app, "tiers", "medium", "model") == "medium-reasoning  ⚠ no reasoning ×1"
+        assert cell(app, "tiers", "high", "model") == "high-reasoning  ⚠ no reasoning ×2"
+        table(app, "requests").move_cursor(row=request_rows(app).index("held-1"))
+        await pilot.press("enter")
+        text = str(app.screen.query_one("#detail-text", Static).render())
+        assert "held: it continues a tool loop (tool_use toolu_01) made by high-reasoning; " \
+               "without the hold it would have gone to low-reasoning" in text
+        assert "kept 2, dropped 1 (1 other model)" in text
+        assert "reasoning asked: output_config.effort=high" in text
+        assert "reasoning sent:  thinking=adaptive effort=high blocks=2" in text
+        await pilot.press("escape")
+        table(app, "requests").move_cursor(row=request_rows(app).index("retry-1"))
+        await pilot.press("enter")
+        text = str(app.screen.query_one("#detail-text", Static).render())
+        assert "⚠ LiteLLM retried it without thinking after the provider refused a block" in text
+
+
 async def test_a_narrow_terminal_keeps_the_columns_that_matter(home: Path) -> None:
     """Beside an editor (100 columns, then 80) the tables drop their least important columns
     instead of scrolling sideways; widening the terminal brings every column back."""

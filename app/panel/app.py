@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Footer, Static
 from app.panel.model import PASS, PanelModel, Request, count_text, money, sparkline
 from app.panel.prices import price
 from app.panel.screens import DetailScreen, ModelPicker, SettingsScreen
+from app.panel.sessions import ALL, PresetPicker, SessionsScreen, short
 from callbacks.core.state import TIERS, State, StateError, Tier
 from callbacks.launcher import config_models, read_proxy_info, saved_master_key
 from callbacks.stores.base import Conflict, FleetStatus, Store, StoreError, Version
@@ -31,7 +32,7 @@ from callbacks.stores.store import open_store
 TIER_FILTERS = (None, *TIERS, PASS)
 STATUS_FILTERS = (None, "ok", "error", "in flight")
 TIER_STYLE = {"none": "dim", "low": "cyan", "medium": "yellow", "high": "magenta", PASS: "dim"}
-STATUS_STYLE = {"ok": "green", "error": "bold red", "in flight": "italic"}
+STATUS_STYLE = {"ok": "green", "lost": "yellow", "error": "bold red", "in flight": "italic"}
 Column = tuple[str, str, int, int]  # key, label, width, priority (1 = shown on any width)
 REQUEST_COLUMNS: tuple[Column, ...] = (
     ("time", "Time", 8, 1), ("client", "Client model", 19, 3), ("signal", "Signal", 23, 2),
@@ -82,6 +83,8 @@ class ReasoningPanel(App[None]):
         Binding("u", "undo", "Undo"),
         Binding("t", "filter_tier", "Tier"),
         Binding("s", "filter_status", "Status"),
+        Binding("S", "sessions", "Sessions"),
+        Binding("P", "presets", "Presets"),
         Binding("end,G", "newest", "Newest"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -107,6 +110,7 @@ class ReasoningPanel(App[None]):
         self.proxy_up: bool | None = None
         self.tier_filter: str | None = None
         self.status_filter: str | None = None
+        self.session_filter: str | None = None  # a session id; "" for requests without one
         self.new_rows = 0
         self.undo_stack: list[tuple[State, State]] = []  # (before, after) of the panel's changes
         self._stop = threading.Event()
@@ -335,6 +339,8 @@ class ReasoningPanel(App[None]):
                     model += "  📌 pinned"
                 elif self.state.pin:
                     model = Text(model, style="dim")
+            if stats.reasoning_lost:  # its target drops the reasoning (or a loop lost it)
+                model = Text.assemble(model, (f"  ⚠ no reasoning ×{stats.reasoning_lost}", "yellow"))
             finished = stats.requests - in_flight[tier]
             cells = {
                 "tier": Text(tier, style=TIER_STYLE[tier]),
@@ -377,6 +383,14 @@ class ReasoningPanel(App[None]):
         target = routed.get("target") or (f"pass ({routed['reason']})" if routed else "?")
         if routed.get("reason") == "pinned":
             target = f"📌 {target}"
+        elif request.held:
+            target = f"⏸ {target}"
+        if routed.get("capped"):
+            target = f"⤓ {target}"
+        if routed.get("agent"):  # a subagent's request
+            target = f"↳ {target}"
+        if status == "ok" and request.reasoning_lost:
+            status, status_text = "lost", "ok ⚠ no thinking"
         tokens = (f"{count_text(outcome.get('input_tokens'))}/{count_text(outcome.get('output_tokens'))}"
                   if outcome.get("type") == "done" else "-")
         cost = outcome.get("cost")
@@ -397,7 +411,13 @@ class ReasoningPanel(App[None]):
 
     def _passes(self, request: Request) -> bool:
         return ((self.tier_filter is None or request.tier == self.tier_filter)
-                and (self.status_filter is None or request.status == self.status_filter))
+                and (self.status_filter is None or request.status == self.status_filter)
+                and self._in_session(request))
+
+    def _in_session(self, request: Request) -> bool:
+        """In the session the stream is filtered on (its subagents carry its id too)."""
+        return self.session_filter is None or \
+            ((request.routed or {}).get("session") or "") == self.session_filter
 
     def _draw_requests(self) -> None:
         table = self.query_one("#requests", DataTable)
@@ -441,8 +461,11 @@ class ReasoningPanel(App[None]):
         status = self.status_filter or "all"
         table = self.query_one("#requests", DataTable)
         waiting = f"   [b reverse] {self.new_rows} new ↓ [/] (End to follow)" if self.new_rows else ""
+        session = "" if self.session_filter is None else \
+            f" · session: [b]{short(self.session_filter)}[/] (S to change)"
         self.query_one("#stream-title", Static).update(
-            f"[b]Requests[/] {table.row_count} shown · tier: {tier} · status: {status}{waiting}")
+            f"[b]Requests[/] {table.row_count} shown · tier: {tier} · status: {status}{session}"
+            f"{waiting}")
 
     def redraw_requests(self) -> None:
         """Rebuild the request table (after a filter change)."""
@@ -450,7 +473,8 @@ class ReasoningPanel(App[None]):
         table.clear()
         self._removed.clear()
         with self.batch_update():
-            for request in self.model.visible(self.tier_filter, self.status_filter):
+            for request in filter(self._in_session,
+                                  self.model.visible(self.tier_filter, self.status_filter)):
                 table.add_row(*self._row(request), key=request.call_id)
             self._dirty.clear()
             self._follow(table)
@@ -585,6 +609,36 @@ class ReasoningPanel(App[None]):
         self.tier_filter, self.status_filter = tier, status
         self.redraw_requests()
 
+    def action_sessions(self) -> None:
+        def picked(key: str | None) -> None:
+            if key is not None:
+                self.set_session_filter(None if key == ALL else key)
+
+        self.push_screen(SessionsScreen(lambda: self.model.requests.values(), self.model.prices,
+                                        self.clock, self.session_filter), picked)
+
+    def set_session_filter(self, session: str | None) -> None:
+        """Show only one session's requests (its subagents' included), or all for None."""
+        self.session_filter = session
+        self.redraw_requests()
+
+    def action_presets(self) -> None:
+        from app.cli import describe_preset
+
+        if self.state is None or not self.state.presets:
+            self.notify("No presets yet: save the current mapping with "
+                        "`reasoning-panel preset save NAME`", timeout=6)
+            return
+
+        def picked(name: str | None) -> None:
+            if name is not None:
+                self.use_preset(name)
+
+        self.push_screen(PresetPicker(dict(self.state.presets), describe_preset), picked)
+
+    def use_preset(self, name: str) -> None:
+        self.change_state(lambda s: s.with_preset(name), f"preset {name} in force")
+
     def action_newest(self) -> None:
         self._follow(self.query_one("#requests", DataTable))
         self._draw_stream_title()
@@ -625,3 +679,10 @@ class ReasoningPanel(App[None]):
                                 lambda status=status: self.set_filters(self.tier_filter, status))
         yield SystemCommand("Follow newest requests", "Jump to the bottom of the stream",
                             self.action_newest)
+        yield SystemCommand("Sessions", "One row per session; pick one to filter the stream",
+                            self.action_sessions)
+        yield SystemCommand("Show session: all", "Stop filtering the stream by session",
+                            lambda: self.set_session_filter(None))
+        for name in (self.state.presets if self.state else {}):
+            yield SystemCommand(f"Use preset {name}", "Tiers, pin and caps in one change",
+                                lambda name=name: self.use_preset(name))

@@ -84,10 +84,50 @@ class Request:
         }.get(str(rule), "-" if not routed else str(routed.get("reason", "-")))
 
 
+    @property
+    def held(self) -> bool:
+        return bool((self.routed or {}).get("held"))
+
+    @property
+    def reasoning_lost(self) -> str | None:
+        """Why the provider got less reasoning than the request asked for, if it did."""
+        routed, outcome = self.routed or {}, self.outcome or {}
+        if routed.get("reasoning_lost"):
+            return "sent without thinking: its tool loop could not be held"
+        if outcome.get("hidden_retry"):
+            return "LiteLLM retried it without thinking after the provider refused a block"
+        sent = outcome.get("sent")
+        asked = routed.get("strength") not in (None, "none") and routed.get("tier") != "none"
+        if asked and isinstance(sent, dict) and not reasoning_sent(sent):
+            return "the provider got no reasoning (the target drops it)"
+        return None
+
+
+def reasoning_sent(sent: dict[str, Any]) -> bool:
+    """Whether a ``done`` record's ``sent`` carries any reasoning request."""
+    return any(v for k, v in sent.items() if k != "thinking_blocks"
+               and not (k == "thinking.type" and v == "disabled"))
+
+
+def sent_text(sent: Any) -> str:
+    """A ``done`` record's ``sent`` (what the provider received), short: ``thinking=adaptive
+    effort=high blocks=2``, ``no reasoning``, ``?`` (not reported)."""
+    if not isinstance(sent, dict):
+        return "?"
+    if not sent:
+        return "no reasoning"
+    short = {"thinking.type": "thinking", "thinking.budget_tokens": "budget",
+             "output_config.effort": "effort", "reasoning.effort": "effort",
+             "reasoning_effort": "reasoning_effort", "thinking_blocks": "blocks"}
+    return " ".join(f"{short.get(k, k)}={v}" for k, v in sent.items())
+
+
 def count_text(n: Any) -> str:
-    """A token count, short: ``842``, ``1.2k``; ``-`` when unknown."""
+    """A token count, short: ``842``, ``1.2k``, ``3.4M``; ``-`` when unknown."""
     if not isinstance(n, int):
         return "-"
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f}M"
     return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
 
 
@@ -110,6 +150,7 @@ class TierStats:
     cost_unknown: int = 0  # finished requests without a price
     client_cost: float = 0.0  # the same tokens on the models the clients asked for
     client_cost_unknown: int = 0
+    reasoning_lost: int = 0  # finished requests whose provider got less reasoning than asked
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     times: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
 
@@ -212,6 +253,7 @@ class PanelModel:
         tokens_out = outcome.get("output_tokens") or 0
         if outcome.get("type") != "done":
             return
+        stats.reasoning_lost += request.reasoning_lost is not None
         stats.input_tokens += int(tokens_in)
         stats.output_tokens += int(tokens_out)
         if isinstance(outcome.get("cost"), int | float):
@@ -236,6 +278,7 @@ class PanelModel:
             out.cost_unknown += stats.cost_unknown
             out.client_cost += stats.client_cost
             out.client_cost_unknown += stats.client_cost_unknown
+            out.reasoning_lost += stats.reasoning_lost
         return out
 
     def visible(self, tier: str | None, status: str | None) -> list[Request]:
@@ -252,6 +295,12 @@ def money(value: float, unknown: int, total: int) -> str:
     return text + ("+?" if unknown else "")
 
 
+def who_sent_lines(routed: dict[str, Any]) -> list[str]:
+    """Session, subagent and client of a request, for those the record names."""
+    labels = (("session", "session     "), ("agent", "subagent    "), ("client", "client      "))
+    return [f"  {label}  {routed[key]}" for key, label in labels if routed.get(key)]
+
+
 def explain(request: Request) -> list[str]:
     """The decision, step by step, and the timings, as lines of text."""
     routed = request.routed or {}
@@ -263,6 +312,7 @@ def explain(request: Request) -> list[str]:
         lines += [
             f"  endpoint      {routed.get('endpoint', '?')}",
             f"  client model  {routed.get('client_model', '?')}",
+            *who_sent_lines(routed),
             "",
             "What the request carried",
         ]
@@ -281,10 +331,30 @@ def explain(request: Request) -> list[str]:
             "Where it went",
             f"  {REASONS.get(str(routed.get('reason')), str(routed.get('reason')))}",
         ]
+        if routed.get("capped"):
+            lines.append(f"  capped: {routed['capped']} requests go no higher than "
+                         f"{routed.get('tier')}")
         if routed.get("target"):
             lines.append(f"  tier {routed.get('tier')} -> model {routed.get('target')}")
         lines.append(f"  routing {'on' if routed.get('routing') else 'off'}, "
                      f"pin {routed.get('pin') or 'off'} at that moment")
+        held, hold = routed.get("held") or {}, routed.get("hold") or {}
+        if held:
+            lines.append(f"  held: it continues a tool loop (tool_use {held.get('tool_use')}) "
+                         f"made by {held.get('target')}; without the hold it would have gone "
+                         f"to {held.get('instead_of')}")
+        if hold.get("failed"):
+            lines.append(f"  not held: {hold['failed']}")
+        history = routed.get("history")
+        if history:
+            why = ", ".join(f"{n} {reason}" for reason, n in (history.get("why") or {}).items())
+            lines += ["", "History (thinking blocks replayed)",
+                      f"  kept {history.get('kept', 0)}, dropped {history.get('dropped', 0)}"
+                      + (f" ({why})" if why else "")
+                      + (f"; {history['kept_unknown']} kept that this proxy never saw"
+                         if history.get("kept_unknown") else "")]
+        for refit in routed.get("refits") or []:
+            lines.append(f"  fitted again for {refit.get('group')} ({refit.get('model')})")
         if routed.get("preview"):
             lines += ["", "Latest user turn (preview)", f"  {routed['preview']}"]
     lines += ["", "Outcome"]
@@ -303,6 +373,10 @@ def explain(request: Request) -> list[str]:
         lines.append(f"  latency {latency:.0f} ms" + (f", first token after {ttft:.0f} ms"
                                                       if ttft is not None else ""))
     if outcome.get("type") == "done":
+        asked = " ".join(routed.get("fields") or []) or "no reasoning fields"
+        lines += [f"  reasoning asked: {asked}", f"  reasoning sent:  {sent_text(outcome.get('sent'))}"]
+        if request.reasoning_lost:
+            lines.append(f"  ⚠ {request.reasoning_lost}")
         cost = outcome.get("cost")
         lines.append(f"  tokens {outcome.get('input_tokens')} in / "
                      f"{outcome.get('output_tokens')} out, cost "

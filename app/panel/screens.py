@@ -121,6 +121,8 @@ class SettingsScreen(ModalScreen[State | None]):
             adapters = state_to_dict(self.state)["adapters"]
             yield Input(_flow_yaml(adapters) if adapters else "{}",
                         id="adapters")
+            yield Label("Caps (subagent or client model/glob: highest tier it may go to)")
+            yield Input(_flow_yaml(dict(self.state.caps)) if self.state.caps else "{}", id="caps")
             yield Static("", id="settings-error")
             with Horizontal(classes="row"):
                 yield Button("Save", variant="primary", id="save")
@@ -152,6 +154,7 @@ class SettingsScreen(ModalScreen[State | None]):
             "ultrathink": self.query_one("#ultrathink", Switch).value,
         }
         data["adapters"] = parsed("adapters", "adapters") or {}
+        data["caps"] = parsed("caps", "caps") or {}
         return parse_state(data)
 
     def action_save(self) -> None:

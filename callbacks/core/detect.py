@@ -107,9 +107,11 @@ def message_effort(body: Mapping[str, Any]) -> tuple[str, Any]:
     messages = body.get("messages")
     if isinstance(messages, list):
         for i in range(len(messages) - 1, -1, -1):
-            config = messages[i].get("output_config") if isinstance(messages[i], Mapping) else None
-            if isinstance(config, Mapping) and config.get("effort") is not None:
-                return f"messages[{i}].output_config.effort", config["effort"]
+            message = messages[i]
+            if type(message) is dict and "output_config" in message:  # the common case, fast
+                config = message["output_config"]
+                if isinstance(config, Mapping) and config.get("effort") is not None:
+                    return f"messages[{i}].output_config.effort", config["effort"]
     return "", None
 
 

@@ -5,7 +5,8 @@ and ``time`` (Unix seconds). Types:
 
 - ``routed``: the hook decided (``call_id``, ``endpoint``, ``client_model``, ``signal``,
   ``value``, ``rule``, ``strength``, ``tier``, ``target``, ``reason``, ``pin``, ``routing``,
-  ``notes``; ``preview`` only when the state opts in);
+  ``notes``, ``session``, ``agent``, ``client`` (who sent it, :mod:`callbacks.core.sessions`),
+  ``capped`` when a cap lowered the tier; ``preview`` only when the state opts in);
 - ``done``: the call ended well (``call_id``, ``model_group``, ``deployment``, ``status``,
   ``stream``, ``latency_ms``, ``ttft_ms``, ``input_tokens``, ``output_tokens``, ``cost``);
 - ``failed``: the call failed (``call_id``, ``model_group``, ``deployment``, ``error_class``,

@@ -9,10 +9,12 @@ verify. :func:`tool_loop` finds the ``tool_use`` ids a continuation answers, so 
 hold it on the model that made them.
 
 Blocks the memory has never seen were made outside this proxy (every call through it is
-remembered). A well-formed signature sent on to a native Anthropic target is kept: dropping it
-would break a tool loop that target started, and if another model made it the provider says so.
-Unsigned blocks (``null``, ``""``) and LiteLLM's ``litellm_encrypted_reasoning:`` wrappers are
-kept only for the target that made them.
+remembered). A well-formed signature sent on to a native Anthropic target is kept: it is most
+likely that target's own (a conversation begun against the same model), and dropping it would
+lose its reasoning. (A tool continuation whose ``tool_use`` the memory never saw is different:
+the callback cannot hold it, so it sends it with thinking off and records the loss.) Unsigned
+blocks (``null``, ``""``) and LiteLLM's ``litellm_encrypted_reasoning:`` wrappers are kept only
+for the target that made them.
 
 Shapes handled: Anthropic Messages (``thinking`` / ``redacted_thinking`` content blocks) and
 OpenAI chat (``thinking_blocks`` on assistant messages, LiteLLM's form of the same blocks).
@@ -82,7 +84,8 @@ class Fit:
 
 
 def _is_block(block: Any) -> bool:
-    return isinstance(block, Mapping) and block.get("type") in THINKING_TYPES
+    # dict, not Mapping: request bodies are parsed JSON, and an ABC check costs 10x on hot paths
+    return isinstance(block, dict) and block.get("type") in THINKING_TYPES
 
 
 def _signature(block: Mapping[str, Any]) -> Any:
@@ -91,12 +94,16 @@ def _signature(block: Mapping[str, Any]) -> Any:
 
 def _assistant_blocks(message: Any) -> tuple[list[Any], str] | None:
     """The thinking-bearing list of an assistant message and its key, if any."""
-    if not isinstance(message, Mapping) or message.get("role") != "assistant":
+    if not isinstance(message, dict) or message.get("role") != "assistant":
         return None
-    if isinstance(message.get("content"), list) and any(map(_is_block, message["content"])):
-        return message["content"], "content"
-    if isinstance(message.get("thinking_blocks"), list):
-        return message["thinking_blocks"], "thinking_blocks"
+    content = message.get("content")
+    if isinstance(content, list):
+        for block in content:
+            if isinstance(block, dict) and block.get("type") in THINKING_TYPES:
+                return content, "content"
+    blocks = message.get("thinking_blocks")
+    if isinstance(blocks, list):
+        return blocks, "thinking_blocks"
     return None
 
 
@@ -107,8 +114,10 @@ def signatures_in(body: Mapping[str, Any]) -> list[str]:
     for message in messages if isinstance(messages, list) else ():
         held = _assistant_blocks(message)
         for block in held[0] if held else ():
-            if _is_block(block) and isinstance(_signature(block), str) and _signature(block):
-                found.append(_signature(block))
+            if _is_block(block):
+                signature = _signature(block)
+                if isinstance(signature, str) and signature:
+                    found.append(signature)
     return found
 
 

@@ -38,6 +38,8 @@ DEFAULT_EFFORT_MAP: Final[dict[str, Tier]] = {
 # The original callback's thinking-budget thresholds: < 8000 low, < 16000 medium, else high.
 DEFAULT_LOW_BELOW: Final = 8000
 DEFAULT_MEDIUM_BELOW: Final = 16000
+# The cap key for requests of subagents; any other cap key is a client-model name or glob.
+SUBAGENT: Final = "subagent"
 # Keys of per-tier params that carry reasoning; anything else is refused as a likely typo.
 REASONING_PARAM_KEYS: Final = frozenset({"reasoning_effort", "thinking", "output_config", "reasoning"})
 
@@ -98,6 +100,18 @@ class EventLogSettings:
 
 
 @dataclass(frozen=True)
+class Preset:
+    """A named mapping that ``reasoning-panel preset use`` applies in one change."""
+
+    tiers: Mapping[Tier, TierTarget] = field(default_factory=dict)
+    """The tiers it sets; tiers it does not name keep their current model."""
+    pin: Tier | None = None
+    """The pin it sets (None: no pin)."""
+    caps: Mapping[str, Tier] = field(default_factory=dict)
+    """The caps it sets (replacing the current caps)."""
+
+
+@dataclass(frozen=True)
 class State:
     """Everything the callback needs to route a request."""
 
@@ -114,6 +128,10 @@ class State:
     adapters: Mapping[str, Adapter] = field(default_factory=dict)
     """Target model name (or glob, ``*`` for every model) -> provider adapter."""
     event_log: EventLogSettings = field(default_factory=EventLogSettings)
+    caps: Mapping[str, Tier] = field(default_factory=dict)
+    """Highest tier for a kind of request: ``subagent``, or a client-model name or glob."""
+    presets: Mapping[str, Preset] = field(default_factory=dict)
+    """Named mappings (tiers, pin, caps) to switch to in one change."""
     version: int = SCHEMA_VERSION
 
     def routes(self, model: str) -> bool:
@@ -128,6 +146,26 @@ class State:
             if fnmatch.fnmatchcase(model, pattern):
                 return adapter
         return Adapter()
+
+    def cap_for(self, client_model: str, subagent: bool) -> tuple[str, Tier] | None:
+        """The lowest cap that applies to a request, as (cap key, tier), or None."""
+        found = [(key, tier) for key, tier in self.caps.items()
+                 if (key == SUBAGENT and subagent)
+                 or (key != SUBAGENT and fnmatch.fnmatchcase(client_model, key))]
+        return min(found, key=lambda cap: TIERS.index(cap[1]), default=None)
+
+    def as_preset(self) -> Preset:
+        """The current tiers, pin and caps, as a preset."""
+        return Preset(tiers=dict(self.tiers), pin=self.pin, caps=dict(self.caps))
+
+    def with_preset(self, name: str) -> State:
+        """A copy with the preset ``name`` applied; :class:`StateError` if there is none."""
+        preset = self.presets.get(name)
+        if preset is None:
+            known = ", ".join(sorted(self.presets)) or "none saved"
+            raise StateError(f"presets: no preset {name!r} (known: {known})")
+        return replace(self, tiers={**self.tiers, **preset.tiers}, pin=preset.pin,
+                       caps=dict(preset.caps))
 
     def with_tier_model(self, tier: Tier, model: str) -> State:
         """A copy with ``tier`` sent to ``model`` (its params kept)."""
@@ -212,13 +250,47 @@ def _tier_target(key: str, value: Any) -> TierTarget:
     return TierTarget(_name(f"{key}.model", data.get("model")), params)
 
 
+def _caps(key: str, value: Any) -> dict[str, Tier]:
+    caps: dict[str, Tier] = {}
+    for name, tier in _mapping(key, value or {}).items():
+        if not isinstance(name, str) or not name.strip():
+            raise _fail(key, name, f"'{SUBAGENT}' or a client-model name or glob as keys")
+        caps[name.strip()] = _tier(f"{key}.{name}", tier)
+    return caps
+
+
+def _pin(key: str, value: Any) -> Tier | None:
+    if value is None or value is False or value == "off":  # YAML reads `off` as false
+        return None
+    return _tier(key, value)
+
+
+def _presets(value: Any) -> dict[str, Preset]:
+    presets: dict[str, Preset] = {}
+    for name, entry in _mapping("presets", value or {}).items():
+        if not isinstance(name, str) or not name.strip():
+            raise _fail("presets", name, "preset names as keys")
+        key = f"presets.{name}"
+        entry = _mapping(key, entry)
+        _check_keys(key, entry, {"tiers", "pin", "caps"})
+        tiers_data = _mapping(f"{key}.tiers", entry.get("tiers") or {})
+        _check_keys(f"{key}.tiers", tiers_data, set(TIERS))
+        presets[name.strip()] = Preset(
+            tiers={t: _tier_target(f"{key}.tiers.{t}", tiers_data[t])
+                   for t in TIERS if t in tiers_data},
+            pin=_pin(f"{key}.pin", entry.get("pin")),
+            caps=_caps(f"{key}.caps", entry.get("caps")),
+        )
+    return presets
+
+
 def parse_state(data: Any) -> State:
     """Validate a parsed state file; raise :class:`StateError` naming the bad key and value."""
     if data is None:
         raise StateError("the state file is empty")
     data = _mapping("state", data)
     _check_keys("", data, {"version", "routing", "pin", "route_models", "tiers", "detection",
-                           "adapters", "event_log"})
+                           "adapters", "event_log", "caps", "presets"})
     version = data.get("version")
     if version != SCHEMA_VERSION:
         raise _fail("version", version, str(SCHEMA_VERSION))
@@ -294,7 +366,14 @@ def parse_state(data: Any) -> State:
         detection=detection,
         adapters=adapters,
         event_log=event_log,
+        caps=_caps("caps", data.get("caps")),
+        presets=_presets(data.get("presets")),
     )
+
+
+def _tiers_dict(tiers: Mapping[Tier, TierTarget]) -> dict[str, Any]:
+    return {tier: {"model": target.model, "params": dict(target.params)} if target.params
+            else target.model for tier, target in tiers.items()}
 
 
 def state_to_dict(state: State) -> dict[str, Any]:
@@ -326,5 +405,10 @@ def state_to_dict(state: State) -> dict[str, Any]:
             "preview": state.event_log.preview,
             "max_bytes": state.event_log.max_bytes,
             "backups": state.event_log.backups,
+        },
+        "caps": dict(state.caps),
+        "presets": {
+            name: {"tiers": _tiers_dict(p.tiers), "pin": p.pin, "caps": dict(p.caps)}
+            for name, p in state.presets.items()
         },
     }

@@ -193,6 +193,9 @@ class Store(Protocol):
         """Recent records, oldest first, until ``enough`` says so (reading about ``limit`` bytes
         at most), and a cursor for :meth:`follow_events`."""
 
+    def all_events(self) -> list[Record]:
+        """Every record the store still holds, oldest first (reports)."""
+
     def follow_events(self, cursor: Any, stop: threading.Event | None = None
                       ) -> Iterator[list[Record]]:
         """Batches of records appended after ``cursor`` (an empty batch: nothing new yet)."""

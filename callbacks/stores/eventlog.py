@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -176,10 +176,14 @@ def _inode(path: Path) -> int | None:
 # --- reading -------------------------------------------------------------------------------
 
 
-def parse_lines(data: bytes) -> list[dict[str, Any]]:
-    """Records of complete lines; anything unparsable is skipped."""
+Select = Callable[[bytes], Iterable[bytes]]
+"""Picks the lines worth parsing out of raw complete lines (cheaper than parsing them all)."""
+
+
+def parse_lines(data: bytes, select: Select | None = None) -> list[dict[str, Any]]:
+    """Records of complete lines (those ``select`` picks); anything unparsable is skipped."""
     out = []
-    for line in data.split(b"\n"):
+    for line in data.split(b"\n") if select is None else select(data):
         if not line.strip():
             continue
         try:
@@ -213,15 +217,32 @@ def _tail_bytes(path: Path, limit: int) -> tuple[bytes, Position]:
 
 
 def read_tail(path: Path, enough: Callable[[list[dict[str, Any]]], bool] | None = None,
-              limit: int = 8 * 1024 * 1024) -> tuple[list[dict[str, Any]], Position]:
+              limit: int = 8 * 1024 * 1024, select: Select | None = None
+              ) -> tuple[list[dict[str, Any]], Position]:
     """Recent records, oldest first: the tail of the log, and of the rotated file when the
     current one does not hold ``enough`` (reads at most ``limit`` bytes of each); and the
-    position where a follower should go on."""
+    position where a follower should go on. ``select`` picks the lines to parse."""
     data, position = _tail_bytes(path, limit)
-    records = parse_lines(data)
+    records = parse_lines(data, select)
     if enough is None or not enough(records):
-        records = parse_lines(_tail_bytes(rotated(path, 1), limit)[0]) + records
+        records = parse_lines(_tail_bytes(rotated(path, 1), limit)[0], select) + records
     return records, position
+
+
+def read_all(path: Path) -> list[dict[str, Any]]:
+    """Every record of the log and its rotated files, oldest first."""
+    files = []
+    n = 1
+    while rotated(path, n).exists():
+        files.append(rotated(path, n))
+        n += 1
+    records: list[dict[str, Any]] = []
+    for file in [*reversed(files), path]:
+        try:
+            records += parse_lines(file.read_bytes())
+        except FileNotFoundError:  # rotated away while reading
+            continue
+    return records
 
 
 def follow(path: Path, poll: float = 0.02, position: Position | None = None,

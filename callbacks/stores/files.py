@@ -21,7 +21,7 @@ from callbacks.stores.base import (
     Versioned,
     content_version,
 )
-from callbacks.stores.eventlog import EVENTS_NAME, EventLog, follow, read_tail
+from callbacks.stores.eventlog import EVENTS_NAME, EventLog, follow, read_all, read_tail
 from callbacks.stores.memory import MEMORY_NAME, ConversationMemory, SqliteMemory
 from callbacks.stores.statefile import STATE_NAME, LiveState, StateFile, default_home
 
@@ -98,6 +98,9 @@ class FileStore:
     def read_events(self, enough: Callable[[list[Record]], bool] | None = None,
                     limit: int = 8 * 1024 * 1024) -> tuple[list[Record], Any]:
         return read_tail(self.events_path, enough, limit)
+
+    def all_events(self) -> list[Record]:
+        return read_all(self.events_path)
 
     def follow_events(self, cursor: Any, stop: threading.Event | None = None
                       ) -> Iterator[list[Record]]:

@@ -34,6 +34,7 @@ MAX_ENTRIES: Final = 200_000
 MAX_AGE_S: Final = 7 * 24 * 3600
 MAX_PENDING: Final = 20_000
 PRUNE_EVERY: Final = 2_000  # inserts between prunes
+KNOWN_CACHE: Final = 50_000  # signatures whose producer this process remembers
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class SqliteMemory:
         self.max_entries = max_entries
         self.max_age_s = max_age_s
         self._local = threading.local()
+        self._known: dict[str, Producer] = {}
         self._queue: collections.deque[tuple[str, Producer, float]] = collections.deque()
         self._wake = threading.Event()
         self._idle = threading.Event()
@@ -121,12 +123,18 @@ class SqliteMemory:
     # --- reading (request path) --------------------------------------------------------
 
     def recall(self, signatures: Iterable[str], tool_use_ids: Iterable[str]) -> Recall:
+        # What was made never changes: known signatures are answered from this process's cache,
+        # so a long conversation asks SQLite only about its newest blocks.
+        found = Recall()
         by_key: dict[str, tuple[str, str]] = {}
         for sig in signatures:
-            by_key[signature_key(sig)] = ("s", sig)
+            hit = self._known.get(sig)
+            if hit is not None:
+                found.signatures[sig] = hit
+            else:
+                by_key[signature_key(sig)] = ("s", sig)
         for tool_id in tool_use_ids:
             by_key[tool_key(tool_id)] = ("t", tool_id)
-        found = Recall()
         if not by_key:
             return found
         try:
@@ -141,9 +149,15 @@ class SqliteMemory:
         except (sqlite3.Error, OSError) as exc:
             self._report(exc)
             return found
+        if len(self._known) > KNOWN_CACHE:
+            self._known.clear()
         for key, grp, model, tier in rows:
             kind, original = by_key[key]
-            (found.signatures if kind == "s" else found.tools)[original] = Producer(grp, model, tier)
+            producer = Producer(grp, model, tier)
+            if kind == "s":
+                found.signatures[original] = self._known[original] = producer
+            else:
+                found.tools[original] = producer
         return found
 
     # --- writing (success hooks; background thread) -------------------------------------

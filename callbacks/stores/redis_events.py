@@ -206,6 +206,24 @@ def read_events(config: RedisConfig, enough: Callable[[list[Record]], bool] | No
     return newest_first[::-1], cursor or "0-0"
 
 
+def read_all(config: RedisConfig) -> list[Record]:
+    """Every record the stream holds, oldest first; StoreDown when unreachable."""
+    records: list[Record] = []
+    bottom = "-"
+    try:
+        client: Any = config.client()
+        while True:
+            entries = client.xrange(config.keys.events, min=bottom, max="+", count=1000)
+            if not entries:
+                break
+            records += _records(entries)
+            bottom = "(" + entries[-1][0]
+        client.close()
+    except redis.RedisError as exc:
+        raise explain(exc, config) from None
+    return records
+
+
 def follow_events(config: RedisConfig, cursor: str | None,
                   stop: threading.Event | None = None) -> Iterator[list[Record]]:
     """Batches of records after ``cursor`` (None: after the newest now), across reconnects;

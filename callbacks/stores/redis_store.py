@@ -45,7 +45,13 @@ from callbacks.stores.redis_conn import (
     instance_id,
     redis_config,
 )
-from callbacks.stores.redis_events import RedisEventLog, follow_events, read_events, stream_length
+from callbacks.stores.redis_events import (
+    RedisEventLog,
+    follow_events,
+    read_all,
+    read_events,
+    stream_length,
+)
 from callbacks.stores.redis_memory import RedisMemory
 from callbacks.stores.redis_state import (
     SEED,
@@ -239,6 +245,9 @@ class RedisStore:
     def read_events(self, enough: Callable[[list[Record]], bool] | None = None,
                     limit: int = 8 * 1024 * 1024) -> tuple[list[Record], Any]:
         return read_events(self.config, enough, max_entries=max(1000, limit // 400))
+
+    def all_events(self) -> list[Record]:
+        return read_all(self.config)
 
     def follow_events(self, cursor: Any, stop: threading.Event | None = None
                       ) -> Iterator[list[Record]]:

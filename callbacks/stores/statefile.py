@@ -33,7 +33,8 @@ HEADER: Final = """\
 # The proxy applies a valid change to the next request; an invalid one is refused and the last
 # good state stays in force. Keys: routing, pin (none|low|medium|high|null), route_models (names
 # or globs), tiers (tier -> model, or {model, params}), detection, adapters (model/glob ->
-# {cerebras, openrouter}).
+# {cerebras, openrouter}), caps (subagent or client-model glob -> highest tier), presets
+# (name -> {tiers, pin, caps}).
 """
 
 try:  # the C loader is several times faster; fall back when libyaml is missing

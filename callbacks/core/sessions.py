@@ -1,0 +1,102 @@
+"""Who sent a request: its session, subagent and client program (pure).
+
+Claude Code sends ``x-claude-code-session-id`` on every request and the same id inside
+``metadata.user_id``, a JSON-encoded string; subagent requests add ``x-claude-code-agent-id``
+and ``cc_is_subagent=true`` in the text of ``system[0]`` (shared/domain/claude-code-requests.md).
+LiteLLM hands the hook the request's logging-safe headers at
+``data["proxy_server_request"]["headers"]``; header names may arrive in any case.
+OpenAI-format clients carry at most a ``user`` field or a generic session header.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, Final
+
+SESSION_HEADER: Final = "x-claude-code-session-id"
+AGENT_HEADER: Final = "x-claude-code-agent-id"
+# Session headers of other clients (LiteLLM's own, opencode's), after Claude Code's.
+OTHER_SESSION_HEADERS: Final = ("x-litellm-session-id", "x-session-id")
+SUBAGENT_MARK: Final = "cc_is_subagent=true"
+MAX_CHARS: Final = 100  # ids and client names are short; anything longer is cut
+
+
+def _short(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip()[:MAX_CHARS]
+
+
+def request_headers(data: Mapping[str, Any]) -> dict[str, str]:
+    """The request's headers as LiteLLM passed them to the hook, names lowercased."""
+    server = data.get("proxy_server_request")
+    headers = server.get("headers") if isinstance(server, Mapping) else None
+    if not isinstance(headers, Mapping):
+        return {}
+    return {str(k).lower(): v for k, v in headers.items() if isinstance(v, str)}
+
+
+def _client_body(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The body as the client sent it (LiteLLM keeps a copy), else the request data."""
+    server = data.get("proxy_server_request")
+    body = server.get("body") if isinstance(server, Mapping) else None
+    return body if isinstance(body, Mapping) else data
+
+
+def _user_id_session(data: Mapping[str, Any]) -> str | None:
+    """``session_id`` inside the JSON string ``metadata.user_id`` (Claude Code)."""
+    for source in (data, _client_body(data)):
+        metadata = source.get("metadata")
+        user_id = metadata.get("user_id") if isinstance(metadata, Mapping) else None
+        if not isinstance(user_id, str) or not user_id.startswith("{"):
+            continue
+        try:
+            parsed = json.loads(user_id)
+        except ValueError:
+            continue
+        if isinstance(parsed, dict) and _short(parsed.get("session_id")):
+            return _short(parsed["session_id"])
+    return None
+
+
+def _client(user_agent: str | None) -> str | None:
+    """``claude-cli/2.1.328 (external, cli)`` -> ``claude-cli/2.1.328``."""
+    return _short((user_agent or "").split(" (", 1)[0])
+
+
+def who_sent(data: Mapping[str, Any]) -> dict[str, str | None]:
+    """``{"session", "agent", "client"}`` of a request; each None when the request does not say.
+
+    The session is Claude Code's session header, else the session id in ``metadata.user_id``,
+    else a generic session header, else an OpenAI-format ``user``. Never raises.
+    """
+    try:
+        headers = request_headers(data)
+        session = (_short(headers.get(SESSION_HEADER)) or _user_id_session(data)
+                   or next((_short(headers[h]) for h in OTHER_SESSION_HEADERS
+                            if _short(headers.get(h))), None)
+                   or _short(_client_body(data).get("user")) or _short(data.get("user")))
+        return {"session": session, "agent": _short(headers.get(AGENT_HEADER)),
+                "client": _client(headers.get("user-agent"))}
+    except Exception:  # noqa: BLE001 - a malformed request is simply anonymous
+        return {"session": None, "agent": None, "client": None}
+
+
+def _first_system_text(data: Mapping[str, Any]) -> str:
+    system = data.get("system")
+    if isinstance(system, str):
+        return system
+    if isinstance(system, list) and system and isinstance(system[0], Mapping):
+        text = system[0].get("text")
+        return text if isinstance(text, str) else ""
+    return ""
+
+
+def is_subagent(data: Mapping[str, Any]) -> bool:
+    """A subagent's request: the agent id header, or ``cc_is_subagent=true`` in ``system[0]``."""
+    try:
+        return bool(request_headers(data).get(AGENT_HEADER)) or \
+            SUBAGENT_MARK in _first_system_text(data)
+    except Exception:  # noqa: BLE001 - never fail a request over its kind
+        return False
