@@ -161,7 +161,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def _edit(args: argparse.Namespace, change, summary: str) -> int:  # type: ignore[no-untyped-def]
     store = _store(args)
     try:
-        stored = store.update(change, expect=args.if_version)
+        stored = store.update(change, expect=getattr(args, "if_version", None))
     except Conflict as exc:
         _err(f"not changed: {exc}; see `reasoning-panel show` and run it again")
         return 3
@@ -470,11 +470,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", nargs="?", help="'subagent' or a client-model name or glob")
     p.add_argument("tier", nargs="?", choices=(*TIERS, "off"))
     p.add_argument("--json", action="store_true", help="print the new state as JSON")
+    p.add_argument("--if-version", dest="if_version", type=_version, metavar="V",
+                   help="change only if the stored state is still version V (`show --json`)")
 
     p = command("preset", cmd_preset, "named mappings (tiers, pin, caps): use, save, list, delete")
     p.add_argument("action", choices=("use", "save", "list", "delete"))
     p.add_argument("name", nargs="?")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--if-version", dest="if_version", type=_version, metavar="V",
+                   help="change only if the stored state is still version V (`show --json`)")
 
     p = command("check", cmd_check, "validate a state file without applying it")
     p.add_argument("file")

@@ -380,3 +380,21 @@ def test_a_tool_id_remembered_on_one_instance_is_recalled_on_another(
     assert found().signatures == {"sig-" + "x" * 200: producer}
     raw = server.client().xrange(f"rp:{{{fleet_name}}}:memory")
     assert all("sig-" not in str(fields) for _, fields in raw)  # hashes only, never the text
+
+
+def test_the_status_line_and_the_report_read_the_fleets_stream(
+        server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.statusline import session_records
+
+    fleet = store(server, tmp_path)
+    sink = fleet.event_log()
+    for n, session in enumerate(["s1", "s2", "s1"]):
+        sink.emit({"v": 1, "type": "routed", "call_id": f"c{n}", "session": session,
+                   "time": 1_800_000_000 + n})
+        sink.emit({"v": 1, "type": "done", "call_id": f"c{n}", "time": 1_800_000_000 + n})
+    assert sink.flush()
+    assert [r["call_id"] for r in fleet.all_events()] == ["c0", "c0", "c1", "c1", "c2", "c2"]
+    monkeypatch.setenv("REASONING_PANEL_REDIS_URL", server.url)
+    monkeypatch.setenv("REASONING_PANEL_FLEET", fleet.keys.fleet)
+    records = session_records(tmp_path / "elsewhere", "s2")
+    assert ("routed", "c1") in [(r["type"], r["call_id"]) for r in records]
