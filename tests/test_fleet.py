@@ -26,6 +26,7 @@ from callbacks.stores.redis_store import RedisStore
 
 from .conftest import StandIn
 from .redis_server import RedisServer, poll
+from .test_conversations import Conversation
 
 pytestmark = pytest.mark.timeout(400)
 FLEET = "itest"
@@ -217,6 +218,32 @@ def test_a_cli_remap_applies_to_the_next_request_on_every_instance(fleet: Fleet)
     assert served == ["fast-coder"] * 12
     assert fleet.cli("set", "medium", "medium-reasoning").returncode == 0
     assert {send(instance)[1] for instance in fleet.instances} == {"medium-reasoning"}
+
+
+def test_a_tool_loop_that_hops_between_instances_stays_held(fleet: Fleet,
+                                                           standin: StandIn) -> None:
+    """Each step of a tool loop lands on the other instance, and the mapping changes under it:
+    every continuation still goes to the model that made its tool_use (the other instance
+    learnt it through the fleet's memory), which the strict stand-in accepts."""
+    first = fleet.instances[0]
+    talk = Conversation(first.url, saved_master_key(first.home))
+
+    def hop(step: int) -> None:
+        there = fleet.instances[(step + 1) % 2]
+        talk.url, talk.key = there.url, saved_master_key(there.home)
+        if step == 0:
+            assert fleet.cli("set", "high", "fast-coder").returncode == 0
+
+    standin.clear()
+    try:
+        calls = talk.turn("fix the parser", "high", steps=3, between=hop)
+    finally:
+        fleet.cli("set", "high", "high-reasoning")
+    assert [c.group for c in calls] == ["high-reasoning"] * 4
+    assert [r for r in standin.requests() if r["rejected"]] == []
+    held = {c.call_id for c in calls[1:]}
+    poll(lambda: held <= {r["call_id"] for r in fleet.store().read_events()[0]
+                          if r.get("reason") == "held"}, 30, 0.1, "the continuations held")
 
 
 def test_records_from_both_instances_reach_one_tail_once_each(fleet: Fleet) -> None:
