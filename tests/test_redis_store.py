@@ -5,6 +5,7 @@ and what happens when Redis is killed, paused or restarted empty."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import socket
 import threading
@@ -398,3 +399,40 @@ def test_the_status_line_and_the_report_read_the_fleets_stream(
     monkeypatch.setenv("REASONING_PANEL_FLEET", fleet.keys.fleet)
     records = session_records(tmp_path / "elsewhere", "s2")
     assert ("routed", "c1") in [(r["type"], r["call_id"]) for r in records]
+
+
+# --- the command line --------------------------------------------------------------------------
+
+
+def test_a_proxy_started_while_redis_is_down_starts_and_says_how_it_routes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.cli import main
+    from app.local_stack import free_port
+
+    monkeypatch.setenv("REASONING_PANEL_REDIS_URL", "")  # main() sets it from --redis: undone after
+    execs: list[dict[str, str]] = []
+    monkeypatch.setattr(os, "execve", lambda path, argv, env: execs.append(env))  # the OS boundary
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    demo = str(Path(__file__).resolve().parent.parent / "configs" / "demo.yaml")
+    main(["--home", str(tmp_path), "proxy", "--config", demo, "--redis", url,
+          "--num-workers", "3"])
+    err = capsys.readouterr().err
+    assert "warning: cannot reach Redis" in err and "routes with its last snapshot" in err
+    assert execs and execs[0]["REASONING_PANEL_REDIS_URL"] == url
+    assert execs[0]["REASONING_PANEL_WORKERS"] == "3"
+
+
+def test_files_versions_are_content_hashes_and_if_version_guards_them(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import main
+
+    def run(*args: str) -> int:
+        return main(["--home", str(tmp_path), *args])
+
+    assert run("show", "--json") == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["instances"] == [] and len(shown["version"]) == 12
+    assert run("pin", "high", "--if-version", shown["version"]) == 0
+    assert run("pin", "low", "--if-version", shown["version"]) == 3
+    assert "not changed: the state changed since it was read" in capsys.readouterr().err
+    assert StateFile.in_home(tmp_path).read().pin == "high"

@@ -56,7 +56,7 @@ class FileStore:
     def update(self, change: Callable[[State], State], expect: Version = None) -> Versioned:
         def checked(current: State) -> State:
             found = content_version(current)
-            if expect is not None and found != expect:
+            if expect is not None and str(found) != str(expect):  # typed: digits may be an int
                 raise Conflict(expect, found)
             return change(current)
 
