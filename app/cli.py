@@ -500,6 +500,9 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as exc:  # e.g. a bad --redis URL: a sentence, not a stack trace
         _err(str(exc))
         return 2
+    except BrokenPipeError:  # `reasoning-panel show --json | head`: the reader has gone
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -318,25 +318,33 @@ def _schema_error(messages: list[Any]) -> str | None:
     return None
 
 
+def _turns(messages: list[Any]) -> list[int]:
+    """Indexes of the conversation's turns: system-role messages (Claude Code's per-turn effort
+    and notices, beta per-turn-control) sit between turns and are not part of a tool loop."""
+    return [i for i, m in enumerate(messages) if not (isinstance(m, dict) and m.get("role") == "system")]
+
+
 def tool_loop_at(messages: list[Any]) -> int | None:
-    """The index of the assistant message a tool continuation continues (the last message is
+    """The index of the assistant message a tool continuation continues (the last turn is
     the user's ``tool_result``s), else ``None``."""
-    if len(messages) < 2 or not isinstance(messages[-1], dict):
+    turns = _turns(messages)
+    if len(turns) < 2 or not isinstance(messages[turns[-1]], dict):
         return None
-    last = messages[-1]
+    last = messages[turns[-1]]
     if last.get("role") != "user" or not any(
             b.get("type") == "tool_result" for b in _blocks(last.get("content"))):
         return None
-    return len(messages) - 2
+    return turns[-2]
 
 
 def _orphan_error(messages: list[Any], at: int) -> str | None:
     previous = messages[at]
     used = {b.get("id") for b in _blocks(previous.get("content")) if b.get("type") == "tool_use"} \
         if isinstance(previous, dict) and previous.get("role") == "assistant" else set()
-    for j, block in _indexed(messages[-1].get("content")):
+    last = _turns(messages)[-1]
+    for j, block in _indexed(messages[last].get("content")):
         if block.get("type") == "tool_result" and block.get("tool_use_id") not in used:
-            return ORPHAN_TOOL_RESULT.format(i=len(messages) - 1, j=j, id=block.get("tool_use_id"))
+            return ORPHAN_TOOL_RESULT.format(i=last, j=j, id=block.get("tool_use_id"))
     return None
 
 

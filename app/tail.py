@@ -111,8 +111,9 @@ def last_requests(records: list[dict[str, Any]], n: int) -> list[dict[str, Any]]
                 break
             seen.add(call_id)
         start = i
-    return [r for r in records[start:]
-            if r.get("call_id") in seen or r.get("type") in ("state", "fleet")]
+    # a request's decision can lie before the window when requests overlap: take it too
+    return [r for i, r in enumerate(records)
+            if r.get("call_id") in seen or (i >= start and r.get("type") in ("state", "fleet"))]
 
 
 class Merger:

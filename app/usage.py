@@ -94,7 +94,7 @@ class Usage:
         if routed.get("agent"):
             self.subagent_requests += 1
             self.agents.add(str(routed["agent"]))
-        else:
+        elif not routed.get("tool_loop"):  # a human turn, not a tool loop's next step
             self.turns += 1
         if routed.get("client"):
             self.clients.add(str(routed["client"]))

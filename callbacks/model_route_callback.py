@@ -38,7 +38,7 @@ from callbacks.core.history import Target, fit_history, signatures_in, thinking_
 from callbacks.core.policy import Decision, decide
 from callbacks.core.produced import produced_blocks, provider_reasoning
 from callbacks.core.sessions import is_subagent, who_sent
-from callbacks.core.state import TierTarget
+from callbacks.core.state import TIERS, State, Tier, TierTarget
 from callbacks.stores.base import LiveView, Store
 from callbacks.stores.files import FileStore
 from callbacks.stores.memory import ConversationMemory, Producer
@@ -56,6 +56,7 @@ ENDPOINTS: Final = {
     "responses": "/v1/responses",
 }
 METADATA_KEY: Final = "reasoning_panel"
+STARTED_KEY: Final = "reasoning_panel_at"  # when the hook saw the request (Unix seconds)
 PREVIEW_CHARS: Final = 120
 
 
@@ -90,15 +91,15 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
     strength = detect_strength(data, state.detection)
     decision = decide(state, model, strength, is_subagent(data)) if isinstance(model, str) else \
         Decision("not_routed", None, None)
-    extra: dict[str, Any] = {}
     tool_ids = tool_loop(data)
+    extra: dict[str, Any] = {"tool_loop": True} if tool_ids else {}
     if tool_ids and memory is not None and isinstance(model, str):
-        decision = _hold(decision, model, tool_ids, memory, targets, extra)
+        decision = _hold(decision, model, tool_ids, memory, targets, extra, state, strength.tier)
 
     work = dict(data)
     tier = decision.tier
     if decision.target is not None:
-        if tier is not None:
+        if tier is not None and "began" not in extra.get("held", {}):  # a loop keeps its reasoning
             tier_target = state.tiers[tier] if tier in state.tiers else TierTarget(decision.target)
             apply_patch(work, reasoning_patch(work, tier, tier_target))
         patch = adapter_patch(work, state.adapter_for(decision.target))
@@ -135,7 +136,7 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
 
 
 def _hold(decision: Decision, model: str, tool_ids: list[str], memory: ConversationMemory,
-          targets: Targets, extra: dict[str, Any]) -> Decision:
+          targets: Targets, extra: dict[str, Any], state: State, strength: Tier) -> Decision:
     """Keep a tool continuation on the group that made its ``tool_use`` (or say why not)."""
     known = memory.recall((), tool_ids).tools
     tool_id = next((t for t in reversed(tool_ids) if t in known), None)
@@ -150,10 +151,13 @@ def _hold(decision: Decision, model: str, tool_ids: list[str], memory: Conversat
     planned = decision.target or model
     if producer.group == planned:
         return decision  # goes there anyway: nothing is held
-    extra["held"] = {"target": producer.group, "tier": producer.tier, "instead_of": planned,
-                     "tool_use": tool_id}
-    tier = producer.tier if producer.tier in ("none", "low", "medium", "high") else None
-    return Decision("held", tier, producer.group)  # type: ignore[arg-type]
+    # the tier the loop began in; for a loop begun passed through, the tier that now maps to
+    # that model, else the request's own strength: a held request always belongs to a tier
+    tier = next((t for t in TIERS if t == producer.tier), None) or next(
+        (t for t in TIERS if state.tiers[t].model == producer.group), strength)
+    extra["held"] = {"target": producer.group, "tier": tier, "instead_of": planned,
+                     "tool_use": tool_id, **({"began": "passed through"} if producer.tier is None else {})}
+    return Decision("held", tier, producer.group)
 
 
 def fit_to_target(work: dict[str, Any], target: Target, memory: ConversationMemory | None,
@@ -319,7 +323,9 @@ class ReasoningRouter(CustomLogger):
             record = {"endpoint": endpoint, "client_model": str(data.get("model")),
                       "reason": "error", "error": redact(repr(exc), 200)}
         try:
-            _metadata(data, str(call_type))[METADATA_KEY] = record
+            meta = _metadata(data, str(call_type))
+            meta[METADATA_KEY] = record
+            meta[STARTED_KEY] = at
             if self.events is not None and self.live.state is not None:
                 self.events.max_bytes = self.live.state.event_log.max_bytes
                 self.events.backups = self.live.state.event_log.backups
@@ -384,8 +390,9 @@ class ReasoningRouter(CustomLogger):
 
     def _outcome(self, kwargs: Any, failed: bool) -> None:
         try:
-            record = outcome_record(kwargs, failed)
-            routed = _call_metadata(kwargs).get(METADATA_KEY) or {}
+            metadata = _call_metadata(kwargs)
+            record = outcome_record(kwargs, failed, metadata.get(STARTED_KEY))
+            routed = metadata.get(METADATA_KEY) or {}
             if routed.get("refits"):
                 record["refits"] = routed["refits"]
             if not failed:

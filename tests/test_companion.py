@@ -351,3 +351,16 @@ def test_the_status_line_reads_only_its_sessions_lines(tmp_path: Path) -> None:
     assert [(r["call_id"], r["type"]) for r in session_records(tmp_path, S1)] == [
         ("s1-a", "routed"), ("s1-a", "done"), ("s1-b", "routed"), ("s1-b", "done"),
         ("s1-c", "routed"), ("s1-c", "done"), ("s1-d", "routed"), ("s1-d", "failed")]
+
+
+def test_a_tool_loops_next_steps_are_not_turns() -> None:
+    """One human prompt and its tool loop's three steps: one turn, four requests."""
+    from app.panel.model import Request
+    from app.usage import Usage
+
+    usage = Usage()
+    for i in range(4):
+        routed = {"type": "routed", "call_id": f"c{i}", "time": 1_800_000_000 + i, "tier": "high",
+                  "target": "high-reasoning", "strength": "high", **({"tool_loop": True} if i else {})}
+        usage.add(Request(f"c{i}", routed, None), lambda model: None)
+    assert (usage.requests, usage.turns) == (4, 1)

@@ -244,3 +244,15 @@ def test_tail_says_what_the_provider_got_and_marks_holds_and_losses(tmp_path: Pa
                           {**done, "hidden_retry": True, "sent": {}})
     assert "sent: no reasoning" in line
     assert "⚠ LiteLLM retried it without thinking after the provider refused a block" in line
+
+
+def test_last_requests_keeps_the_decision_of_an_overlapping_request() -> None:
+    """Two requests in flight at once: the window of the last one still holds the decision of
+    the other (no line without its decision)."""
+    records = [{**ROUTED, "call_id": "a", "time": 1}, {**ROUTED, "call_id": "b", "time": 2},
+               {"type": "done", "call_id": "a", "time": 3}, {"type": "done", "call_id": "b", "time": 4}]
+    assert [(r["type"], r["call_id"]) for r in last_requests(records, 1)] == [
+        ("routed", "b"), ("done", "b")]
+    window = last_requests(records[:1] + records[2:3] + records[1:2] + records[3:], 2)
+    assert sorted((r["call_id"], r["type"]) for r in window) == [
+        ("a", "done"), ("a", "routed"), ("b", "done"), ("b", "routed")]

@@ -338,6 +338,24 @@ def test_a_slow_provider_holds_only_its_own_requests(proxy: Proxy, standin: Stan
     assert len(done) == 1 and done[0]["latency_ms"] >= 3000
 
 
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+def test_a_slow_provider_shows_as_slow(proxy: Proxy, standin: StandIn, stream: bool) -> None:
+    """Promise: latency and time to first token are what the client waited, streams included
+    (LiteLLM's own start time for a stream comes after the provider's headers)."""
+    standin.fault("standin-low", delay_ms=1500)
+    try:
+        response = send(proxy, {"thinking": ADAPTIVE, "output_config": {"effort": "low"},
+                                "stream": stream})
+    finally:
+        standin.fault("standin-low", status=None)
+    assert response.status_code == 200
+    call_id = response.headers["x-litellm-call-id"]
+    [done] = [r for r in records_for(proxy, {call_id}) if r["type"] == "done"]
+    assert done["latency_ms"] >= 1500
+    if stream:
+        assert done["ttft_ms"] >= 1500
+
+
 # --- the proxy ----------------------------------------------------------------------------------
 
 

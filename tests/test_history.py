@@ -236,3 +236,12 @@ def test_memory_failure_never_raises(tmp_path: Path) -> None:
     memory.remember(OPUS, [SIG_OPUS], [])
     memory.flush(2)
     assert memory.recall([SIG_OPUS], []).signatures == {}
+
+
+def test_system_messages_after_the_tool_results_do_not_end_a_loop() -> None:
+    """Claude Code 2.1.328+ adds system-role messages (per-turn effort, notices) after them."""
+    b = body(user("fix it"), turn(thinking(SIG_OPUS), tool_use("toolu_1")), results("toolu_1"),
+             {"role": "system", "content": [{"type": "text", "text": "[SYSTEM NOTIFICATION]"}]},
+             {"role": "system", "content": [], "output_config": {"effort": "high"}})
+    assert tool_loop(b) == ["toolu_1"]
+    assert fit_history(b, HAIKU_T, KNOWN).tool_loop_unsigned

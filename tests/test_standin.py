@@ -145,6 +145,12 @@ def test_a_tool_continuation_without_its_thinking_block_is_refused(app: TestClie
                                                    json=messages_body(text_first)))
 
 
+def test_system_messages_after_the_tool_results_still_make_a_continuation(app: TestClient) -> None:
+    """Claude Code 2.1.328+ puts system-role messages (per-turn effort, notices) after them."""
+    history = loop([]) + [{"role": "system", "content": [], "output_config": {"effort": "high"}}]
+    assert error_of(app.post("/v1/messages", json=messages_body(history))) == EXPECTED_THINKING_TEXT
+
+
 def test_a_tool_result_needs_its_tool_use_in_the_message_before(app: TestClient) -> None:
     history = loop([thought("m-high")])
     history[-1]["content"][0]["tool_use_id"] = "toolu_other"

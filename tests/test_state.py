@@ -404,3 +404,11 @@ def test_a_partial_effort_map_changes_only_its_words() -> None:
     effort_map = parse_state({"version": 1, "detection": {"effort_map": {"xhigh": "medium"}}}
                              ).detection.effort_map
     assert effort_map == {**DEFAULT_EFFORT_MAP, "xhigh": "medium"}
+
+
+def test_a_reload_names_each_new_cap_not_an_empty_mapping() -> None:
+    from callbacks.core.events import state_changes
+
+    before = State()
+    after = parse_state({**state_to_dict(before), "caps": {"subagent": "low"}})
+    assert state_changes(before, after) == [{"key": "caps.subagent", "old": None, "new": "low"}]

@@ -626,3 +626,22 @@ def test_live_state_property_and_problem_start_empty(sf: StateFile, rec: Recorde
     sf.write(CUSTOM)
     assert live.current() == CUSTOM
     assert live.state == CUSTOM
+
+
+def test_a_save_never_read_before_a_broken_edit_is_not_lost(tmp_path: Path) -> None:
+    """A remap saved by a command, then the file broken by hand before any request came: the
+    remap is the last good state, not the older mapping this process had read."""
+    file = StateFile.in_home(tmp_path)
+    file.write(State())
+    live = LiveState(file)
+    assert live.current().tiers["high"].model == "high-reasoning"
+    file.update(lambda s: s.with_tier_model("high", "fast-coder"))  # never read by `live`
+    text = file.path.read_text().replace("pin: null", "pin: ultra")
+    file.path.write_text(text)
+    assert live.current().tiers["high"].model == "fast-coder"
+    assert live.problem is not None and "pin" in live.problem
+    # a valid hand edit read later is newer than the last save: a later break keeps it
+    file.path.write_text(text.replace("pin: ultra", "pin: low"))
+    assert live.current().pin == "low"
+    file.path.write_text(text.replace("pin: ultra", "pin: [broken"))
+    assert live.current().pin == "low"

@@ -66,15 +66,22 @@ def _ms(start: Any, end: Any) -> float | None:
     return None
 
 
-def outcome_record(kwargs: Mapping[str, Any], failed: bool) -> dict[str, Any]:
-    """The ``done`` or ``failed`` record of a finished call, from LiteLLM's logging kwargs."""
+def outcome_record(kwargs: Mapping[str, Any], failed: bool,
+                   started: float | None = None) -> dict[str, Any]:
+    """The ``done`` or ``failed`` record of a finished call, from LiteLLM's logging kwargs.
+
+    ``started`` is when the proxy hook saw the request: latency and time to first token are
+    measured from there (for streams LiteLLM's own start time is taken once the provider has
+    answered its headers, which hides a provider that is slow to start).
+    """
     slo = kwargs.get("standard_logging_object") or {}
     call_id = kwargs.get("litellm_call_id") or slo.get("litellm_call_id")
     record = _base("failed" if failed else "done", call_id)
+    start = started if isinstance(started, int | float) else slo.get("startTime")
     record.update(
         model_group=slo.get("model_group"),
         deployment=slo.get("model_id"),
-        latency_ms=_ms(slo.get("startTime"), slo.get("endTime")),
+        latency_ms=_ms(start, slo.get("endTime")),
     )
     if failed:
         info = slo.get("error_information") or {}
@@ -98,7 +105,7 @@ def outcome_record(kwargs: Mapping[str, Any], failed: bool) -> dict[str, Any]:
     record.update(
         status="ok",
         stream=stream,
-        ttft_ms=_ms(slo.get("startTime"), slo.get("completionStartTime")) if stream else None,
+        ttft_ms=_ms(start, slo.get("completionStartTime")) if stream else None,
         input_tokens=slo.get("prompt_tokens"),
         output_tokens=slo.get("completion_tokens"),
         cost=None if unknown_cost or not isinstance(cost, int | float) else cost,
@@ -107,7 +114,7 @@ def outcome_record(kwargs: Mapping[str, Any], failed: bool) -> dict[str, Any]:
 
 
 def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, Mapping) and data:
+    if isinstance(data, Mapping):  # an empty mapping adds no key: {} and absent are alike
         out: dict[str, Any] = {}
         for key, value in data.items():
             out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))

@@ -126,12 +126,14 @@ def tool_loop(body: Mapping[str, Any]) -> list[str]:
 
     A continuation is a request whose last message is the user's ``tool_result`` blocks
     (Anthropic) or a ``tool`` message (OpenAI chat); the ids are those of the last assistant
-    message's ``tool_use`` blocks / ``tool_calls``.
+    message's ``tool_use`` blocks / ``tool_calls``. System-role messages after it (Claude
+    Code's per-turn effort and notices) do not end a loop.
     """
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         return []
-    last = messages[-1]
+    last = next((m for m in reversed(messages)
+                 if not (isinstance(m, dict) and m.get("role") == "system")), None)
     if not isinstance(last, Mapping):
         return []
     content = last.get("content")

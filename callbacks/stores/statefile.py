@@ -122,9 +122,16 @@ class StateFile:
             raise StateError(f"{self.path} cannot be read: {exc}") from None
         return parse_state_text(text)
 
+    @property
+    def saved_path(self) -> Path:
+        """A copy of the last state a command saved: what a later broken edit falls back to."""
+        return self.path.with_name(self.path.name + ".saved")
+
     def write(self, state: State) -> None:
         ensure_private_dir(self.path.parent)
-        atomic_write(self.path, render_state(state))
+        text = render_state(state)
+        atomic_write(self.saved_path, text)
+        atomic_write(self.path, text)
 
     def ensure(self, env: dict[str, str] | None = None) -> State:
         """The state on disk, first creating it from the environment's defaults if missing.
@@ -183,6 +190,7 @@ class LiveState:
         self._raw: bytes | None = None  # the bytes last examined, good or bad
         self._raw_problem: str | None = None  # what was wrong with them
         self._problem: str | None = None
+        self._loaded_ns = 0  # when the file in force was written
         self.state: State | None = None
 
     @property
@@ -226,12 +234,25 @@ class LiveState:
         except StateError as exc:
             self._raw_problem = str(exc)
             return self._keep(self._raw_problem)
+        self._loaded_ns = sig[3]
+        return self._adopt(new)
+
+    def _adopt(self, new: State) -> State:
         old, self.state, self._problem, self._raw_problem = self.state, new, None, None
         if old is not None and old != new:
-            log.info("reasoning-panel: state reloaded from %s", path)
+            log.info("reasoning-panel: state reloaded from %s", self.file.path)
             if self._on_reload:
                 self._on_reload(old, new)
         return new
+
+    def _saved_since_loaded(self) -> State | None:
+        try:
+            path = self.file.saved_path
+            if os.stat(path).st_mtime_ns <= self._loaded_ns:
+                return None
+            return parse_state_text(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, StateError):
+            return None
 
     def _racy(self, sig: tuple[int, int, int, int]) -> bool:
         """Whether an unchanged signature may still hide a change.
@@ -251,8 +272,16 @@ class LiveState:
         return self.state if self.state is not None else self._keep("no state loaded")
 
     def _keep(self, problem: str) -> State:
-        """Keep the last good state; report a new problem once."""
+        """Keep the last good state; report a new problem once.
+
+        The last good state is the newer of the one in force and the last one a command saved
+        (a save this process never read, say a remap made just before a hand edit broke the
+        file, is not lost).
+        """
         if problem != self._problem:
+            saved = self._saved_since_loaded()
+            if saved is not None:
+                self._adopt(saved)
             self._problem = problem
             log.warning("reasoning-panel: state file refused, last good state stays: %s", problem)
             if self._on_problem:
