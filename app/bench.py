@@ -35,7 +35,7 @@ from app.local_stack import DEMO_CONFIG, Service, start_proxy, start_standin
 from app.panel.model import percentile as nearest_rank
 from callbacks.core.state import State
 from callbacks.launcher import saved_master_key
-from callbacks.stores.eventlog import EVENTS_NAME, read_tail
+from callbacks.stores.eventlog import EVENTS_NAME, EventLog, read_tail
 from callbacks.stores.statefile import StateFile
 
 # Request bodies shaped like Claude Code's (shared/domain/claude-code-requests.md).
@@ -80,7 +80,7 @@ def measure_hook(n: int) -> dict[str, float]:
         routers = {name: ReasoningRouter(state_file, events=name != "no_events")
                    for name in samples}
         slow = routers["slow_disk"].events
-        assert slow is not None
+        assert isinstance(slow, EventLog)
         slow.path = Path(home) / "slow-events.jsonl"
         slow._write = _slow(slow._write)  # type: ignore[method-assign,assignment]
         for block in range(3 * (n // 1000 + 1)):

@@ -20,11 +20,18 @@ from callbacks.launcher import (
     read_proxy_info,
     write_proxy_info,
 )
-from callbacks.stores.statefile import StateFile, default_home, parse_state_text
+from callbacks.stores.base import REDIS_URL_ENV, Conflict, Store, StoreDown, StoreError
+from callbacks.stores.statefile import default_home, ensure_private_dir, parse_state_text
+from callbacks.stores.store import open_store
 
 
 def _home(args: argparse.Namespace) -> Path:
     return Path(args.home).expanduser().resolve() if args.home else default_home()
+
+
+def _store(args: argparse.Namespace) -> Store:
+    """The files of --home, or Redis with --redis URL / $REASONING_PANEL_REDIS_URL."""
+    return open_store(_home(args), getattr(args, "redis", None))
 
 
 def _count(text: str) -> int:
@@ -32,6 +39,12 @@ def _count(text: str) -> int:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number (0 or more)")
     return int(text)
+
+
+def _version(text: str) -> int | str:
+    """argparse type: a state version (Redis: a number; files: a content hash)."""
+    text = text.strip().removeprefix("v")
+    return int(text) if text.isdigit() else text
 
 
 def _err(message: str) -> None:
@@ -44,23 +57,32 @@ def cmd_proxy(args: argparse.Namespace) -> int:
     if not config.is_file():
         _err(f"config file {config} not found")
         return 2
-    state_file = StateFile.in_home(home)
     try:
-        state_file.ensure()
+        store = _store(args)
+        note = store.ensure().note
+    except StoreDown as exc:  # not an outage: the workers route from their last snapshot
+        note = ""
+        _err(f"warning: {exc}; the proxy routes with its last snapshot (else the env "
+             "defaults) and catches up when Redis is back")
+    except StoreError as exc:
+        _err(str(exc))
+        return 2
     except StateError as exc:
+        note = ""
         _err(f"warning: {exc}; the proxy routes with the env defaults until it is fixed")
-    mode = stat.S_IMODE(home.stat().st_mode)
+    mode = stat.S_IMODE(ensure_private_dir(home).stat().st_mode)
     if mode & 0o077:  # the files are 0600 anyway; an existing folder is the user's to change
         _err(f"warning: {home} is open to other users (mode {mode:o}); "
              f"`chmod 700 {home}` keeps the state and the event log private")
     key = master_key(home, config)
     env = proxy_environment(home, key)
+    env.update(store.proxy_env(), REASONING_PANEL_WORKERS=str(args.num_workers))
     write_proxy_info(home, config, args.host, args.port)
     url = f"http://{args.host}:{args.port}"
     shown = key.value if key.source != "LITELLM_MASTER_KEY" else "$LITELLM_MASTER_KEY"
     print(
         f"reasoning-panel: LiteLLM proxy on {url} with config {config}\n"
-        f"  state file : {state_file.path}\n"
+        f"  state      : {store.where}{f' ({note})' if note else ''}\n"
         f"  master key : from {key.source}\n"
         f"  Claude Code: ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={shown} claude",
         file=sys.stderr,
@@ -118,39 +140,53 @@ def describe_preset(preset: Preset) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    state_file = StateFile.in_home(_home(args))
+    store = _store(args)
     try:
-        state = state_file.ensure()
-    except StateError as exc:
+        stored = store.ensure()
+    except (StateError, StoreError) as exc:
+        down = isinstance(exc, StoreError)
         if args.json:
-            print(json.dumps({"path": str(state_file.path), "valid": False, "error": str(exc)}))
+            print(json.dumps({"path": store.where, "backend": store.backend, "valid": False,
+                              "error": str(exc), "down": down}))
         else:
-            _err(f"{state_file.path} is invalid: {exc}")
+            _err(str(exc) if down else f"{store.where} is invalid: {exc}")
         return 1
+    fleet = store.status()
     if args.json:
-        print(json.dumps({"path": str(state_file.path), "valid": True,
-                          "state": state_to_dict(state)}, indent=2))
+        print(json.dumps({"path": store.where, "backend": store.backend, "valid": True,
+                          "state": state_to_dict(stored.state), **fleet.as_json()}, indent=2))
     else:
-        print(f"state file: {state_file.path}")
-        print(describe(state))
+        print(f"state: {store.where}" + (f" ({stored.note})" if stored.note else ""))
+        if fleet.summary():
+            print(f"fleet: {fleet.summary()}")
+        print(describe(stored.state))
     return 0
 
 
 def _edit(args: argparse.Namespace, change, summary: str) -> int:  # type: ignore[no-untyped-def]
-    state_file = StateFile.in_home(_home(args))
+    store = _store(args)
     try:
-        state = state_file.update(change)
+        stored = store.update(change, expect=getattr(args, "if_version", None))
+    except Conflict as exc:
+        _err(f"not changed: {exc}; see `reasoning-panel show` and run it again")
+        return 3
+    except StoreError as exc:
+        _err(f"not changed: {exc}")
+        return 1
     except StateError as exc:
         try:
-            state_file.read()
+            store.read()
         except StateError:
-            _err(f"{state_file.path} is invalid, not changed: {exc}")
-        else:  # the file is fine: the change asked for is what is refused
+            _err(f"{store.where} is invalid, not changed: {exc}")
+        else:  # the stored state is fine: the change asked for is what is refused
             _err(f"not changed: {exc}")
         return 1
     print(summary)
+    fleet = store.wait_applied(stored.version, timeout=2.0)
+    if fleet.summary():
+        print(fleet.summary())
     if getattr(args, "json", False):
-        print(json.dumps(state_to_dict(state)))
+        print(json.dumps(state_to_dict(stored.state)))
     return 0
 
 
@@ -202,8 +238,8 @@ def cmd_cap(args: argparse.Namespace) -> int:
     """Show the caps, or set / lift one."""
     if args.kind is None:
         try:
-            state = StateFile.in_home(_home(args)).ensure()
-        except StateError as exc:
+            state = _store(args).ensure().state
+        except (StateError, StoreError) as exc:
             _err(str(exc))
             return 1
         print(f"caps: {describe_caps(state.caps)}")
@@ -224,8 +260,8 @@ def cmd_preset(args: argparse.Namespace) -> int:
     name = args.name
     if args.action == "list":
         try:
-            state = StateFile.in_home(_home(args)).ensure()
-        except StateError as exc:
+            state = _store(args).ensure().state
+        except (StateError, StoreError) as exc:
             _err(str(exc))
             return 1
         if args.json:
@@ -267,13 +303,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_tail(args: argparse.Namespace) -> int:
     from app.tail import run_tail
-    from callbacks.stores.eventlog import EVENTS_NAME
 
-    path = _home(args) / EVENTS_NAME
-    if not path.exists():
-        _err(f"no events yet at {path} (is a proxy running with this --home?)"
-             + (" waiting for the first ..." if args.follow else ""))
-    return run_tail(path, args.n, args.follow, args.json)
+    store = _store(args)
+    hint = store.events_hint()
+    if hint:
+        _err(hint + (" waiting for the first ..." if args.follow else ""))
+    return run_tail(store, args.n, args.follow, args.json)
 
 
 def cmd_statusline(args: argparse.Namespace) -> int:
@@ -306,7 +341,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if config is not None and not config.is_file():
         _err(f"warning: cannot read {config}: its prices are not used")
         config = None
-    return run_report(home, args.by, config, remap, args.json, sys.stdout)
+    return run_report(_store(args), args.by, config, remap, args.json, sys.stdout)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -324,6 +359,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
             for key, value in results.items():
                 print(f"{key:<36} {value:.3f}")
         return 0
+    fleet_url = args.redis or os.environ.get(REDIS_URL_ENV, "").strip()
+    if fleet_url:
+        from app.fleet_bench import run_fleet_bench
+
+        return run_fleet_bench(fleet_url, quick=args.quick, as_json=args.json)
     from app.bench import run_bench
 
     return run_bench(quick=args.quick, as_json=args.json, fallbacks_only=args.fallbacks)
@@ -332,7 +372,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from app.panel.app import ReasoningPanel
 
-    ReasoningPanel(_home(args), max_rows=args.rows, proxy_url=args.proxy).run()
+    ReasoningPanel(_home(args), max_rows=args.rows, proxy_url=args.proxy,
+                   store=_store(args)).run()
     return 0
 
 
@@ -350,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--home", help="state folder (default: $REASONING_PANEL_HOME or "
                                        "~/.local/state/reasoning-panel)")
+    parser.add_argument("--redis", metavar="URL", help="fleet mode: the state, events and memory "
+                        "in Redis (default: $REASONING_PANEL_REDIS_URL; else the local files)")
     parser.add_argument("--rows", type=int, default=1000,
                         help="dashboard: requests kept in the stream (default 1000)")
     parser.add_argument("--proxy", help="dashboard: proxy URL for health and models "
@@ -360,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     def command(name: str, func, help_text: str) -> argparse.ArgumentParser:  # type: ignore
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--home", default=argparse.SUPPRESS, help="state folder")
+        p.add_argument("--redis", metavar="URL", default=argparse.SUPPRESS,
+                       help="fleet mode: Redis URL (redis://[:PASSWORD@]HOST:PORT[/DB])")
         p.set_defaults(func=func)
         return p
 
@@ -390,6 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="proxy config to check the model against "
                                     "(default: the running proxy's)")
     p.add_argument("--json", action="store_true", help="print the new state as JSON")
+    p.add_argument("--if-version", dest="if_version", type=_version, metavar="V",
+                   help="change only if the stored state is still version V (`show --json`)")
 
     p = command("set-fallbacks", cmd_set_fallbacks,
                 "the models a tier falls back to, in order, when its model fails; 'off' clears")
@@ -398,14 +445,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="proxy config to check the models against "
                                     "(default: the running proxy's)")
     p.add_argument("--json", action="store_true", help="print the new state as JSON")
+    p.add_argument("--if-version", dest="if_version", type=_version, metavar="V",
+                   help="change only if the stored state is still version V (`show --json`)")
 
     p = command("pin", cmd_pin, "send every routed request to one tier, or 'off'")
     p.add_argument("tier", choices=(*TIERS, "off"))
     p.add_argument("--json", action="store_true", help="print the new state as JSON")
+    p.add_argument("--if-version", dest="if_version", type=_version, metavar="V",
+                   help="change only if the stored state is still version V (`show --json`)")
 
     p = command("routing", cmd_routing, "turn routing on or off")
     p.add_argument("switch", choices=("on", "off"))
     p.add_argument("--json", action="store_true", help="print the new state as JSON")
+    p.add_argument("--if-version", dest="if_version", type=_version, metavar="V",
+                   help="change only if the stored state is still version V (`show --json`)")
 
     p = command("tail", cmd_tail, "show the last requests (and follow new ones with -f)")
     p.add_argument("-n", type=_count, default=20, help="how many requests (default 20)")
@@ -448,11 +501,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", nargs="?", help="'subagent' or a client-model name or glob")
     p.add_argument("tier", nargs="?", choices=(*TIERS, "off"))
     p.add_argument("--json", action="store_true", help="print the new state as JSON")
+    p.add_argument("--if-version", dest="if_version", type=_version, metavar="V",
+                   help="change only if the stored state is still version V (`show --json`)")
 
     p = command("preset", cmd_preset, "named mappings (tiers, pin, caps): use, save, list, delete")
     p.add_argument("action", choices=("use", "save", "list", "delete"))
     p.add_argument("name", nargs="?")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--if-version", dest="if_version", type=_version, metavar="V",
+                   help="change only if the stored state is still version V (`show --json`)")
 
     p = command("check", cmd_check, "validate a state file without applying it")
     p.add_argument("file")
@@ -465,8 +522,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not hasattr(args, "home"):
         args.home = None
+    if not hasattr(args, "redis"):
+        args.redis = None
+    if args.redis:  # also for what this command starts: proxy, Claude Code, its status line
+        os.environ[REDIS_URL_ENV] = args.redis
     try:
         return int(args.func(args) or 0)
+    except StoreError as exc:  # e.g. a bad --redis URL: a sentence, not a stack trace
+        _err(str(exc))
+        return 2
     except BrokenPipeError:  # `reasoning-panel show --json | head`: the reader has gone
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -17,29 +17,15 @@ from typing import Any, Final, TextIO
 from app.panel.model import PASS, Prices, Request, count_text, money
 from app.usage import Usage, group, pair, session_of
 from callbacks.core.state import TIERS
-from callbacks.stores.eventlog import EVENTS_NAME, parse_lines, rotated
+from callbacks.stores.base import Store
 
 NO_SESSION: Final = "(no session)"
 
 
-def log_records(home: Path) -> list[dict[str, Any]]:
-    """Every record of the event log, oldest first (rotated files first).
-
-    The one place the report reads events: another store plugs in here.
-    """
-    path = home / EVENTS_NAME
-    files = []
-    n = 1
-    while rotated(path, n).exists():
-        files.append(rotated(path, n))
-        n += 1
-    records: list[dict[str, Any]] = []
-    for file in [*reversed(files), path]:
-        try:
-            records += parse_lines(file.read_bytes())
-        except FileNotFoundError:  # rotated away while reading
-            continue
-    return records
+def log_records(store: Store) -> list[dict[str, Any]]:
+    """Every record the store still holds, oldest first (the event log and its rotated files,
+    or the fleet's stream)."""
+    return store.all_events()
 
 
 def parse_remap(pairs: list[str]) -> dict[str, str]:
@@ -134,12 +120,12 @@ def render_report(report: dict[str, Any], source: str, out: TextIO) -> None:
     out.write("\n" + "\n".join(_group_lines("total", report["total"], remap)) + "\n")
 
 
-def run_report(home: Path, by: str, config: Path | None, remap: Mapping[str, str],
+def run_report(store: Store, by: str, config: Path | None, remap: Mapping[str, str],
                as_json: bool, out: TextIO) -> int:
     from app.panel.prices import pricer
 
     prices = pricer(config)
-    report = build_report(log_records(home), by, prices, remap)
+    report = build_report(log_records(store), by, prices, remap)
     unpriced = sorted(m for m in remap.values() if prices(m) is None)
     if as_json:
         out.write(json.dumps({**report, "config": str(config) if config else None,

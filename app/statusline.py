@@ -71,6 +71,15 @@ def session_records(home: Path, session: str | None) -> list[dict[str, Any]]:
     def found(records: list[dict[str, Any]]) -> bool:
         return any(r.get("type") == "routed" for r in records)
 
+    fleet = os.environ.get("REASONING_PANEL_REDIS_URL", "").strip()  # stores.base.REDIS_URL_ENV
+    if fleet:  # the fleet's stream (imported only then: the status line imports little)
+        from callbacks.stores.store import open_store
+
+        def of_it(records: list[dict[str, Any]]) -> bool:  # pages back until it shows up
+            return any(r.get("type") == "routed" and session in (None, r.get("session"))
+                       for r in records)
+
+        return open_store(home, fleet).read_events(of_it, limit=TAIL_BYTES)[0]
     select = of_session(session) if session is not None else None
     records, _ = read_tail(home / EVENTS_NAME, found, limit=TAIL_BYTES if select else 64 * 1024,
                            select=select)

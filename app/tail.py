@@ -7,11 +7,10 @@ import os
 import sys
 import time
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, TextIO
 
 from app.panel.model import Request, count_text, sent_text
-from callbacks.stores.eventlog import follow, read_tail
+from callbacks.stores.base import Store, StoreError
 
 OUTCOMES = ("done", "failed")
 COLOURS = {"none": "2", "low": "36", "medium": "33", "high": "35", "ok": "32", "error": "31",
@@ -102,6 +101,12 @@ def context_text(context: Any) -> str:
     return f" (⚠ {size}: fits no model, sent as asked)"
 
 
+def format_fleet(record: dict[str, Any], colour: bool = False) -> str:
+    text = (f"Redis back after {record.get('down_s')} s on {record.get('instance')}; "
+            f"{record.get('dropped')} records dropped meanwhile")
+    return f"{_clock(record.get('time'))}  {_paint(text, 'state', colour)}"
+
+
 def format_state(record: dict[str, Any], colour: bool = False) -> str:
     if record.get("event") == "refused":
         text = f"state file refused, last good state stays: {record.get('message')}"
@@ -124,7 +129,7 @@ def last_requests(records: list[dict[str, Any]], n: int) -> list[dict[str, Any]]
         start = i
     # a request's decision can lie before the window when requests overlap: take it too
     return [r for i, r in enumerate(records)
-            if r.get("call_id") in seen or (i >= start and r.get("type") == "state")]
+            if r.get("call_id") in seen or (i >= start and r.get("type") in ("state", "fleet"))]
 
 
 class Merger:
@@ -140,6 +145,8 @@ class Merger:
             kind = record.get("type")
             if kind == "state":
                 lines.append(format_state(record, self.colour))
+            elif kind == "fleet":
+                lines.append(format_fleet(record, self.colour))
             elif kind == "routed":
                 self.routed[str(record.get("call_id"))] = record
             elif kind in OUTCOMES:
@@ -153,9 +160,17 @@ class Merger:
         return lines
 
 
-def run_tail(path: Path, n: int, follow_log: bool, as_json: bool,
+def run_tail(store: Store, n: int, follow_log: bool, as_json: bool,
              out: TextIO = sys.stdout) -> int:
-    recent, position = read_tail(path, lambda rs: len({r.get("call_id") for r in rs}) > n)
+    """Print the last ``n`` requests of the store's events (files or the fleet's stream)."""
+    try:
+        recent, position = store.read_events(lambda rs: len({r.get("call_id") for r in rs}) > n)
+    except StoreError as exc:
+        print(f"reasoning-panel: {exc}" + (" (waiting for it)" if follow_log else ""),
+              file=sys.stderr, flush=True)
+        if not follow_log:
+            return 1
+        recent, position = [], None  # from whatever comes once it is back
     records = last_requests(recent, n)
     merger = Merger(use_colour(out))
 
@@ -172,7 +187,7 @@ def run_tail(path: Path, n: int, follow_log: bool, as_json: bool,
     if not follow_log:
         return 0
     try:
-        for batch in follow(path, position=position):
+        for batch in store.follow_events(position):
             if batch:
                 emit(batch)
     except KeyboardInterrupt:

@@ -9,7 +9,8 @@ A thin adapter over the headless core: it reads the live state (``$REASONING_PAN
 state.yaml``), detects the request's strength, decides, rewrites the request, and records the
 decision in the request's metadata under ``reasoning_panel``, and appends ``routed``, ``done`` /
 ``failed`` and ``state`` records to ``$REASONING_PANEL_HOME/events.jsonl`` (see
-:mod:`callbacks.core.events`). It never raises into the request path: an internal error passes the
+:mod:`callbacks.core.events`); in fleet mode the state and the records are in Redis instead
+(:mod:`callbacks.stores.store`). It never raises into the request path: an internal error passes the
 request through unchanged and is logged.
 """
 
@@ -47,9 +48,11 @@ from callbacks.core.policy import Decision, decide
 from callbacks.core.produced import produced_blocks, provider_reasoning
 from callbacks.core.sessions import is_subagent, who_sent
 from callbacks.core.state import TIERS, State, Tier, TierTarget
-from callbacks.stores.eventlog import EVENTS_NAME, EventLog
-from callbacks.stores.memory import MEMORY_NAME, ConversationMemory, Producer, SqliteMemory
-from callbacks.stores.statefile import LiveState, StateFile
+from callbacks.stores.base import LiveView, Store
+from callbacks.stores.files import FileStore
+from callbacks.stores.memory import ConversationMemory, Producer
+from callbacks.stores.statefile import StateFile
+from callbacks.stores.store import open_store
 
 log = logging.getLogger("reasoning_panel")
 
@@ -96,7 +99,7 @@ def _commit(data: dict[str, Any], work: dict[str, Any]) -> None:
     data.update(work)
 
 
-def route_request(live: LiveState, data: dict[str, Any], endpoint: str,
+def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
                   memory: ConversationMemory | None = None,
                   targets: Targets = any_target, limits: Limits = no_limits) -> dict[str, Any]:
     """Decide where ``data`` goes, rewrite it in place, and return the decision record.
@@ -342,15 +345,14 @@ class ReasoningRouter(CustomLogger):
     still be writing the step before it); only unknown tool ids ever wait."""
 
     def __init__(self, state_file: StateFile | None = None, events: bool = True,
-                 memory: ConversationMemory | None = None) -> None:
+                 memory: ConversationMemory | None = None, store: Store | None = None) -> None:
         super().__init__()
-        state_file = state_file or StateFile.in_home()
-        self.events = EventLog(state_file.path.with_name(EVENTS_NAME)) if events else None
-        self.memory: ConversationMemory = memory if memory is not None else \
-            SqliteMemory(state_file.path.with_name(MEMORY_NAME))
+        # the files in the state folder, or Redis in fleet mode ($REASONING_PANEL_REDIS_URL)
+        self.store = store or (FileStore(state_file=state_file) if state_file else open_store())
+        self.events = self.store.event_log() if events else None
+        self.memory: ConversationMemory = memory if memory is not None else self.store.memory()
         self.targets = ProxyTargets()
-        self.live = LiveState(
-            state_file,
+        self.live = self.store.live(
             on_reload=lambda old, new: self._emit(reload_record(old, new)),
             on_problem=lambda message: self._emit(refused_record(message)),
         )

@@ -18,6 +18,7 @@ import pytest
 from app.tail import Merger, last_requests, run_tail
 from callbacks.stores import eventlog
 from callbacks.stores.eventlog import EventLog, follow, parse_lines, read_tail, rotated
+from callbacks.stores.files import FileStore
 
 
 def all_records(path: Path) -> list[dict[str, Any]]:
@@ -174,7 +175,7 @@ def test_tail_prints_the_last_requests_merged(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     sample_log(path)
     out = io.StringIO()
-    assert run_tail(path, 5, follow_log=False, as_json=False, out=out) == 0
+    assert run_tail(FileStore(tmp_path), 5, follow_log=False, as_json=False, out=out) == 0
     lines = out.getvalue().splitlines()
     assert len(lines) == 5
     assert "output_config.effort=medium" in lines[0] and "medium -> medium-reasoning" in lines[0]
@@ -187,7 +188,7 @@ def test_tail_json_prints_raw_records(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     sample_log(path)
     out = io.StringIO()
-    run_tail(path, 2, follow_log=False, as_json=True, out=out)
+    run_tail(FileStore(tmp_path), 2, follow_log=False, as_json=True, out=out)
     records = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [(r["type"], r["call_id"]) for r in records] == [
         ("routed", "fail"), ("failed", "fail"), ("routed", "flying")]

@@ -95,7 +95,8 @@ def test_a_writer_killed_mid_save_never_leaves_a_torn_file(tmp_path: Path) -> No
         text = path.read_text()
         assert text in valid
         parse_state_text(text)
-    leftovers = [p.name for p in tmp_path.iterdir() if p.name != "state.yaml"]
+        assert (tmp_path / "state.yaml.saved").read_text() in valid  # the save's copy too
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("state.yaml", "state.yaml.saved")]
     assert all(name.startswith(".state.yaml.") for name in leftovers)  # only temp files
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar, cast
 
 import httpx
+from rich.markup import escape
 from rich.text import Text
 from textual import events, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -25,8 +26,8 @@ from app.panel.screens import DetailScreen, ModelPicker, SettingsScreen
 from app.panel.sessions import ALL, PresetPicker, SessionsScreen, short
 from callbacks.core.state import TIERS, State, StateError, Tier
 from callbacks.launcher import config_models, read_proxy_info, saved_master_key
-from callbacks.stores.eventlog import EVENTS_NAME, follow, read_tail
-from callbacks.stores.statefile import STATE_NAME, StateFile
+from callbacks.stores.base import Conflict, FleetStatus, Store, StoreError, Version
+from callbacks.stores.store import open_store
 
 TIER_FILTERS = (None, *TIERS, PASS)
 STATUS_FILTERS = (None, "ok", "error", "in flight")
@@ -91,11 +92,12 @@ class ReasoningPanel(App[None]):
 
     def __init__(self, home: Path, *, max_rows: int = 1000, proxy_url: str | None = None,
                  config: Path | None = None, clock: Callable[[], float] = time.time,
-                 live: bool = True, poll_s: float = 2.0) -> None:
+                 live: bool = True, poll_s: float = 2.0, store: Store | None = None) -> None:
         super().__init__()
         self.home = home
-        self.state_file = StateFile(home / STATE_NAME)
-        self.events_path = home / EVENTS_NAME
+        self.store = store or open_store(home)  # the files of home, or Redis (fleet mode)
+        self.version: Version = None
+        self.fleet: FleetStatus | None = None
         info = read_proxy_info(home)
         self.proxy_url = proxy_url or info.get("url")
         self.config = config or (Path(info["config"]) if info.get("config") else None)
@@ -137,9 +139,11 @@ class ReasoningPanel(App[None]):
         requests = self.query_one("#requests", DataTable)
         self._tables_ready = True
         self.reload_state()
-        records, position = read_tail(self.events_path,
-                                      lambda rs: len(rs) >= 3 * self.model.max_rows,
-                                      limit=4 * 1024 * 1024)
+        try:
+            records, position = self.store.read_events(
+                lambda rs: len(rs) >= 3 * self.model.max_rows, limit=4 * 1024 * 1024)
+        except StoreError:  # Redis down: the status line says so; follow from when it is back
+            records, position = [], None
         self.apply_records(records)
         self.refresh_view()
         self._follow(requests)
@@ -158,23 +162,29 @@ class ReasoningPanel(App[None]):
 
     @work(thread=True, exclusive=True, group="events")
     def follow_events(self, position: Any) -> None:
-        for batch in follow(self.events_path, position=position, stop=self._stop):
+        for batch in self.store.follow_events(position, stop=self._stop):
             if batch:
                 try:
                     self.call_from_thread(self.apply_records, batch)
                 except RuntimeError:  # the app stopped between two reads
                     return
 
-    @work(exclusive=True, group="state")
-    async def watch_state(self) -> None:
-        from watchfiles import awatch
+    @work(thread=True, exclusive=True, group="state")
+    def watch_state(self) -> None:
+        """Reload on a state change; refresh the fleet line (versions applied, Redis up)."""
+        for changed in self.store.watch(self._stop, every=self.poll_s):
+            fleet = self.store.status()
+            try:
+                self.call_from_thread(self.show_fleet, fleet, changed)
+            except RuntimeError:  # the app stopped meanwhile
+                return
 
-        self.home.mkdir(parents=True, exist_ok=True)
-        stop = asyncio.Event()
-        async for changes in awatch(self.home, debounce=50, step=10, stop_event=stop,
-                                    recursive=False):
-            if any(Path(path).name == STATE_NAME for _, path in changes):
-                self.reload_state()
+    def show_fleet(self, fleet: FleetStatus, changed: bool) -> None:
+        self.fleet = fleet
+        if changed or (fleet.problem is None and fleet.version != self.version):
+            self.reload_state()
+        else:
+            self.update_status()
 
     @work(exclusive=True, group="health")
     async def poll_health(self) -> None:
@@ -242,8 +252,11 @@ class ReasoningPanel(App[None]):
     def reload_state(self) -> None:
         """Read the state file; an invalid one shows a banner and the last good stays shown."""
         try:
-            self.state = self.state_file.ensure()
+            stored = self.store.ensure()
+            self.state, self.version = stored.state, stored.version
             self.state_problem = None
+        except StoreError as exc:  # unreachable: the last state read stays shown
+            self.fleet = FleetStatus(self.version, problem=f"Redis down: {exc}")
         except (StateError, OSError) as exc:
             self.state_problem = str(exc)
         self._tiers_dirty = True
@@ -276,12 +289,17 @@ class ReasoningPanel(App[None]):
         reload = self.model.last_state
         last = (time.strftime("%H:%M:%S", time.localtime(reload["time"]))
                 if reload and isinstance(reload.get("time"), int | float) else "-")
+        fleet = self.fleet.summary() if self.fleet else ""
+        if fleet:
+            colour = "b red" if self.fleet and (self.fleet.problem or self.fleet.laggards()) \
+                else "b green"
+            fleet = f"  │  [{colour}]{escape(fleet)}[/]"
         self.query_one("#status", Static).update(
             f"{proxy}  │  routing {routing}  │  pin {pin}  │  last reload {last}"
-            f"  │  state {self.state_file.path}")
+            f"  │  state {escape(self.store.where)}{fleet}")
         banner = self.query_one("#banner", Static)
         if self.state_problem:
-            banner.update(f"⚠ {self.state_file.path.name} on disk is invalid: "
+            banner.update(f"⚠ {self.store.state_name} is invalid: "
                           f"{self.state_problem}\n  The last good mapping (below) stays in "
                           "force until the file is fixed.")
             banner.display = True
@@ -491,12 +509,17 @@ class ReasoningPanel(App[None]):
             seen.append(current)  # read under the same lock as the write
             return change(current)
 
-        try:
-            after = self.state_file.update(remembered)
-        except StateError as exc:
+        try:  # compare-and-set: based on the version shown, never over an unseen change
+            after = self.store.update(remembered, expect=self.version)
+        except Conflict as exc:
+            self.notify(f"Not changed: {exc}. The view now shows the newer state: make the "
+                        "change again if it still applies", severity="warning", timeout=10)
+            self.reload_state()
+            return False
+        except (StateError, StoreError) as exc:
             self.notify(f"Not changed: {exc}", severity="error", timeout=8)
             return False
-        self.undo_stack.append((seen[-1], after))
+        self.undo_stack.append((seen[-1], after.state))
         self.reload_state()
         self.notify(summary, timeout=3)
         return True
@@ -571,14 +594,14 @@ class ReasoningPanel(App[None]):
             return previous
 
         try:
-            self.state_file.update(undo)
-        except ChangedElsewhere:
+            self.store.update(undo)
+        except (ChangedElsewhere, Conflict):
             self.undo_stack.clear()
             self.notify("Not undone: the state was changed elsewhere since (CLI, an editor or "
                         "another panel), and undo would drop that change", severity="warning",
                         timeout=8)
             return
-        except StateError as exc:
+        except (StateError, StoreError) as exc:
             self.notify(f"Not undone: {exc}", severity="error", timeout=8)
             return
         self.undo_stack.pop()

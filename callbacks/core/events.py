@@ -15,7 +15,11 @@ and ``time`` (Unix seconds). Types:
   ``status_code``, ``message``, ``latency_ms``; ``retry_after`` when the provider asked to wait;
   ``attempts`` when a whole fallback chain failed: one record, after the last attempt);
 - ``state``: ``event`` is ``reload`` (``changes``: list of ``{key, old, new}``) or ``refused``
-  (``message``); ``pid`` says which proxy worker saw it.
+  (``message``); ``pid`` says which proxy worker saw it;
+- ``fleet`` (fleet mode only): ``event`` is ``recovered`` (Redis is back after ``down_s``
+  seconds; ``dropped`` records were lost meanwhile).
+
+In fleet mode every record also has ``instance``: the proxy worker (``host:pid``) that wrote it.
 
 Records never hold API keys, auth headers or the master key, and no prompt or response text
 unless the state file opts in (``event_log.preview``: a short preview of the latest user turn).
@@ -136,3 +140,7 @@ def reload_record(old: State, new: State) -> dict[str, Any]:
 def refused_record(message: str) -> dict[str, Any]:
     return {**_base("state"), "event": "refused", "message": redact(message, 500),
             "pid": os.getpid()}
+
+
+def fleet_record(event: str, **fields: Any) -> dict[str, Any]:
+    return {**_base("fleet"), "event": event, **fields, "pid": os.getpid()}

@@ -229,6 +229,22 @@ def read_tail(path: Path, enough: Callable[[list[dict[str, Any]]], bool] | None 
     return records, position
 
 
+def read_all(path: Path) -> list[dict[str, Any]]:
+    """Every record of the log and its rotated files, oldest first."""
+    files = []
+    n = 1
+    while rotated(path, n).exists():
+        files.append(rotated(path, n))
+        n += 1
+    records: list[dict[str, Any]] = []
+    for file in [*reversed(files), path]:
+        try:
+            records += parse_lines(file.read_bytes())
+        except FileNotFoundError:  # rotated away while reading
+            continue
+    return records
+
+
 def follow(path: Path, poll: float = 0.02, position: Position | None = None,
            stop: threading.Event | None = None) -> Iterator[list[dict[str, Any]]]:
     """Yield batches of new records as they are appended, across rotations, until ``stop``.

@@ -165,8 +165,12 @@ class SqliteMemory:
     def remember(self, producer: Producer, signatures: Iterable[str],
                  tool_use_ids: Iterable[str]) -> None:
         now = time.time()
-        items = [(signature_key(s), producer, now) for s in signatures if s] + \
-            [(tool_key(t), producer, now) for t in tool_use_ids if t]
+        self.remember_keys([(signature_key(s), producer, now) for s in signatures if s]
+                           + [(tool_key(t), producer, now) for t in tool_use_ids if t])
+
+    def remember_keys(self, items: list[tuple[str, Producer, float]]) -> None:
+        """Record entries already in stored form (key, producer, time), e.g. from another
+        instance of a fleet."""
         if not items:
             return
         if len(self._queue) + len(items) > MAX_PENDING:

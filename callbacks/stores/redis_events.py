@@ -1,0 +1,272 @@
+"""The fleet's event stream: one bounded Redis stream (``rp:{fleet}:events``) that every proxy
+worker appends to and every reader (``tail``, the panel) reads.
+
+Writing never waits on Redis: :meth:`RedisEventLog.emit` queues the record (up to
+``MAX_PENDING``; beyond that records are dropped and counted); a background thread sends
+batches. While Redis is unreachable the thread keeps the batch and retries; once it is back, a
+``fleet`` record says how long it was away and how many records were dropped. Each batch goes
+through a small script that skips records the stream already has (each writer numbers its
+records), so a batch retried after a timeout is never added twice.
+
+Reading: :func:`read_events` pages back with ``XREVRANGE``; :func:`follow_events` goes on with
+``XREAD BLOCK`` from the last entry id it returned, so a reader that reconnects misses nothing
+and sees nothing twice (unless the stream was trimmed past it meanwhile).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, Final
+
+import redis
+
+from callbacks.core.events import fleet_record
+from callbacks.stores.base import Backoff, Record
+from callbacks.stores.eventlog import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
+from callbacks.stores.redis_conn import BLOCK_MS, TIMEOUT_S, RedisConfig, explain
+
+log = logging.getLogger("reasoning_panel")
+
+STREAM_MAXLEN: Final = 100_000  # entries kept (approximately: MAXLEN ~)
+MAX_PENDING: Final = 20_000  # records buffered per worker while Redis is away
+BATCH: Final = 500
+COALESCE_S: Final = 0.002
+SEQUENCE_TTL_S: Final = 24 * 3600
+
+# KEYS: stream, sequence key. ARGV: maxlen, sequence ttl, then (sequence, record) pairs.
+ADD_SCRIPT: Final = """
+local last = tonumber(redis.call('GET', KEYS[2]) or '0')
+local added = 0
+for i = 3, #ARGV, 2 do
+  local seq = tonumber(ARGV[i])
+  if seq > last then
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'r', ARGV[i + 1])
+    last = seq
+    added = added + 1
+  end
+end
+redis.call('SET', KEYS[2], last, 'EX', ARGV[2])
+return added
+"""
+
+
+def _encode(record: Record) -> str:
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class RedisEventLog:
+    """Appends one worker's records to the fleet's stream from a background thread."""
+
+    def __init__(self, config: RedisConfig, instance: str, maxlen: int = STREAM_MAXLEN) -> None:
+        self.config = config
+        self.instance = instance
+        self.maxlen = maxlen
+        self.max_bytes = DEFAULT_MAX_BYTES  # set by the hook from the state; the stream is
+        self.backups = DEFAULT_BACKUPS  # bounded by entries instead
+        self.dropped = 0
+        self.sent = 0
+        self.down: str | None = None
+        self._queue: collections.deque[Record] = collections.deque()
+        self._inflight: list[tuple[int, str]] = []
+        self._wake = threading.Event()
+        self._pid = 0
+
+    # --- the request path ------------------------------------------------------------------
+
+    def emit(self, record: Record) -> None:
+        if self._pid != os.getpid():
+            self._start()
+        if len(self._queue) >= MAX_PENDING:
+            self.dropped += 1
+            return
+        record["instance"] = self.instance
+        self._queue.append(record)
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything queued so far is in the stream (False if Redis is away)."""
+        deadline = time.monotonic() + timeout
+        while self._queue or self._inflight:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.001)
+        return True
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._queue = collections.deque()
+        self._inflight = []
+        self._wake = threading.Event()
+        threading.Thread(target=self._run, name="reasoning-panel-stream", daemon=True).start()
+
+    # --- the sender thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        writer = f"{self.instance}:{secrets.token_hex(4)}"  # a restarted pid numbers afresh
+        sequence = 0
+        client: redis.Redis | None = None
+        script: Any = None
+        backoff = Backoff(cap=0.5)
+        down_since = 0.0
+        reported = 0  # drops already told in a recovery record
+        while True:
+            if not self._inflight:
+                self._wake.wait()
+                time.sleep(COALESCE_S)  # let a burst gather into one batch
+                self._wake.clear()
+                batch: list[tuple[int, str]] = []
+                while self._queue and len(batch) < BATCH:
+                    sequence += 1
+                    batch.append((sequence, _encode(self._queue.popleft())))
+                self._inflight = batch
+                if not batch:
+                    continue
+            try:
+                if client is None:
+                    client = self.config.client()
+                    script = client.register_script(ADD_SCRIPT)
+                args: list[Any] = [self.maxlen, SEQUENCE_TTL_S]
+                for item in self._inflight:
+                    args += item
+                script(keys=[self.config.keys.events, self.config.keys.sequence(writer)],
+                       args=args, client=client)
+                self.sent += len(self._inflight)
+                backoff.reset()
+                if self.down is not None:
+                    lost, reported = self.dropped - reported, self.dropped
+                    log.warning("reasoning-panel: Redis is back after %.1f s; the event stream "
+                                "resumes (%d records dropped meanwhile)",
+                                time.time() - down_since, lost)
+                    self.down = None
+                    self.emit(fleet_record("recovered", down_s=round(time.time() - down_since, 3),
+                                           dropped=lost))
+                self._inflight = []  # after the recovery record is queued: flush() waits for it
+                if self._queue:
+                    self._wake.set()
+            except redis.RedisError as exc:
+                if self.down is None:
+                    down_since = time.time()
+                    self.down = str(explain(exc, self.config))
+                    log.warning("reasoning-panel: %s; records are kept (up to %d) until it is back",
+                                self.down, MAX_PENDING)
+                if client is not None:
+                    client.close()
+                client = None
+                backoff.wait()
+            except Exception:  # noqa: BLE001 - the sender must never die
+                log.exception("reasoning-panel: could not send records; dropping a batch")
+                self.dropped += len(self._inflight)
+                self._inflight = []
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _records(entries: Any) -> list[Record]:
+    out = []
+    for _, fields in entries:
+        try:
+            record = json.loads(fields.get("r", ""))
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(record, dict):
+            out.append(record)
+    return out
+
+
+def read_events(config: RedisConfig, enough: Callable[[list[Record]], bool] | None = None,
+                max_entries: int = 20_000) -> tuple[list[Record], str]:
+    """Recent records, oldest first, and the id to follow from; StoreDown when unreachable."""
+    key = config.keys.events
+    newest_first: list[Record] = []
+    cursor = ""
+    top = "+"
+    try:
+        client: Any = config.client()
+        while len(newest_first) < max_entries:
+            entries = client.xrevrange(key, max=top, min="-", count=min(1000, max_entries))
+            if not entries:
+                break
+            cursor = cursor or entries[0][0]
+            newest_first += _records(entries)
+            top = "(" + entries[-1][0]
+            if enough is not None and enough(newest_first[::-1]):
+                break
+        client.close()
+    except redis.RedisError as exc:
+        raise explain(exc, config) from None
+    return newest_first[::-1], cursor or "0-0"
+
+
+def read_all(config: RedisConfig) -> list[Record]:
+    """Every record the stream holds, oldest first; StoreDown when unreachable."""
+    records: list[Record] = []
+    bottom = "-"
+    try:
+        client: Any = config.client()
+        while True:
+            entries = client.xrange(config.keys.events, min=bottom, max="+", count=1000)
+            if not entries:
+                break
+            records += _records(entries)
+            bottom = "(" + entries[-1][0]
+        client.close()
+    except redis.RedisError as exc:
+        raise explain(exc, config) from None
+    return records
+
+
+def follow_events(config: RedisConfig, cursor: str | None,
+                  stop: threading.Event | None = None) -> Iterator[list[Record]]:
+    """Batches of records after ``cursor`` (None: after the newest now), across reconnects;
+    an empty batch means nothing new yet (or Redis away: it retries)."""
+    key = config.keys.events
+    client: Any = None
+    backoff = Backoff(cap=1.0)
+    try:
+        while stop is None or not stop.is_set():
+            try:
+                if client is None:
+                    client = config.client(timeout=BLOCK_MS / 1000 + TIMEOUT_S)
+                if cursor is None:
+                    newest = client.xrevrange(key, count=1)
+                    cursor = newest[0][0] if newest else "0-0"
+                reply: Any = client.xread({key: cursor}, count=1000, block=BLOCK_MS)
+                backoff.reset()
+            except redis.RedisError:
+                if client is not None:
+                    client.close()
+                client = None
+                yield []
+                backoff.wait(stop)
+                continue
+            entries = (reply.get(key) if isinstance(reply, dict) else
+                       reply[0][1] if reply else None)
+            if not entries:
+                yield []
+                continue
+            cursor = entries[-1][0]
+            yield _records(entries)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def stream_length(config: RedisConfig) -> int:
+    try:
+        client = config.client()
+        try:
+            return int(client.xlen(config.keys.events))
+        finally:
+            client.close()
+    except redis.RedisError as exc:
+        raise explain(exc, config) from None
+
