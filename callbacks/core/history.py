@@ -231,7 +231,7 @@ def fit_history(body: Mapping[str, Any], target: Target, producers: Mapping[str,
         out.append(new)
     if changed:
         fit.messages = out
-    if tool_loop(body) and thinking_on(body) and target.anthropic:
+    if thinking_on(body) and target.anthropic and tool_loop(body):  # cheapest test first
         fit.tool_loop_unsigned = not _starts_with_thinking(_last_assistant(out))
     return fit
 
