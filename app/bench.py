@@ -178,50 +178,56 @@ def _slow(write: Callable[[bytes], None]) -> Callable[[bytes], None]:
     return slow_write
 
 
+def event_lag(router: Any, follow_cmd: list[str], rate: int, seconds: float,
+              env: dict[str, str] | None = None) -> list[float]:
+    """Milliseconds from each record's hook time to ``follow_cmd`` (a ``tail -f --json``
+    process) printing it, for ``rate`` requests a second through ``router``'s hook."""
+    follower = subprocess.Popen(follow_cmd, stdout=subprocess.PIPE, text=True, env=env)
+    delays: list[float] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in follower.stdout or []:
+            record = json.loads(line)
+            if record.get("call_id") == "ready":
+                ready.set()
+            elif record.get("type") == "routed":
+                delays.append((time.time() - record["time"]) * 1000)
+
+    threading.Thread(target=read, daemon=True).start()
+    body = dict(BODIES[1], messages=HISTORY)
+    try:
+        while not ready.is_set():  # until the follower reads what is written
+            _fire(router, dict(body, litellm_call_id="ready"))
+            ready.wait(0.2)
+        total = int(rate * seconds)
+        start = time.perf_counter()
+        for i in range(total):
+            _fire(router, dict(body, litellm_call_id=f"paced-{i}"))
+            pause = start + (i + 1) / rate - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+        deadline = time.monotonic() + 10
+        while len(delays) < total and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        follower.terminate()
+        follower.wait(10)
+    return delays
+
+
 def measure_events(rate: int, seconds: float) -> dict[str, float]:
     """From the hook firing to the record being read by ``reasoning-panel tail -f`` (a separate
     process), at ``rate`` requests a second."""
     from app.local_stack import cli_command
     from callbacks.model_route_callback import ReasoningRouter
 
-    delays: list[float] = []
     with tempfile.TemporaryDirectory() as home:
         state_file = StateFile.in_home(Path(home))
         state_file.write(State())
         router = ReasoningRouter(state_file)
-        follower = subprocess.Popen(
-            [*cli_command(), "--home", home, "tail", "-f", "--json", "-n", "0"],
-            stdout=subprocess.PIPE, text=True)
-        ready = threading.Event()
-
-        def read() -> None:
-            for line in follower.stdout or []:
-                record = json.loads(line)
-                if record.get("call_id") == "ready":
-                    ready.set()
-                elif record.get("type") == "routed":
-                    delays.append((time.time() - record["time"]) * 1000)
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        body = dict(BODIES[1], messages=HISTORY)
-        try:
-            while not ready.is_set():  # until the follower reads what is written
-                _fire(router, dict(body, litellm_call_id="ready"))
-                ready.wait(0.2)
-            total = int(rate * seconds)
-            start = time.perf_counter()
-            for i in range(total):
-                _fire(router, dict(body, litellm_call_id=f"paced-{i}"))
-                pause = start + (i + 1) / rate - time.perf_counter()
-                if pause > 0:
-                    time.sleep(pause)
-            deadline = time.monotonic() + 10
-            while len(delays) < total and time.monotonic() < deadline:
-                time.sleep(0.05)
-        finally:
-            follower.terminate()
-            follower.wait(10)
+        delays = event_lag(router, [*cli_command(), "--home", home, "tail", "-f", "--json", "-n", "0"],
+                           rate, seconds)
     return {"event_ms_p50": percentile(delays, 50), "event_ms_p95": percentile(delays, 95),
             "event_records_seen": float(len(delays))}
 

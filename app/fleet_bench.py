@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import threading
@@ -26,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from app.bench import BODIES, HISTORY, TOOLS, _fire, percentile
+from app.bench import BODIES, HISTORY, TOOLS, event_lag, percentile
 from app.local_stack import Service, cli_command, free_port, start_proxy
 from callbacks.core.state import State
 from callbacks.stores.base import REDIS_URL_ENV, StoreError
@@ -79,39 +78,9 @@ def measure_events(url: str, env: dict[str, str], folder: Path, rate: int, secon
     from callbacks.model_route_callback import ReasoningRouter
 
     router = ReasoningRouter(store=RedisStore(url, folder / "events", env))
-    follower = subprocess.Popen(
-        [*cli_command(), "--home", str(folder / "tail"), "tail", "-f", "--json", "-n", "0"],
-        stdout=subprocess.PIPE, text=True, env=env)
-    delays: list[float] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        for line in follower.stdout or []:
-            record = json.loads(line)
-            if record.get("call_id") == "ready":
-                ready.set()
-            elif record.get("type") == "routed":
-                delays.append((time.time() - record["time"]) * 1000)
-
-    threading.Thread(target=read, daemon=True).start()
-    body = dict(BODIES[1], messages=HISTORY)
-    try:
-        while not ready.is_set():  # until the follower reads the stream
-            _fire(router, dict(body, litellm_call_id="ready"))
-            ready.wait(0.2)
-        total = int(rate * seconds)
-        start = time.perf_counter()
-        for i in range(total):
-            _fire(router, dict(body, litellm_call_id=f"paced-{i}"))
-            pause = start + (i + 1) / rate - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-        deadline = time.monotonic() + 10
-        while len(delays) < total and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        follower.terminate()
-        follower.wait(10)
+    delays = event_lag(
+        router, [*cli_command(), "--home", str(folder / "tail"), "tail", "-f", "--json", "-n", "0"],
+        rate, seconds, env)
     return {"fleet_event_ms_p50": percentile(delays, 50),
             "fleet_event_ms_p95": percentile(delays, 95),
             "fleet_event_records_seen": float(len(delays))}
