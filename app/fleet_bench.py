@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from app.bench import BODIES, HISTORY, TOOLS, event_lag, percentile
+from app.bench import event_lag, percentile, time_hooks
 from app.local_stack import Service, cli_command, free_port, start_proxy
 from callbacks.core.state import State
 from callbacks.stores.base import REDIS_URL_ENV, StoreError
@@ -45,21 +45,7 @@ def measure_hook(url: str, env: dict[str, str], folder: Path, n: int) -> dict[st
     }
     stores["files"].file.write(State())
     routers = {name: ReasoningRouter(store=store) for name, store in stores.items()}
-    samples: dict[str, list[float]] = {name: [] for name in routers}
-    for block in range(3 * (n // 1000 + 1)):
-        name = list(routers)[block % 3]
-        hook = routers[name].async_pre_call_hook
-        for i in range(1000):
-            body = dict(BODIES[i % len(BODIES)], tools=TOOLS, messages=HISTORY,
-                        litellm_metadata={}, litellm_call_id=f"bench-{block}-{i}")
-            coro = hook(None, None, body, "anthropic_messages")
-            start = time.perf_counter_ns()
-            try:
-                coro.send(None)  # the hook never awaits: one step runs it to the end
-            except StopIteration:
-                pass
-            if block >= 3:
-                samples[name].append((time.perf_counter_ns() - start) / 1000)
+    samples = time_hooks(routers, n)
     for router in routers.values():
         if router.events is not None:
             router.events.flush(2.0)

@@ -331,10 +331,8 @@ def _hidden_retry(kwargs: Mapping[str, Any], routed: Mapping[str, Any]) -> bool:
     if not sent_blocks or not _anthropic_native(str(routed.get("fitted_for") or "")):
         return False
     final = kwargs.get("messages")
-    return isinstance(final, list) and not signatures_in({"messages": final}) and not any(
-        isinstance(m, Mapping) and isinstance(m.get("content"), list) and any(
-            isinstance(b, Mapping) and b.get("type") in ("thinking", "redacted_thinking")
-            for b in m["content"]) for m in final)
+    sent = provider_reasoning({"messages": final}) if isinstance(final, list) else "unknown"
+    return isinstance(sent, dict) and not sent.get("thinking_blocks")
 
 
 class ReasoningRouter(CustomLogger):
