@@ -34,10 +34,14 @@ Tool calls (all three APIs). When the request has tools and its latest human tex
 with text and no tool results) contains ``steps=N``, the model answers each request with one call
 of the first tool (its required inputs filled with ``"standin-step-K"``, ``K``, ``true``, ``[]`` or
 ``{}`` by type; a fresh ``toolu_...`` / ``call_...`` id) until N tool-result turns have followed that
-human text, then with its final text. A tool-result turn is a user message with ``tool_result``
-blocks (messages), a run of ``tool`` messages (chat), a run of ``function_call_output`` items
-(responses). Stop reasons: ``tool_use`` / ``tool_calls`` / a ``function_call`` item. With thinking
-on, a tool_use reply starts with its signed thinking block too (its text says ``step K of N``).
+human text, then with its final text. On Responses the call is Codex's shell when the request
+declares it: ``exec_command`` with ``{"cmd": "echo standin-step-K"}``, else ``shell`` with
+``{"command": ["echo", "standin-step-K"]}``, else the first ``function`` tool; the
+``function_call`` item has an ``fc_...`` id and a ``call_...`` call id. A tool-result turn is a
+user message with ``tool_result`` blocks (messages), a run of ``tool`` messages (chat), a run of
+``function_call_output`` items (responses). Stop reasons: ``tool_use`` / ``tool_calls`` / a
+``function_call`` item. With thinking on, a tool_use reply starts with its signed thinking block
+too (its text says ``step K of N``).
 Without ``steps=N`` (or without tools) the answer is text.
 
 Signatures are deterministic: ``standin_rules.sign(model, text)`` (an HMAC of the model and the
@@ -67,7 +71,32 @@ answering 400 ``invalid_request_error`` with the real texts, checked in this ord
    made up, ``litellm_encrypted_reasoning:...``); a redacted_thinking block's ``data`` likewise:
    ``messages.I.content.J: Invalid `data` in `redacted_thinking` block``.
 
-Chat and Responses requests are never refused by these rules.
+On ``/v1/responses`` strict mode applies the Responses API's rules, with its texts (type
+``invalid_request_error``), checked item by item over the conversation (a stored
+``previous_response_id``'s items, then ``input``):
+
+0. ``previous_response_id`` must name a response this model answered with ``store`` on (the
+   API's default): else 400, param ``previous_response_id``, code ``previous_response_not_found``,
+   ``Previous response with id 'resp_...' not found.``;
+1. a ``reasoning`` item's ``encrypted_content`` must be this model's: else 400, code
+   ``invalid_encrypted_content``, ``The encrypted content gAAA...XXXX could not be verified.
+   Reason: Encrypted content could not be decrypted or parsed.`` (the blob's first and last four
+   characters);
+2. a reasoning item by id alone (no ``encrypted_content``): 404, param ``input``, ``Item with id
+   'rs_...' not found. Items are not persisted when `store` is set to false. ...`` when ``store``
+   is false; with ``store`` on, only a reasoning item the stand-in stored is found;
+3. a reasoning item with an id must be followed by an output item (an assistant message or a
+   ``*_call``): else 400, param ``input``, ``Item 'rs_...' of type 'reasoning' was provided
+   without its required following item.``;
+4. an output item this model made after a reasoning item (its ``fc_...`` / ``msg_...`` id)
+   needs that reasoning item earlier in the input: else 400, param ``input``, ``Item 'fc_...' of
+   type 'function_call' was provided without its required 'reasoning' item: 'rs_...'.``
+   (another model's items are not checked: it cannot read them);
+5. a ``function_call_output`` needs a call with its ``call_id`` earlier in the input: else 400,
+   param ``input``, ``No tool call found for function call output with call_id call_....``.
+
+Chat requests are never refused by these rules. Lenient mode ignores an unknown
+``previous_response_id``.
 
 Faults, per model, via ``POST /_standin/faults`` (``GET`` lists them, ``DELETE`` clears all):
 
@@ -104,10 +133,13 @@ What it received, for tests: ``GET /_standin/requests`` (``DELETE`` forgets), ol
 "status", "rejected", "error", "fault", "reply"}``: ``reasoning`` is what the request asked for in
 words (``null``: none); ``history.thinking`` lists every replayed reasoning block ``{"at", "type",
 "signature"}`` with ``signature`` one of ``own``, ``other:MODEL``, ``missing``, ``null``, ``empty``,
-``litellm_encrypted``, ``unknown``; ``history.tool_loop`` (messages, a tool continuation) gives the
-continued assistant message, its ``tool_use_ids``, which models ``made_by`` them, its
-``first_block`` type and that block's ``first_block_signature``; ``status`` is the HTTP status
-(``null`` while pending), ``rejected`` true for any error status, ``error`` ``{"type", "message"}``,
+``litellm_encrypted``, ``unknown`` (Responses items also give their ``id``; ``encrypted_content``
+is their signature); ``history.tool_loop`` (a tool continuation) gives the continued assistant
+message (Responses: the run of output items before the trailing ``function_call_output``s), its
+``tool_use_ids`` (call ids), which models ``made_by`` them, its ``first_block`` type (Responses:
+the first item's, ``reasoning`` when the turn carried its reasoning item) and that block's
+``first_block_signature``; ``status`` is the HTTP status (``null`` while pending), ``rejected``
+true for any error status, ``error`` ``{"type", "message"}`` (OpenAI APIs add ``param``, ``code``),
 ``fault`` the fault kind that applied (a ``stall`` then answers 200); ``reply`` the answer's
 ``content`` types, its ``tool_use_id`` and its thinking ``signature`` (Responses: the reasoning
 item's ``encrypted_content``).
@@ -137,6 +169,7 @@ from app import standin_rules as rules
 
 MAX_RECORDED: Final = 2000
 MAX_REMEMBERED: Final = 10000  # tool_use ids kept to say which model made them
+MAX_STORED: Final = 500  # Responses kept for ``previous_response_id`` (``store`` not false)
 CHUNKS: Final = 4  # deltas per streamed text
 STRICT_ENV: Final = "REASONING_PANEL_STANDIN_STRICT"
 FAULT_KINDS: Final = ("rate_limit", "overloaded", "server", "stall", "status")
@@ -196,14 +229,14 @@ def plan(api: str, model: str, body: dict[str, Any]) -> Answer:
     """Decide the answer (see the tool-call convention in the module docstring)."""
     asked = rules.reasoning_asked(api, body)
     turn = rules.read_turn(api, body)
-    tool = rules.first_tool(api, body)
-    calling = tool is not None and turn.steps > turn.tool_rounds
+    call = rules.tool_call(api, body, turn.tool_rounds + 1) \
+        if turn.steps > turn.tool_rounds else None
+    calling = call is not None
     step = f" Step {turn.tool_rounds + 1} of {turn.steps}." if calling else ""
     reasoning = f"[{model}] Thinking it over ({asked}).{step}" if asked else None
     text = f"[{model}] Hello from the reasoning-panel stand-in provider."
     if turn.steps and not calling:
         text += f" Done after {turn.tool_rounds} tool results."
-    call = (tool[0], rules.small_input(tool[1], turn.tool_rounds + 1)) if calling and tool else None
     prefix = {"messages": "toolu_01", "chat": "call_", "responses": "call_"}[api]
     return Answer(model, reasoning, turn.redact and api == "messages", call,
                   "" if call else text, prefix + uuid.uuid4().hex[:22] if call else "")
@@ -219,6 +252,11 @@ class StandIn:
         self.limits: dict[str, int] = {}
         self.models: dict[str, None] = {}  # every model asked for, in order
         self.tool_ids: dict[str, str] = {}  # tool_use id -> the model that made it
+        # Responses: output items made (id -> model and its reasoning item), stored reasoning
+        # items (id -> model) and stored responses (id -> model, the conversation's items)
+        self.minted: dict[str, rules.Minted] = {}
+        self.stored_reasoning: dict[str, str] = {}
+        self.stored: dict[str, tuple[str, list[dict[str, Any]]]] = {}
         self.seq = 0
 
     def app(self) -> Starlette:
@@ -335,7 +373,31 @@ class StandIn:
             return body, record, context_failure(api, tokens, limit)
         if self.strict and api == "messages" and (message := rules.anthropic_error(body, model)):
             return body, record, Failure(400, "invalid_request_error", message)
+        if api == "responses":
+            return self._responses_input(body, record)
         return body, record, None
+
+    def _responses_input(self, body: dict[str, Any], record: dict[str, Any]
+                         ) -> tuple[dict[str, Any], dict[str, Any], Failure | None]:
+        """The whole conversation of a Responses request (a stored ``previous_response_id``'s
+        items, then ``input``) and, in strict mode, the API's refusal of it."""
+        model, previous = record["model"], body.get("previous_response_id")
+        items = rules.response_items(body)
+        refusal: rules.Refusal | None = None
+        if previous is not None:
+            stored = self.stored.get(previous) if isinstance(previous, str) else None
+            if stored is not None and stored[0] == model:
+                items = [*stored[1], *items]
+            elif self.strict:
+                refusal = rules.previous_response_refusal(previous)
+        whole = {**body, "input": items}
+        if self.strict and refusal is None:
+            refusal = rules.responses_error(items, model, body.get("store") is not False,
+                                            self.minted, self.stored_reasoning)
+        if refusal is None:
+            return whole, record, None
+        return whole, record, Failure(refusal.status, "invalid_request_error", refusal.message,
+                                      code=refusal.code, param=refusal.param)
 
     def _record(self, request: Request, api: str, body: dict[str, Any]) -> dict[str, Any]:
         model = str(body.get("model", ""))
@@ -354,8 +416,10 @@ class StandIn:
         return record
 
     def _fail(self, api: str, record: dict[str, Any], failure: Failure) -> Response:
-        record.update(status=failure.status, rejected=True,
-                      error={"type": failure.kind, "message": failure.message})
+        error: dict[str, Any] = {"type": failure.kind, "message": failure.message}
+        if api != "messages":
+            error.update(param=failure.param, code=failure.code)
+        record.update(status=failure.status, rejected=True, error=error)
         return error_response(api, failure)
 
     def _answered(self, record: dict[str, Any], answer: Answer, content: list[str],
@@ -366,6 +430,23 @@ class StandIn:
                 self.tool_ids.pop(next(iter(self.tool_ids)))
         record.update(status=200, reply={"content": content, "tool_use_id": answer.tool_id or None,
                                          "signature": signature})
+
+    def _remember(self, model: str, body: dict[str, Any], response: dict[str, Any]) -> None:
+        """What a Responses answer made, to check it when it comes back: each output item's
+        model and reasoning item; with ``store`` (the API's default), the reasoning items by id
+        and the whole conversation for ``previous_response_id``."""
+        stored = body.get("store") is not False
+        reasoning: str | None = None
+        for item in response["output"]:
+            if item["type"] == "reasoning":
+                reasoning = item["id"]
+                if stored:
+                    bounded_put(self.stored_reasoning, item["id"], model, MAX_REMEMBERED)
+            else:
+                bounded_put(self.minted, item["id"], rules.Minted(model, reasoning), MAX_REMEMBERED)
+        if stored:
+            conversation = [*body["input"], *response["output"]]
+            bounded_put(self.stored, response["id"], (model, conversation), MAX_STORED)
 
     async def messages(self, request: Request) -> Response:
         body, record, failure = await self._receive(request, "messages")
@@ -411,6 +492,7 @@ class StandIn:
         encrypted = next((i.get("encrypted_content") for i in items if i["type"] == "reasoning"),
                          None)
         self._answered(record, answer, [i["type"] for i in items], encrypted)
+        self._remember(answer.model, body, response)
         if not body.get("stream"):
             return JSONResponse(response)
         return StreamingResponse(as_async(responses_events(response)),
@@ -597,7 +679,7 @@ def responses_object(answer: Answer, body: dict[str, Any]) -> dict[str, Any]:
         "status": "completed", "error": None, "incomplete_details": None,
         "instructions": body.get("instructions"), "max_output_tokens": body.get("max_output_tokens"),
         "model": answer.model, "output": output, "parallel_tool_calls": True,
-        "previous_response_id": None,
+        "previous_response_id": body.get("previous_response_id"),
         "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
         "store": body.get("store", True), "temperature": 1.0, "text": {"format": {"type": "text"}},
         "tool_choice": body.get("tool_choice", "auto"), "tools": body.get("tools") or [],
@@ -662,6 +744,13 @@ def responses_events(response: dict[str, Any]) -> Iterator[str]:
 
 # --- helpers ------------------------------------------------------------------------------------
 
+def bounded_put(memory: dict[str, Any], key: str, value: Any, limit: int) -> None:
+    """Remember ``key`` (newest last), forgetting the oldest beyond ``limit``."""
+    memory.pop(key, None)
+    memory[key] = value
+    while len(memory) > limit:
+        memory.pop(next(iter(memory)))
+
 async def as_async(events: Iterator[str]) -> AsyncIterator[str]:
     for item in events:
         yield item
@@ -689,7 +778,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8010)
     parser.add_argument("--strict", action="store_true",
-                        help=f"apply the Anthropic API's rules on history (also {STRICT_ENV}=1)")
+                        help=f"apply the Anthropic and Responses APIs' rules on history "
+                             f"(also {STRICT_ENV}=1)")
     args = parser.parse_args(argv)
     standin = StandIn(strict=args.strict or strict_from_env())
     uvicorn.run(standin.app(), host=args.host, port=args.port, log_level="warning")

@@ -1,5 +1,6 @@
-"""The stand-in provider's rules, as pure functions: signatures, the Anthropic API's checks on
-replayed history (with the API's own error texts), the tool-call convention, token counting.
+"""The stand-in provider's rules, as pure functions: signatures, the Anthropic API's and the
+Responses API's checks on replayed history (with the APIs' own error texts), the tool-call
+convention, token counting.
 
 ``app/standin.py`` serves them; its docstring describes the behaviour. Tests may import
 ``sign``, ``redacted_data`` and ``encrypted_content`` to build history a model accepts.
@@ -14,7 +15,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -38,6 +39,20 @@ INVALID_SIGNATURE: Final = "messages.{i}.content.{j}: Invalid `signature` in `th
 INVALID_DATA: Final = "messages.{i}.content.{j}: Invalid `data` in `redacted_thinking` block"
 FIELD_REQUIRED: Final = "messages.{i}.content.{j}.{type}.{field}: Field required"
 NOT_A_STRING: Final = "messages.{i}.content.{j}.{type}.{field}.str: Input should be a valid string"
+# The Responses API's texts (HTTP status, param and code in ``responses_error``).
+NOT_VERIFIED: Final = ("The encrypted content {short} could not be verified. Reason: Encrypted "
+                       "content could not be decrypted or parsed.")
+NOT_PERSISTED: Final = (
+    "Item with id '{id}' not found. Items are not persisted when `store` is set to false. Try "
+    "again with `store` set to true, or remove this item from your input.")
+ITEM_NOT_FOUND: Final = "Item with id '{id}' not found."
+WITHOUT_FOLLOWING: Final = (
+    "Item '{id}' of type 'reasoning' was provided without its required following item.")
+WITHOUT_REASONING: Final = (
+    "Item '{id}' of type '{type}' was provided without its required 'reasoning' item: "
+    "'{reasoning}'.")
+NO_TOOL_CALL: Final = "No tool call found for function call output with call_id {call_id}."
+PREVIOUS_NOT_FOUND: Final = "Previous response with id '{id}' not found."
 ORPHAN_TOOL_RESULT: Final = (
     "messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {id}. "
     "Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
@@ -268,12 +283,31 @@ def first_tool(api: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]] | N
     for tool in tools if isinstance(tools, list) else []:
         if not isinstance(tool, dict):
             continue
+        if api == "responses" and tool.get("type", "function") != "function":
+            continue  # custom (freeform), namespace, web_search ... tools take no JSON input
         spec = tool.get("function") if api == "chat" else tool
         if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
             continue
         schema = spec.get("input_schema" if api == "messages" else "parameters")
         return spec["name"], schema if isinstance(schema, dict) else {}
     return None
+
+
+def tool_call(api: str, body: dict[str, Any], step: int) -> tuple[str, dict[str, Any]] | None:
+    """The tool call for step ``step`` of a tool loop: on Responses, Codex's shell tools first
+    (``exec_command`` with ``{"cmd": "echo standin-step-K"}``, else ``shell`` with
+    ``{"command": ["echo", "standin-step-K"]}``), else the first tool, its required inputs filled
+    by ``small_input``."""
+    if api == "responses":
+        tools = body.get("tools")
+        names = {t.get("name") for t in tools if isinstance(t, dict)
+                 and t.get("type", "function") == "function"} if isinstance(tools, list) else set()
+        if "exec_command" in names:
+            return "exec_command", {"cmd": f"echo standin-step-{step}"}
+        if "shell" in names:
+            return "shell", {"command": ["echo", f"standin-step-{step}"]}
+    tool = first_tool(api, body)
+    return (tool[0], small_input(tool[1], step)) if tool else None
 
 
 def small_input(schema: dict[str, Any], step: int) -> dict[str, Any]:
@@ -389,6 +423,107 @@ def anthropic_error(body: dict[str, Any], model: str) -> str | None:
     return None
 
 
+# --- the Responses API's rules on replayed input --------------------------------------------------
+
+@dataclass(frozen=True)
+class Refusal:
+    """An error the Responses API answers, with its HTTP status, ``param`` and ``code``."""
+
+    status: int
+    message: str
+    param: str | None = None
+    code: str | None = None
+
+
+@dataclass(frozen=True)
+class Minted:
+    """An output item this stand-in made on ``/v1/responses``: by which model, and the id of
+    the reasoning item that came before it in the same response (``None``: none)."""
+
+    model: str
+    reasoning: str | None
+
+
+def abbreviated(blob: str) -> str:
+    """An encrypted blob as the API's messages show it: its first and last four characters."""
+    return f"{blob[:4]}...{blob[-4:]}"
+
+
+def response_items(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``input`` of a Responses request as a list of items (a string is one user message)."""
+    items = body.get("input")
+    if isinstance(items, str):
+        return [{"type": "message", "role": "user", "content": items}]
+    return [it for it in items if isinstance(it, dict)] if isinstance(items, list) else []
+
+
+def _kind(item: dict[str, Any]) -> str:
+    return str(item.get("type") or "message")
+
+
+def is_output_item(item: dict[str, Any]) -> bool:
+    """An item a model produced (what may follow a reasoning item): an assistant message or a
+    tool call (``function_call``, ``custom_tool_call``, ``local_shell_call``, ...)."""
+    kind = _kind(item)
+    return kind.endswith("_call") or (kind == "message" and item.get("role") == "assistant")
+
+
+def _reasoning_refusal(items: list[dict[str, Any]], i: int, model: str, store: bool,
+                       stored: Mapping[str, str]) -> Refusal | None:
+    item, rs_id = items[i], items[i].get("id")
+    content = item.get("encrypted_content")
+    if content is not None:
+        if not encrypted_by(model, content):
+            return Refusal(400, NOT_VERIFIED.format(short=abbreviated(str(content))),
+                           code="invalid_encrypted_content")
+    elif isinstance(rs_id, str) and rs_id:  # by id alone: only a stored item can be found
+        if not store:
+            return Refusal(404, NOT_PERSISTED.format(id=rs_id), param="input")
+        if rs_id not in stored:
+            return Refusal(404, ITEM_NOT_FOUND.format(id=rs_id), param="input")
+    if isinstance(rs_id, str) and rs_id and not (i + 1 < len(items)
+                                                 and is_output_item(items[i + 1])):
+        return Refusal(400, WITHOUT_FOLLOWING.format(id=rs_id), param="input")
+    return None
+
+
+def responses_error(items: list[dict[str, Any]], model: str, store: bool,
+                    minted: Mapping[str, Minted], stored: Mapping[str, str]) -> Refusal | None:
+    """The error the Responses API answers this input with, or ``None`` when it accepts it.
+
+    Checked item by item, in order: a ``reasoning`` item's ``encrypted_content`` must be this
+    model's (``invalid_encrypted_content``); one given by id alone must be stored (404, never when
+    ``store`` is false); a reasoning item with an id needs an output item right after it; an
+    output item this model made after a reasoning item needs that reasoning item earlier in the
+    input; a ``function_call_output`` needs its call earlier in the input.
+    ``minted``: output item id -> who made it; ``stored``: stored reasoning item id -> model."""
+    reasoning_ids: set[str] = set()
+    call_ids: set[str] = set()
+    for i, item in enumerate(items):
+        kind, item_id = _kind(item), item.get("id")
+        if kind == "reasoning":
+            if refusal := _reasoning_refusal(items, i, model, store, stored):
+                return refusal
+            if isinstance(item_id, str):
+                reasoning_ids.add(item_id)
+            continue
+        made = minted.get(item_id) if isinstance(item_id, str) else None
+        if made and made.model == model and made.reasoning and made.reasoning not in reasoning_ids:
+            return Refusal(400, WITHOUT_REASONING.format(id=item_id, type=kind,
+                                                         reasoning=made.reasoning), param="input")
+        if kind.endswith("_call") and isinstance(item.get("call_id"), str):
+            call_ids.add(item["call_id"])
+        if kind == "function_call_output" and item.get("call_id") not in call_ids:
+            return Refusal(400, NO_TOOL_CALL.format(call_id=item.get("call_id")), param="input")
+    return None
+
+
+def previous_response_refusal(response_id: object) -> Refusal:
+    """``previous_response_id`` names no response this model stored."""
+    return Refusal(400, PREVIOUS_NOT_FOUND.format(id=response_id), param="previous_response_id",
+                   code="previous_response_not_found")
+
+
 # --- what arrived, for tests ----------------------------------------------------------------------
 
 def history_report(api: str, body: dict[str, Any], model: str, known: Iterable[str],
@@ -402,9 +537,10 @@ def history_report(api: str, body: dict[str, Any], model: str, known: Iterable[s
         items = body.get("input")
         for i, item in enumerate(items if isinstance(items, list) else []):
             if isinstance(item, dict) and item.get("type") == "reasoning":
-                thinking.append({"at": f"input.{i}", "type": "reasoning",
+                thinking.append({"at": f"input.{i}", "type": "reasoning", "id": item.get("id"),
                                  "signature": provenance(item, model, known)})
-        return {"thinking": thinking, "tool_loop": None}
+        return {"thinking": thinking,
+                "tool_loop": responses_tool_loop(items, model, known, tool_ids)}
     messages = body.get("messages")
     messages = messages if isinstance(messages, list) else []
     for i, m in enumerate(messages):
@@ -427,3 +563,28 @@ def history_report(api: str, body: dict[str, Any], model: str, known: Iterable[s
                 "first_block_signature": provenance(first, model, known)
                 if first.get("type") in THINKING_TYPES else None}
     return {"thinking": thinking, "tool_loop": loop}
+
+
+def responses_tool_loop(items: object, model: str, known: list[str], tool_ids: dict[str, str]
+                        ) -> dict[str, Any] | None:
+    """For a Responses tool continuation (``input`` ends with ``function_call_output`` items),
+    the turn it continues: the run of output items (reasoning, calls, messages) before those
+    results, with the keys a Messages tool loop has (``first_block``: that turn's first item)."""
+    entries = items if isinstance(items, list) else []
+    end = len(entries)
+    while end and isinstance(entries[end - 1], dict) and _kind(entries[end - 1]).endswith("_output"):
+        end -= 1
+    if end == len(entries):
+        return None
+    start = end
+    while start and isinstance(entries[start - 1], dict) and (
+            _kind(entries[start - 1]) == "reasoning" or is_output_item(entries[start - 1])):
+        start -= 1
+    turn = [it for it in entries[start:end] if isinstance(it, dict)]
+    calls = [str(it.get("call_id")) for it in turn if _kind(it).endswith("_call")]
+    first = turn[0] if turn else {}
+    return {"at": f"input.{start}", "tool_use_ids": calls,
+            "made_by": sorted({tool_ids.get(c, "unknown") for c in calls}),
+            "first_block": _kind(first) if turn else None,
+            "first_block_signature": provenance(first, model, known)
+            if first.get("type") == "reasoning" else None}

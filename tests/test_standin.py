@@ -315,10 +315,11 @@ def test_responses_reasoning_items_as_openai_sends_them(app: TestClient) -> None
     assert summarised["summary"][0]["type"] == "summary_text"
     assert [i["type"] for i in app.post("/v1/responses", json=responses_body()).json()["output"]
             ] == ["message"]
-    # the next turn replays the item: recorded as this model's own
-    app.post("/v1/responses", json=responses_body(input=[*responses_body()["input"], reasoning]))
+    # the next turn replays the item and its message: recorded as this model's own
+    again = [*responses_body()["input"], reasoning, message, *responses_body()["input"]]
+    assert app.post("/v1/responses", json=responses_body(input=again)).status_code == 200
     assert app.get("/_standin/requests").json()[-1]["history"]["thinking"] == [
-        {"at": "input.1", "type": "reasoning", "signature": "own"}]
+        {"at": "input.1", "type": "reasoning", "id": reasoning["id"], "signature": "own"}]
 
 
 def test_responses_stream_the_real_event_sequence(app: TestClient) -> None:
@@ -338,12 +339,254 @@ def test_responses_stream_the_real_event_sequence(app: TestClient) -> None:
     assert [e["sequence_number"] for _, e in events] == list(range(len(events)))
     done = events[-1][1]["response"]
     assert [i["type"] for i in done["output"]] == ["reasoning", "function_call"]
-    call = done["output"][1]
-    # its result ends the loop
+    reasoning, call = done["output"]
+    # its result ends the loop (the reasoning item is stored: store defaults to true)
     final = app.post("/v1/responses", json=responses_body(tools=tools, input=[
-        {"role": "user", "content": "go steps=1"}, call,
+        {"role": "user", "content": "go steps=1"}, reasoning, call,
         {"type": "function_call_output", "call_id": call["call_id"], "output": "ok"}])).json()
     assert [i["type"] for i in final["output"]] == ["message"]
+
+
+# --- Responses: Codex's tool loops and the API's replay rules, with the official texts -----------
+
+EXEC = {"type": "function", "name": "exec_command", "strict": False, "parameters": {
+    "type": "object", "properties": {"cmd": {"type": "string"}, "workdir": {"type": "string"}},
+    "required": ["cmd"], "additionalProperties": False}}
+PATCH = {"type": "custom", "name": "apply_patch", "format": {"type": "grammar"}}
+
+
+def user(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+def codex_body(items: list[dict[str, Any]], model: str = "r-1", **extra: Any) -> dict[str, Any]:
+    """A request as Codex sends it (store off, encrypted reasoning included, its tools)."""
+    return {"model": model, "input": items, "tools": [PATCH, EXEC], "tool_choice": "auto",
+            "parallel_tool_calls": True, "reasoning": {"effort": "low", "summary": "auto"},
+            "store": False, "include": ["reasoning.encrypted_content"], "stream": False, **extra}
+
+
+def run_loop(app: TestClient, items: list[dict[str, Any]], model: str = "r-1", **extra: Any
+             ) -> list[dict[str, Any]]:
+    """Answer every tool call as Codex does until the model answers a message; the history."""
+    items = list(items)
+    while True:
+        response = app.post("/v1/responses", json=codex_body(items, model, **extra))
+        assert response.status_code == 200, response.text
+        output = response.json()["output"]
+        items += output
+        calls = [i for i in output if i["type"] == "function_call"]
+        if not calls:
+            return items
+        items += [{"type": "function_call_output", "call_id": c["call_id"], "output": "ok"}
+                  for c in calls]
+
+
+def openai_error(response: Any, status: int = 400) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    error: dict[str, Any] = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == "invalid_request_error"
+    return error
+
+
+def test_codex_tool_loop_calls_exec_command_n_times_then_answers(app: TestClient) -> None:
+    history = run_loop(app, [user("look at a.py steps=2")])
+    kinds = [i["type"] for i in history[1:]]
+    assert kinds == ["reasoning", "function_call", "function_call_output"] * 2 + [
+        "reasoning", "message"]
+    for step, at in ((1, 1), (2, 4)):
+        reasoning, call = history[at], history[at + 1]
+        assert reasoning["id"].startswith("rs_") and encrypted_by("r-1", reasoning["encrypted_content"])
+        assert f"Step {step} of 2" in reasoning["summary"][0]["text"]
+        assert call["id"].startswith("fc_") and call["call_id"].startswith("call_")
+        assert (call["name"], json.loads(call["arguments"])) == (
+            "exec_command", {"cmd": f"echo standin-step-{step}"})
+    assert history[-1]["content"][0]["text"].endswith("Done after 2 tool results.")
+    # every continuation carried its own reasoning item before the call it continues
+    records = app.get("/_standin/requests").json()
+    loops = [r["history"]["tool_loop"] for r in records]
+    assert loops[0] is None
+    assert [(lp["at"], lp["first_block"], lp["first_block_signature"], lp["made_by"])
+            for lp in loops[1:]] == [("input.1", "reasoning", "own", ["r-1"]),
+                                     ("input.4", "reasoning", "own", ["r-1"])]
+    assert loops[2]["tool_use_ids"] == [history[5]["call_id"]]
+
+
+@pytest.mark.parametrize("tools,call", [
+    pytest.param([{"type": "function", "name": "shell", "parameters": {}}],
+                 ("shell", {"command": ["echo", "standin-step-1"]}), id="shell"),
+    pytest.param([PATCH, {"type": "function", "name": "Read", "parameters": TOOLS[0][
+        "input_schema"]}], ("Read", {"path": "standin-step-1", "limit": 1}), id="first-function"),
+])
+def test_without_exec_command_the_loop_uses_shell_or_the_first_function(
+        app: TestClient, tools: list[dict[str, Any]], call: tuple[str, dict[str, Any]]) -> None:
+    body = codex_body([user("go steps=1")], tools=tools)
+    item = app.post("/v1/responses", json=body).json()["output"][-1]
+    assert (item["name"], json.loads(item["arguments"])) == call
+
+
+def test_a_non_reasoning_request_gets_no_reasoning_items(app: TestClient) -> None:
+    history = run_loop(app, [user("go steps=1")], reasoning=None)
+    assert [i["type"] for i in history[1:]] == ["function_call", "function_call_output", "message"]
+
+
+def test_another_models_encrypted_reasoning_cannot_be_verified(app: TestClient) -> None:
+    history = run_loop(app, [user("look steps=1")], model="r-1")
+    blob = history[1]["encrypted_content"]
+    error = openai_error(app.post("/v1/responses", json=codex_body(
+        [*history, user("more")], model="r-2")))
+    assert error == {"message": f"The encrypted content {blob[:4]}...{blob[-4:]} could not be "
+                                "verified. Reason: Encrypted content could not be decrypted or "
+                                "parsed.",
+                     "type": "invalid_request_error", "param": None,
+                     "code": "invalid_encrypted_content"}
+    assert error["message"].startswith("The encrypted content gAAA...")
+    record = app.get("/_standin/requests").json()[-1]
+    assert record["rejected"] and record["status"] == 400 and record["error"] == error
+    assert [t["signature"] for t in record["history"]["thinking"]] == ["other:r-1"] * 2
+    # made up content is refused the same way
+    forged = {**history[1], "encrypted_content": "gAAAAABnot-a-real-one=="}
+    assert openai_error(app.post("/v1/responses", json=codex_body(
+        [history[0], forged, *history[2:]])))["code"] == "invalid_encrypted_content"
+
+
+def test_a_reasoning_item_by_id_alone_is_not_found_unless_stored(app: TestClient) -> None:
+    history = run_loop(app, [user("look steps=1")])
+    bare = {k: v for k, v in history[1].items() if k != "encrypted_content"}
+    rs_id = bare["id"]
+    error = openai_error(app.post("/v1/responses", json=codex_body(
+        [history[0], bare, *history[2:]])), status=404)
+    assert error == {"message": f"Item with id '{rs_id}' not found. Items are not persisted when "
+                                "`store` is set to false. Try again with `store` set to true, or "
+                                "remove this item from your input.",
+                     "type": "invalid_request_error", "param": "input", "code": None}
+    # with store on, only an item the API stored is found
+    assert openai_error(app.post("/v1/responses", json=codex_body(
+        [history[0], bare, *history[2:]], store=True)), status=404)["message"] == (
+        f"Item with id '{rs_id}' not found.")
+    stored = run_loop(app, [user("look steps=1")], store=True)
+    by_id = {k: v for k, v in stored[1].items() if k != "encrypted_content"}
+    assert app.post("/v1/responses", json=codex_body(
+        [stored[0], by_id, *stored[2:]], store=True)).status_code == 200
+
+
+def test_a_reasoning_item_needs_its_following_item(app: TestClient) -> None:
+    history = run_loop(app, [user("hi")])
+    rs_id = history[1]["id"]
+    for items in ([*history[:2]], [*history[:2], user("and?")]):
+        assert openai_error(app.post("/v1/responses", json=codex_body(items))) == {
+            "message": f"Item '{rs_id}' of type 'reasoning' was provided without its required "
+                       "following item.",
+            "type": "invalid_request_error", "param": "input", "code": None}
+
+
+def test_an_own_output_item_needs_its_reasoning_item(app: TestClient) -> None:
+    history = run_loop(app, [user("look steps=1")])
+    rs_id, call = history[1]["id"], history[2]
+    error = openai_error(app.post("/v1/responses", json=codex_body(
+        [history[0], *history[2:4]])))  # the continuation without its reasoning item
+    assert error == {"message": f"Item '{call['id']}' of type 'function_call' was provided "
+                                f"without its required 'reasoning' item: '{rs_id}'.",
+                     "type": "invalid_request_error", "param": "input", "code": None}
+    record = app.get("/_standin/requests").json()[-1]
+    assert record["history"]["tool_loop"]["first_block"] == "function_call"
+    assert record["history"]["tool_loop"]["first_block_signature"] is None
+    # the final message too
+    message = history[-1]
+    assert openai_error(app.post("/v1/responses", json=codex_body(
+        [*history[:-2], message, user("more")])))["message"] == (
+        f"Item '{message['id']}' of type 'message' was provided without its required 'reasoning' "
+        f"item: '{history[-2]['id']}'.")
+    # another model takes the turn without the foreign reasoning items (what a router sends)
+    foreign_dropped = [i for i in history if i["type"] != "reasoning"] + [user("more")]
+    assert app.post("/v1/responses", json=codex_body(foreign_dropped, "r-2")).status_code == 200
+
+
+def test_a_tool_output_needs_its_call(app: TestClient) -> None:
+    output = {"type": "function_call_output", "call_id": "call_nowhere", "output": "ok"}
+    assert openai_error(app.post("/v1/responses", json=codex_body([user("x"), output]))) == {
+        "message": "No tool call found for function call output with call_id call_nowhere.",
+        "type": "invalid_request_error", "param": "input", "code": None}
+
+
+def test_previous_response_id_continues_only_the_same_models_stored_response(
+        app: TestClient) -> None:
+    first = app.post("/v1/responses", json=codex_body([user("look steps=2")], store=True)).json()
+    assert first["previous_response_id"] is None
+    call = first["output"][-1]
+    result = {"type": "function_call_output", "call_id": call["call_id"], "output": "ok"}
+    second = app.post("/v1/responses", json=codex_body(
+        [result], store=True, previous_response_id=first["id"])).json()
+    assert second["previous_response_id"] == first["id"]
+    assert "Step 2 of 2" in second["output"][0]["summary"][0]["text"]  # the stored history counts
+
+    def refused(response_id: str, model: str = "r-1") -> dict[str, Any]:
+        return openai_error(app.post("/v1/responses", json=codex_body(
+            [user("again")], model, previous_response_id=response_id)))
+
+    expected = {"message": f"Previous response with id '{first['id']}' not found.",
+                "type": "invalid_request_error", "param": "previous_response_id",
+                "code": "previous_response_not_found"}
+    assert refused(first["id"], "r-2") == expected  # another model's
+    assert refused("resp_never")["message"] == "Previous response with id 'resp_never' not found."
+    unstored = app.post("/v1/responses", json=codex_body([user("hi")])).json()
+    assert refused(unstored["id"])["code"] == "previous_response_not_found"  # store was false
+
+
+def test_lenient_accepts_any_responses_input() -> None:
+    with TestClient(StandInApp().app()) as lenient:
+        items = [user("x"), {"type": "reasoning", "id": "rs_1", "summary": [],
+                             "encrypted_content": "gAAAAAbogus"},
+                 {"type": "function_call_output", "call_id": "call_nowhere", "output": "ok"}]
+        assert lenient.post("/v1/responses", json=codex_body(
+            items, previous_response_id="resp_never")).status_code == 200
+
+
+# --- Responses through the official openai SDK --------------------------------------------------
+
+def sdk(app: TestClient) -> openai.OpenAI:
+    """The official client, talking to the stand-in app in process."""
+    return openai.OpenAI(base_url="http://testserver/v1", api_key="standin", http_client=app,
+                         max_retries=0)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+def test_the_openai_sdk_runs_a_tool_loop_and_sees_the_refusals(app: TestClient,
+                                                               stream: bool) -> None:
+    client = sdk(app)
+    items: list[Any] = [user("look at a.py steps=1")]
+    kwargs: dict[str, Any] = dict(tools=[EXEC], store=False, reasoning={"effort": "low"},
+                                  include=["reasoning.encrypted_content"])
+
+    def ask(model: str = "r-1") -> Any:
+        if not stream:
+            return client.responses.create(model=model, input=items, **kwargs)
+        with client.responses.stream(model=model, input=items, **kwargs) as events:
+            kinds = [e.type for e in events]
+            assert kinds[:2] == ["response.created", "response.in_progress"]
+            assert kinds[-1] == "response.completed"
+            return events.get_final_response()
+
+    first = ask()
+    reasoning, call = first.output
+    assert reasoning.type == "reasoning" and encrypted_by("r-1", reasoning.encrypted_content)
+    assert call.type == "function_call" and json.loads(call.arguments) == {
+        "cmd": "echo standin-step-1"}
+    items += [i.model_dump(exclude_none=True) for i in first.output]
+    items.append({"type": "function_call_output", "call_id": call.call_id, "output": "ok"})
+    final = ask()
+    assert final.output_text.startswith("[r-1] ") and final.usage and final.usage.input_tokens
+    items += [i.model_dump(exclude_none=True) for i in final.output]
+    items.append(user("thanks"))
+    with pytest.raises(openai.BadRequestError) as refused:
+        ask("r-2")
+    assert refused.value.code == "invalid_encrypted_content"
+    assert "could not be verified" in refused.value.message
+    items[1].pop("encrypted_content")
+    with pytest.raises(openai.NotFoundError) as missing:
+        ask()
+    assert "Items are not persisted when `store` is set to false" in missing.value.message
 
 
 # --- faults -------------------------------------------------------------------------------------
