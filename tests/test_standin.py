@@ -6,8 +6,12 @@ proxy with the official SDKs, as a user would."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 import anthropic
 import openai
@@ -27,6 +31,8 @@ from app.standin_rules import (
 from .conftest import Proxy, StandIn
 
 pytestmark = pytest.mark.timeout(180)
+
+CODEX: Final = shutil.which("codex")
 
 TOOLS = [{"name": "Read", "description": "Read a file", "input_schema": {
     "type": "object", "properties": {"path": {"type": "string"}, "limit": {"type": "integer"}},
@@ -790,3 +796,72 @@ def test_a_stall_outlasts_the_clients_timeout_then_the_model_answers(proxy: Prox
     answer = claude(proxy).messages.create(model="high-reasoning", max_tokens=64, messages=USER)
     assert answer.content[0].type == "text"
     assert [r["fault"] for r in fresh.calls("standin-high")] == ["stall", None]
+
+
+# --- the real Codex CLI, straight to the stand-in -------------------------------------------------
+
+CODEX_CONFIG: Final = """\
+model = "standin-codex-a"
+model_provider = "standin"
+model_reasoning_effort = "low"
+[model_providers.standin]
+name = "standin"
+base_url = "{url}/v1"
+env_key = "STANDIN_KEY"
+wire_api = "responses"
+"""
+
+
+@pytest.mark.skipif(CODEX is None, reason="the OpenAI Codex CLI (`codex`) is not on PATH "
+                                          "(npm i -g @openai/codex)")
+def test_the_real_codex_cli_loops_resumes_and_breaks_when_the_model_changes(
+        fresh: StandIn, tmp_path: Path) -> None:
+    """Codex runs a two-step tool loop, resumes on the same model (its own reasoning replayed),
+    then resumes on another model: refused, as OpenAI refuses it (the bug a router must fix)."""
+    assert CODEX is not None
+    home, work = tmp_path / "codex-home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    (home / "config.toml").write_text(CODEX_CONFIG.format(url=fresh.url))
+    (work / "a.py").write_text("print('hi')\n")
+    env = {**os.environ, "CODEX_HOME": str(home), "STANDIN_KEY": "standin-needs-no-key"}
+
+    def codex(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([CODEX, "exec", "--skip-git-repo-check", *args], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    first = codex("look at a.py steps=2")
+    assert first.returncode == 0, first.stderr
+    assert "[standin-codex-a] Hello from the reasoning-panel stand-in provider. Done after 2 tool " \
+        "results." in first.stdout
+    calls = fresh.calls()
+    assert [(c["model"], c["status"], c["stream"]) for c in calls] == [
+        ("standin-codex-a", 200, True)] * 3
+    body = calls[0]["body"]
+    assert body["store"] is False and body["include"] == ["reasoning.encrypted_content"]
+    assert calls[0]["reply"]["content"] == ["reasoning", "function_call"]
+    # Codex ran the command it was given, and each step came back with its own reasoning item
+    outputs = [i["output"] for i in calls[2]["body"]["input"] if i["type"] == "function_call_output"]
+    assert len(outputs) == 2
+    assert "standin-step-1" in outputs[0] and "standin-step-2" in outputs[1]
+    for call in calls[1:]:
+        loop = call["history"]["tool_loop"]
+        assert (loop["first_block"], loop["first_block_signature"], loop["made_by"]) == (
+            "reasoning", "own", ["standin-codex-a"])
+
+    fresh.clear()
+    same = codex("resume", "--last", "again steps=1")
+    assert same.returncode == 0, same.stderr
+    assert "Done after 1 tool results." in same.stdout
+    resumed = fresh.calls()
+    assert [c["status"] for c in resumed] == [200, 200]
+    assert {t["signature"] for c in resumed for t in c["history"]["thinking"]} == {"own"}
+
+    fresh.clear()
+    switched = codex("resume", "--last", "-m", "standin-codex-b", "and now steps=1")
+    assert switched.returncode == 1
+    assert "invalid_encrypted_content" in switched.stdout + switched.stderr
+    refused = fresh.calls()
+    assert refused and all(c["model"] == "standin-codex-b" and c["status"] == 400 for c in refused)
+    assert refused[0]["error"]["code"] == "invalid_encrypted_content"
+    assert {t["signature"] for t in refused[0]["history"]["thinking"]} == {"other:standin-codex-a"}
