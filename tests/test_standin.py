@@ -741,6 +741,24 @@ def test_a_responses_target_answers_messages_with_its_reasoning(
     assert received["reply"]["content"] == ["reasoning", "function_call"]
 
 
+def test_a_responses_tool_loop_through_the_proxy_replays_its_own_reasoning(
+        proxy: Proxy, fresh: StandIn) -> None:
+    """LiteLLM passes Codex-shaped Responses input to an ``openai/...`` deployment as it is."""
+    items: list[Any] = [user("look steps=2")]
+    for _ in range(3):
+        response = gpt(proxy).responses.create(
+            model="openai-reasoner", input=items, tools=[EXEC], store=False,
+            include=["reasoning.encrypted_content"], reasoning={"effort": "low"})
+        items += [i.model_dump(exclude_none=True) for i in response.output]
+        items += [{"type": "function_call_output", "call_id": i.call_id, "output": "ok"}
+                  for i in response.output if i.type == "function_call"]
+    assert response.output_text.endswith("Done after 2 tool results.")
+    calls = fresh.calls()
+    assert [(c["api"], c["status"]) for c in calls] == [("responses", 200)] * 3
+    assert [(lp["first_block"], lp["first_block_signature"]) for c in calls[1:]
+            for lp in [c["history"]["tool_loop"]]] == [("reasoning", "own")] * 2
+
+
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
 def test_a_chat_target_answers_with_reasoning_content(proxy: Proxy, fresh: StandIn,
                                                       stream: bool) -> None:
