@@ -425,9 +425,7 @@ class StandIn:
     def _answered(self, record: dict[str, Any], answer: Answer, content: list[str],
                   signature: str | None) -> None:
         if answer.tool_id:
-            self.tool_ids[answer.tool_id] = answer.model
-            if len(self.tool_ids) > MAX_REMEMBERED:
-                self.tool_ids.pop(next(iter(self.tool_ids)))
+            bounded_put(self.tool_ids, answer.tool_id, answer.model, MAX_REMEMBERED)
         record.update(status=200, reply={"content": content, "tool_use_id": answer.tool_id or None,
                                          "signature": signature})
 
