@@ -21,15 +21,34 @@ from callbacks.stores.eventlog import EventLog, follow, parse_lines, read_tail, 
 from callbacks.stores.files import FileStore
 
 
-def all_records(path: Path) -> list[dict[str, Any]]:
-    """Every record in the log and its rotated files, oldest first."""
-    files = sorted(path.parent.glob(path.name + ".*"),
-                   key=lambda p: -int(p.suffix[1:]) if p.suffix[1:].isdigit() else 0)
-    out: list[dict[str, Any]] = []
-    for f in [*(f for f in files if f.suffix[1:].isdigit()), path]:
-        if f.exists():
-            out += parse_lines(f.read_bytes())
+def _log_files(path: Path) -> list[tuple[Path, int]]:
+    """The rotated files (oldest first) and the live one, each with its inode."""
+    files = sorted((f for f in path.parent.glob(path.name + ".*") if f.suffix[1:].isdigit()),
+                   key=lambda p: -int(p.suffix[1:]))
+    out = []
+    for f in [*files, path]:
+        try:
+            out.append((f, f.stat().st_ino))
+        except FileNotFoundError:  # rotated away since the glob
+            continue
     return out
+
+
+def all_records(path: Path) -> list[dict[str, Any]]:
+    """Every record in the log and its rotated files, oldest first.
+
+    A writer may rotate while this reads (files renamed one up): the read is then done again,
+    so the records come from one consistent set of files, none missed or counted twice."""
+    while True:
+        files = _log_files(path)
+        out: list[dict[str, Any]] = []
+        try:
+            for f, _ in files:
+                out += parse_lines(f.read_bytes())
+        except FileNotFoundError:
+            continue
+        if _log_files(path) == files:
+            return out
 
 
 def test_records_are_written_privately(tmp_path: Path) -> None:
