@@ -151,4 +151,3 @@ def own_reasoning_before_calls(items: list[Any]) -> bool:
         start -= 1
     return any(isinstance(item, dict) and item.get("type") == "reasoning"
                for item in items[start:end])
-
