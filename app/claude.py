@@ -3,7 +3,8 @@
 Uses the proxy that serves the state folder when it answers, else starts one (and stops it when
 Claude Code exits), then runs ``claude`` with ``ANTHROPIC_BASE_URL`` / ``ANTHROPIC_AUTH_TOKEN``
 pointing at it and, unless told not to, the status line (through ``claude --settings``, so the
-user's own settings files are left alone).
+user's own settings files are left alone) and the smallest input window a session can reach
+(:mod:`app.client_window`), so that Claude Code compacts before any tier's model would refuse it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Final, TextIO
 
+from app.client_window import claude_window_env, describe, launch_window
 from app.local_stack import Service, preferred_port, start_proxy
 from app.statusline import statusline_setting
 from callbacks.launcher import master_key, read_proxy_info
@@ -53,7 +55,7 @@ def claude_command(claude: str, home: Path, statusline: bool, args: list[str]) -
 
 
 def run_claude(home: Path, config: Path | None, statusline: bool, args: list[str],
-               err: TextIO | None = None) -> int:
+               err: TextIO | None = None, window: bool = True) -> int:
     """Run Claude Code through this state folder's proxy; its exit code."""
     def say(message: str) -> None:
         print(f"reasoning-panel: {message}", file=err or sys.stderr, flush=True)
@@ -89,6 +91,15 @@ def run_claude(home: Path, config: Path | None, statusline: bool, args: list[str
     key = master_key(home, config or Path(os.devnull))
     say(f"Claude Code -> {url}" + ("" if started is None else " (stopped when Claude Code exits)"))
     env = claude_environment(url, key.value, dict(os.environ))
+    if window:
+        try:
+            found = launch_window(home, url, key.value, say)
+            settings = claude_window_env(found)
+            env.update(settings)
+            told = " ".join(f"{k}={v}" for k, v in settings.items() if k.startswith("CLAUDE"))
+            say(describe(found, told))
+        except Exception as exc:  # noqa: BLE001 - Claude Code still starts, with its own window
+            say(f"could not work out the input window ({exc}); Claude Code keeps its own")
     # Ctrl+C belongs to Claude Code (it reaches the whole foreground group): stay to clean up.
     # A handler, not SIG_IGN: an ignored signal would stay ignored in claude after exec.
     previous = signal.signal(signal.SIGINT, lambda *_: None)

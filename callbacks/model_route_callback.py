@@ -368,15 +368,33 @@ def _call_metadata(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return next((m for m in found if METADATA_KEY in m), found[0] if found else {})
 
 
-def _sent_body(kwargs: Mapping[str, Any]) -> Any:
-    """The body LiteLLM reports it sent to the provider (the last attempt's), if it says.
+# The reasoning fields of a body (what :func:`provider_reasoning` reads), kept per call from the
+# deployment hook until the call's outcome: a few references, never a copy of the body.
+SENT_KEYS: Final = ("thinking", "reasoning_effort", "output_config", "reasoning", "messages",
+                    "input")
+MAX_SENT: Final = 4096  # calls in flight whose final body is kept (the oldest go first)
 
-    ``raw_request_body`` is there on every path when the config sets
-    ``litellm_settings.log_raw_request_response: true``; otherwise ``complete_input_dict``,
-    which some paths leave empty (then the record says ``unknown``).
-    """
-    raw = (kwargs.get("raw_request_typed_dict") or {}).get("raw_request_body")
-    return raw or (kwargs.get("additional_args") or {}).get("complete_input_dict")
+
+def _sent_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: body[key] for key in SENT_KEYS if key in body}
+
+
+def _reported_body(kwargs: Mapping[str, Any]) -> Any:
+    """The body LiteLLM's logging reports it sent, on the paths where it does (no deployment
+    hook ran: a call LiteLLM made without one)."""
+    return (kwargs.get("additional_args") or {}).get("complete_input_dict")
+
+
+def _newest_thinking(messages: list[Any]) -> bool:
+    """Whether any message holds a thinking block, looking from the newest one (a kept block
+    is most often in the last assistant turns)."""
+    for message in reversed(messages):
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if isinstance(content, list) and any(
+                isinstance(b, Mapping) and b.get("type") in ("thinking", "redacted_thinking")
+                for b in content):
+            return True
+    return False
 
 
 def _hidden_retry(kwargs: Mapping[str, Any], routed: Mapping[str, Any]) -> bool:
@@ -391,8 +409,7 @@ def _hidden_retry(kwargs: Mapping[str, Any], routed: Mapping[str, Any]) -> bool:
     if not sent_blocks or not _anthropic_native(str(routed.get("fitted_for") or "")):
         return False
     final = kwargs.get("messages")
-    sent = provider_reasoning({"messages": final}) if isinstance(final, list) else "unknown"
-    return isinstance(sent, dict) and not sent.get("thinking_blocks")
+    return isinstance(final, list) and not _newest_thinking(final)
 
 
 class ReasoningRouter(CustomLogger):
@@ -410,6 +427,7 @@ class ReasoningRouter(CustomLogger):
         self.events = self.store.event_log() if events else None
         self.memory: ConversationMemory = memory if memory is not None else self.store.memory()
         self.targets = ProxyTargets()
+        self._sent: dict[str, dict[str, Any]] = {}  # call id -> the final body's reasoning fields
         self.live = self.store.live(
             on_reload=lambda old, new: self._emit(reload_record(old, new)),
             on_problem=lambda message: self._emit(refused_record(message)),
@@ -459,10 +477,32 @@ class ReasoningRouter(CustomLogger):
         """Fit the history again when the deployment that really gets the call is another
         model than the one planned (a fallback, a group of several models)."""
         try:
-            return self._fit_deployment(kwargs)
+            fitted = self._fit_deployment(kwargs)
         except Exception:  # never break a call
             log.exception("reasoning-panel: could not fit the history to the deployment")
-            return None
+            fitted = None
+        try:
+            self._keep_sent(fitted if fitted is not None else kwargs)
+        except Exception:  # pragma: no cover - bookkeeping must never fail a call
+            log.exception("reasoning-panel: could not keep what the deployment gets")
+        return fitted
+
+    def _keep_sent(self, body: Mapping[str, Any]) -> None:
+        """Remember the reasoning fields of the body this deployment gets, for ``done.sent``
+        (the last attempt's wins: the one that served the call)."""
+        call_id = body.get("litellm_call_id")
+        if not isinstance(call_id, str):
+            return
+        sent = self._sent
+        sent.pop(call_id, None)
+        if len(sent) >= MAX_SENT:
+            del sent[next(iter(sent))]
+        sent[call_id] = _sent_fields(body)
+
+    def _take_sent(self, kwargs: Mapping[str, Any]) -> Any:
+        call_id = kwargs.get("litellm_call_id")
+        kept = self._sent.pop(call_id, None) if isinstance(call_id, str) else None
+        return kept if kept is not None else _reported_body(kwargs)
 
     def _fit_deployment(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
         metadata = _call_metadata(kwargs)
@@ -558,10 +598,15 @@ class ReasoningRouter(CustomLogger):
             wait = retry_after(kwargs.get("exception")) if failed else None
             if wait is not None:  # the provider's cooldown, for the panel's tier health
                 record["retry_after"] = wait
+            sent = self._take_sent(kwargs)
             if not failed:
-                record["sent"] = provider_reasoning(_sent_body(kwargs))
                 if _hidden_retry(kwargs, routed):
                     record["hidden_retry"] = True
+                    # LiteLLM dropped ``thinking`` and every thinking block before the retry
+                    kept = sent if isinstance(sent, Mapping) else {}
+                    sent = {k: v for k, v in kept.items() if k != "thinking"} | {
+                        "messages": kwargs.get("messages")}
+                record["sent"] = provider_reasoning(sent)
             self._emit(record)
         except Exception:  # pragma: no cover - logging must never fail a call
             log.exception("reasoning-panel: could not record a call's outcome")

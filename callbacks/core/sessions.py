@@ -36,13 +36,23 @@ def _short(value: Any) -> str | None:
     return value.strip()[:MAX_CHARS]
 
 
+_parsed: tuple[Any, dict[str, str]] = (None, {})  # the last headers mapping seen, lowercased
+
+
 def request_headers(data: Mapping[str, Any]) -> dict[str, str]:
-    """The request's headers as LiteLLM passed them to the hook, names lowercased."""
+    """The request's headers as LiteLLM passed them to the hook, names lowercased (read-only:
+    the same request's headers are parsed once, however many questions are asked of them)."""
+    global _parsed
     server = data.get("proxy_server_request")
     headers = server.get("headers") if isinstance(server, Mapping) else None
     if not isinstance(headers, Mapping):
         return {}
-    return {str(k).lower(): v for k, v in headers.items() if isinstance(v, str)}
+    seen, parsed = _parsed
+    if seen is headers:
+        return parsed
+    parsed = {str(k).lower(): v for k, v in headers.items() if isinstance(v, str)}
+    _parsed = (headers, parsed)
+    return parsed
 
 
 def _client_body(data: Mapping[str, Any]) -> Mapping[str, Any]:
