@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from litellm.integrations.custom_logger import CustomLogger
 
+from callbacks.core import responses_history as responses
 from callbacks.core.adapters import adapter_patch, apply_patch, reasoning_patch
 from callbacks.core.context import Limits, estimate_tokens, group_limit, guard
 from callbacks.core.detect import detect_strength, latest_user_text, reasoning_fields
@@ -73,6 +74,13 @@ PREVIEW_CHARS: Final = 120
 Targets = Callable[[str], Target | None]
 """Model group -> what serves it (None when the proxy has no such group)."""
 LOSS: Final = "tool continuation without its own thinking block: sent with thinking off"
+LOSS_RESPONSES: Final = ("tool continuation without its own reasoning item, to a target that needs "
+                         "it: sent with reasoning off")
+
+
+def loop_ids(data: Mapping[str, Any]) -> list[str]:
+    """The tool-call ids a continuation answers, whatever the endpoint; [] for a new turn."""
+    return responses.tool_loop(data) if responses.is_responses(data) else tool_loop(data)
 
 
 def any_target(group: str) -> Target:
@@ -113,7 +121,7 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
     strength = detect_strength(data, state.detection)
     decision = decide(state, model, strength, is_subagent(data)) if isinstance(model, str) else \
         Decision("not_routed", None, None)
-    tool_ids = tool_loop(data)
+    tool_ids = loop_ids(data)
     extra: dict[str, Any] = {"tool_loop": True} if tool_ids else {}
     if tool_ids and memory is not None and isinstance(model, str):
         decision = _hold(decision, model, tool_ids, memory, targets, extra, state, strength.tier)
@@ -203,6 +211,8 @@ def fit_to_target(work: dict[str, Any], target: Target, memory: ConversationMemo
     block, is sent with thinking off, the one request every provider accepts: a loss of
     reasoning, recorded.
     """
+    if responses.is_responses(work):
+        return _fit_responses(work, target, memory, strip_all, unheld_loop)
     signatures = signatures_in(work)
     producers = memory.recall(signatures, ()).signatures if signatures and memory else {}
     fit = fit_history(work, target, producers, strip_all)
@@ -214,6 +224,44 @@ def fit_to_target(work: dict[str, Any], target: Target, memory: ConversationMemo
     if fit.messages is not None:
         work["messages"] = fit.messages
     if signatures or fit.dropped:
+        out["history"] = fit.summary()
+    return out
+
+
+def _reasoning_on(body: Mapping[str, Any]) -> bool:
+    reasoning = body.get("reasoning")
+    return isinstance(reasoning, Mapping) and reasoning.get("effort") not in (None, "none")
+
+
+def _fit_responses(work: dict[str, Any], target: Target, memory: ConversationMemory | None,
+                   strip_all: bool, unheld_loop: bool) -> dict[str, Any]:
+    """:func:`fit_to_target` for a Responses ``input``.
+
+    A continuation that reaches a translated Anthropic target without its own reasoning item
+    (Anthropic refuses a tool loop whose thinking is missing; LiteLLM's stream carries no
+    signature to replay) is sent with reasoning off: a loss, recorded.
+    """
+    items = work.get("input")
+    if not isinstance(items, list):
+        return {}
+    keys = responses.reasoning_keys(work)
+    ids = [i["id"] for i in items if isinstance(i, dict) and i.get("type") == "reasoning"
+           and not i.get("encrypted_content") and isinstance(i.get("id"), str)]
+    producers: dict[str, Any] = {}
+    if (keys or ids) and memory is not None:
+        recall = memory.recall(keys, ids)
+        producers = {**recall.signatures, **recall.tools}
+    fit = responses.fit_input(work, target, producers, strip_all)
+    out: dict[str, Any] = {}
+    if not strip_all and _reasoning_on(work) and target.anthropic and not target.responses \
+            and responses.tool_loop(work) and (unheld_loop or not responses.own_reasoning_before_calls(
+                fit.messages if fit.messages is not None else items)):
+        apply_patch(work, reasoning_patch(work, "none", TierTarget(target.group)))
+        fit = responses.fit_input(work, target, producers, strip_all=True)
+        out["reasoning_lost"] = LOSS_RESPONSES
+    if fit.messages is not None:
+        work["input"] = fit.messages
+    if keys or ids or fit.dropped:
         out["history"] = fit.summary()
     return out
 
@@ -231,6 +279,17 @@ def _anthropic_native(model: str) -> bool:
     """Whether a LiteLLM model string reaches Anthropic's own API (which verifies signatures)."""
     provider, _, rest = model.partition("/")
     return provider == "anthropic" or ("claude" in rest and provider in ("bedrock", "vertex_ai"))
+
+
+def _responses_native(model: str) -> bool:
+    """Whether a LiteLLM model string takes a Responses call as it is (OpenAI's own API)."""
+    provider, slash, _ = model.partition("/")
+    return provider in ("openai", "azure") if slash else model.startswith(("gpt-", "o1", "o3", "o4"))
+
+
+def target_of(group: str, model: str) -> Target:
+    return Target(group, model, anthropic=_anthropic_native(model),
+                  responses=_responses_native(model))
 
 
 class ProxyTargets:
@@ -258,7 +317,8 @@ class ProxyTargets:
         deployments = router.get_model_list(model_name=group) or []
         models = {str((d.get("litellm_params") or {}).get("model", "")) for d in deployments}
         target = Target(group, next(iter(models)) if len(models) == 1 else "",
-                        anthropic=all(map(_anthropic_native, models))) if models else None
+                        anthropic=all(map(_anthropic_native, models)),
+                        responses=all(map(_responses_native, models))) if models else None
         if len(self._cache) > 1000:
             self._cache.clear()
         self._cache[group] = (now, target)
@@ -378,7 +438,7 @@ class ReasoningRouter(CustomLogger):
             self.events.emit(record)
 
     async def _await_tool_producer(self, data: dict[str, Any]) -> None:
-        tool_ids = tool_loop(data)
+        tool_ids = loop_ids(data)
         if not tool_ids:
             return
         deadline = time.monotonic() + self.TOOL_WAIT_S
@@ -447,7 +507,8 @@ class ReasoningRouter(CustomLogger):
     def _fit_deployment(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
         metadata = _call_metadata(kwargs)
         record = metadata.get(METADATA_KEY)
-        if not isinstance(record, dict) or not isinstance(kwargs.get("messages"), list):
+        if not isinstance(record, dict) or not (isinstance(kwargs.get("messages"), list)
+                                                or isinstance(kwargs.get("input"), list)):
             return None
         model = self.targets.deployment_model((metadata.get("model_info") or {}).get("id"))
         model = model or str(kwargs.get("model") or "")
@@ -456,7 +517,7 @@ class ReasoningRouter(CustomLogger):
             return None
         work = dict(kwargs)
         none_tier = record.get("target") is not None and record.get("tier") == "none"
-        extra = fit_to_target(work, Target(group, model, _anthropic_native(model)), self.memory,
+        extra = fit_to_target(work, target_of(group, model), self.memory,
                               strip_all=none_tier)
         record["fitted_for"] = model
         if extra.get("reasoning_lost") or (extra.get("history") or {}).get("dropped"):
