@@ -588,3 +588,80 @@ def responses_tool_loop(items: object, model: str, known: list[str], tool_ids: d
             "first_block": _kind(first) if turn else None,
             "first_block_signature": provenance(first, model, known)
             if first.get("type") == "reasoning" else None}
+
+
+# --- rate limits ---------------------------------------------------------------------------------
+
+DEFAULT_RATE_LIMIT: Final = {"requests": 10_000, "tokens": 10_000_000, "window_s": 60.0}
+"""Every model's limits until told otherwise: never reached by the demo or the tests, but
+reported, so the headers count down as a real provider's do."""
+
+
+def duration_text(seconds: float) -> str:
+    """OpenAI's reset format: ``1s``, ``6m0s``, ``1h2m3s``, ``120ms``."""
+    if seconds < 1:
+        return f"{max(int(seconds * 1000), 0)}ms"
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+def rfc3339(at: float) -> str:
+    import datetime
+
+    return datetime.datetime.fromtimestamp(int(at), datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class RateWindow:
+    """One model's rate limit: ``requests`` and ``tokens`` per ``window_s`` seconds, counted
+    from the first request of each window (a fixed window: simple, and what the headers say)."""
+
+    requests: int
+    tokens: int
+    window_s: float
+    started: float = 0.0
+    used_requests: int = 0
+    used_tokens: int = 0
+
+    def _roll(self, now: float) -> None:
+        if now >= self.started + self.window_s:
+            self.started, self.used_requests, self.used_tokens = now, 0, 0
+
+    def exhausted(self, now: float) -> float | None:
+        """Seconds until the window resets when no request is left (else None)."""
+        self._roll(now)
+        if self.used_requests >= self.requests or self.used_tokens >= self.tokens:
+            return max(self.started + self.window_s - now, 0.0)
+        return None
+
+    def take(self, now: float, tokens: int) -> None:
+        """Count one request of ``tokens`` (input and output) in the current window."""
+        self._roll(now)
+        self.used_requests += 1
+        self.used_tokens += tokens
+
+    def headers(self, api: str, now: float) -> dict[str, str]:
+        """The rate-limit headers of a response: Anthropic's on ``messages``, else OpenAI's."""
+        self._roll(now)
+        left_requests = max(self.requests - self.used_requests, 0)
+        left_tokens = max(self.tokens - self.used_tokens, 0)
+        reset = self.started + self.window_s
+        if api == "messages":
+            at = rfc3339(reset)
+            return {"anthropic-ratelimit-requests-limit": str(self.requests),
+                    "anthropic-ratelimit-requests-remaining": str(left_requests),
+                    "anthropic-ratelimit-requests-reset": at,
+                    "anthropic-ratelimit-tokens-limit": str(self.tokens),
+                    "anthropic-ratelimit-tokens-remaining": str(left_tokens),
+                    "anthropic-ratelimit-tokens-reset": at}
+        wait = duration_text(max(reset - now, 0.0))
+        return {"x-ratelimit-limit-requests": str(self.requests),
+                "x-ratelimit-remaining-requests": str(left_requests),
+                "x-ratelimit-reset-requests": wait,
+                "x-ratelimit-limit-tokens": str(self.tokens),
+                "x-ratelimit-remaining-tokens": str(left_tokens),
+                "x-ratelimit-reset-tokens": wait}
