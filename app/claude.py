@@ -15,26 +15,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Final, TextIO
 
+from app.client_proxy import client_proxy
 from app.client_window import claude_window_env, describe, launch_window
-from app.local_stack import Service, preferred_port, start_proxy
 from app.statusline import statusline_setting
-from callbacks.launcher import master_key, read_proxy_info
 
-DEFAULT_PORT: Final = 4000
 PROXY_LOG: Final = "claude-proxy.log"
-
-
-def proxy_answers(url: str, timeout: float = 1.5) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health/liveliness", timeout=timeout) as response:
-            return 200 <= int(response.status) < 300
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
 
 
 def claude_environment(url: str, key: str, env: dict[str, str]) -> dict[str, str]:
@@ -64,36 +52,15 @@ def run_claude(home: Path, config: Path | None, statusline: bool, args: list[str
     if claude is None:
         say("`claude` is not on PATH (npm install -g @anthropic-ai/claude-code)")
         return 127
-    info = read_proxy_info(home)
-    running = Path(info["config"]) if info.get("config") else None
-    started: Service | None = None
-    if isinstance(info.get("url"), str) and proxy_answers(info["url"]):
-        url = info["url"]
-        if config is not None and running is not None and config.resolve() != running:
-            say(f"using the running proxy {url} (config {running}); stop it to use {config}")
-        config = running or config
-    else:
-        config = config or running
-        if config is None or not config.is_file():
-            say(f"no proxy is running for {home} and no config to start one: "
-                "give --config FILE (e.g. configs/cerebras.yaml)")
-            return 2
-        log = home / PROXY_LOG
-        say(f"starting a proxy on {config} (about ten seconds; log {log}) ...")
-        home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            started = start_proxy(home, config, port=preferred_port(DEFAULT_PORT), log_path=log,
-                                  cwd=Path.cwd())
-        except (RuntimeError, TimeoutError) as exc:
-            say(f"the proxy did not start: {exc} (see {log})")
-            return 1
-        url = started.url
-    key = master_key(home, config or Path(os.devnull))
+    proxy = client_proxy(home, config, PROXY_LOG, say)
+    if isinstance(proxy, int):
+        return proxy
+    url, started = proxy.url, proxy.started
     say(f"Claude Code -> {url}" + ("" if started is None else " (stopped when Claude Code exits)"))
-    env = claude_environment(url, key.value, dict(os.environ))
+    env = claude_environment(url, proxy.key, dict(os.environ))
     if window:
         try:
-            found = launch_window(home, url, key.value, say)
+            found = launch_window(home, url, proxy.key, say)
             settings = claude_window_env(found)
             env.update(settings)
             told = " ".join(f"{k}={v}" for k, v in settings.items() if k.startswith("CLAUDE"))
@@ -107,6 +74,5 @@ def run_claude(home: Path, config: Path | None, statusline: bool, args: list[str
         code = subprocess.call(claude_command(claude, home, statusline, args), env=env)
     finally:
         signal.signal(signal.SIGINT, previous)
-        if started is not None:
-            started.stop()
+        proxy.stop()
     return code if code >= 0 else 128 - code
