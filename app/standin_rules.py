@@ -14,6 +14,7 @@ import functools
 import hashlib
 import hmac
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -601,10 +602,11 @@ reported, so the headers count down as a real provider's do."""
 
 
 def duration_text(seconds: float) -> str:
-    """OpenAI's reset format: ``1s``, ``6m0s``, ``1h2m3s``, ``120ms``."""
+    """OpenAI's reset format: ``1s``, ``6m0s``, ``1h2m3s``, ``120ms`` (rounded up: a client
+    that waits as long as it says finds the window reset)."""
     if seconds < 1:
-        return f"{max(int(seconds * 1000), 0)}ms"
-    total = int(round(seconds))
+        return f"{max(math.ceil(seconds * 1000), 0)}ms"
+    total = math.ceil(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
@@ -615,7 +617,9 @@ def duration_text(seconds: float) -> str:
 def rfc3339(at: float) -> str:
     import datetime
 
-    return datetime.datetime.fromtimestamp(int(at), datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``at`` as Anthropic's reset time, in whole seconds rounded up."""
+    return datetime.datetime.fromtimestamp(math.ceil(at), datetime.UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass

@@ -44,6 +44,7 @@ from callbacks.core.fallbacks import (
     fallback_record,
     retry_after,
 )
+from callbacks.core.headroom import Quota, headroom_route, quota_of_call, quota_summary
 from callbacks.core.history import Target, fit_history, signatures_in, thinking_on, tool_loop
 from callbacks.core.policy import Decision, decide
 from callbacks.core.produced import produced_blocks, provider_reasoning
@@ -109,7 +110,8 @@ def _commit(data: dict[str, Any], work: dict[str, Any]) -> None:
 
 def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
                   memory: ConversationMemory | None = None,
-                  targets: Targets = any_target, limits: Limits = no_limits) -> dict[str, Any]:
+                  targets: Targets = any_target, limits: Limits = no_limits,
+                  quotas: Callable[[str], list[Quota]] | None = None) -> dict[str, Any]:
     """Decide where ``data`` goes, rewrite it in place, and return the decision record.
 
     A tool-loop continuation is held on the model group that made its ``tool_use`` (whatever
@@ -134,6 +136,13 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
             if context.get("to"):
                 decision, chain_tier = replace(decision, target=context["to"]), context["tier"]
     chain = fallback_chain(state, chain_tier, decision.target) if decision.target else []
+    if quotas is not None and chain_tier is not None and decision.target is not None:
+        tier_target = state.tiers[chain_tier]  # headroom: its fallbacks first while it is low
+        move = headroom_route(tier_target.model, tier_target.min_remaining, decision.target,
+                              chain, quotas, time.time(), bool(tool_ids))
+        if move is not None:
+            extra["headroom"] = move.record
+            decision, chain = replace(decision, target=move.target), move.chain
 
     work = dict(data)
     tier = decision.tier
@@ -427,6 +436,7 @@ class ReasoningRouter(CustomLogger):
         self.events = self.store.event_log() if events else None
         self.memory: ConversationMemory = memory if memory is not None else self.store.memory()
         self.targets = ProxyTargets()
+        self.quotas = self.store.quotas()
         self._sent: dict[str, dict[str, Any]] = {}  # call id -> the final body's reasoning fields
         self.live = self.store.live(
             on_reload=lambda old, new: self._emit(reload_record(old, new)),
@@ -455,7 +465,7 @@ class ReasoningRouter(CustomLogger):
         try:
             await self._await_tool_producer(data)
             record = route_request(self.live, data, endpoint, self.memory, self.targets,
-                                   self.targets.input_limit)
+                                   self.targets.input_limit, self.quotas.of_group)
         except Exception as exc:  # never break a request: pass it through unchanged
             log.exception("reasoning-panel: routing failed; request passed through unchanged")
             record = {"endpoint": endpoint, "client_model": str(data.get("model")),
@@ -526,7 +536,16 @@ class ReasoningRouter(CustomLogger):
 
     async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
-        self._outcome(kwargs, failed=False)
+        quota = None
+        try:  # what the provider said is left of its rate limit, for the tiers' headroom
+            quota = quota_of_call(kwargs, response_obj, time.time())
+            state = self.live.state  # shared only while some tier keeps a headroom
+            if quota is not None and state is not None and \
+                    any(t.min_remaining for t in state.tiers.values()):
+                self.quotas.record(quota)
+        except Exception:  # pragma: no cover - bookkeeping must never fail a call
+            log.exception("reasoning-panel: could not read the rate-limit headers")
+        self._outcome(kwargs, failed=False, quota=quota)
         try:
             self._remember(kwargs, response_obj)
         except Exception:  # pragma: no cover - memory must never fail a call
@@ -584,10 +603,12 @@ class ReasoningRouter(CustomLogger):
         tier = record.get("tier") if record.get("target") else None
         self.memory.remember(Producer(str(group), model, tier), signatures, tools)
 
-    def _outcome(self, kwargs: Any, failed: bool) -> None:
+    def _outcome(self, kwargs: Any, failed: bool, quota: Quota | None = None) -> None:
         try:
             metadata = _call_metadata(kwargs)
             record = outcome_record(kwargs, failed, metadata.get(STARTED_KEY))
+            if quota is not None:
+                record["quota"] = quota_summary(quota)
             routed = metadata.get(METADATA_KEY) or {}
             if routed.get("refits"):
                 record["refits"] = routed["refits"]
