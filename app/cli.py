@@ -324,7 +324,15 @@ def cmd_claude(args: argparse.Namespace) -> int:
 
     claude_args = args.claude_args[1:] if args.claude_args[:1] == ["--"] else args.claude_args
     return run_claude(_home(args), Path(args.config).expanduser() if args.config else None,
-                      not args.no_statusline, claude_args)
+                      not args.no_statusline, claude_args, window=not args.no_window)
+
+
+def cmd_codex(args: argparse.Namespace) -> int:
+    from app.codex import run_codex
+
+    codex_args = args.codex_args[1:] if args.codex_args[:1] == ["--"] else args.codex_args
+    return run_codex(_home(args), Path(args.config).expanduser() if args.config else None,
+                     codex_args, window=not args.no_window)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -492,7 +500,16 @@ def build_parser() -> argparse.ArgumentParser:
                                       "(started if none is running)")
     p.add_argument("--config", help="proxy config to start a proxy with (default: the last one)")
     p.add_argument("--no-statusline", action="store_true", help="leave Claude Code's status line")
+    p.add_argument("--no-window", action="store_true",
+                   help="leave Claude Code's context window and compaction point as they are")
     p.add_argument("claude_args", nargs=argparse.REMAINDER, help="-- then arguments for claude")
+
+    p = command("codex", cmd_codex, "run the Codex CLI through this state folder's proxy "
+                                    "(started if none is running; ~/.codex is left alone)")
+    p.add_argument("--config", help="proxy config to start a proxy with (default: the last one)")
+    p.add_argument("--no-window", action="store_true",
+                   help="leave Codex's context window and auto-compact limit as they are")
+    p.add_argument("codex_args", nargs=argparse.REMAINDER, help="-- then arguments for codex")
 
     p = command("report", cmd_report, "requests, tokens and cost per day or session, and what "
                                       "another mapping would have cost")

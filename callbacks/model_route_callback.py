@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from litellm.integrations.custom_logger import CustomLogger
 
+from callbacks.core import responses_history as responses
 from callbacks.core.adapters import adapter_patch, apply_patch, reasoning_patch
 from callbacks.core.context import Limits, estimate_tokens, group_limit, guard
 from callbacks.core.detect import detect_strength, latest_user_text, reasoning_fields
@@ -43,6 +44,7 @@ from callbacks.core.fallbacks import (
     fallback_record,
     retry_after,
 )
+from callbacks.core.headroom import Quota, headroom_route, quota_of_call, quota_summary
 from callbacks.core.history import Target, fit_history, signatures_in, thinking_on, tool_loop
 from callbacks.core.policy import Decision, decide
 from callbacks.core.produced import produced_blocks, provider_reasoning
@@ -74,6 +76,13 @@ PREVIEW_CHARS: Final = 120
 Targets = Callable[[str], Target | None]
 """Model group -> what serves it (None when the proxy has no such group)."""
 LOSS: Final = "tool continuation without its own thinking block: sent with thinking off"
+LOSS_RESPONSES: Final = ("tool continuation without its own reasoning item, to a target that needs "
+                         "it: sent with reasoning off")
+
+
+def loop_ids(data: Mapping[str, Any]) -> list[str]:
+    """The tool-call ids a continuation answers, whatever the endpoint; [] for a new turn."""
+    return responses.tool_loop(data) if responses.is_responses(data) else tool_loop(data)
 
 
 def any_target(group: str) -> Target:
@@ -102,7 +111,8 @@ def _commit(data: dict[str, Any], work: dict[str, Any]) -> None:
 
 def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
                   memory: ConversationMemory | None = None,
-                  targets: Targets = any_target, limits: Limits = no_limits) -> dict[str, Any]:
+                  targets: Targets = any_target, limits: Limits = no_limits,
+                  quotas: Callable[[str], list[Quota]] | None = None) -> dict[str, Any]:
     """Decide where ``data`` goes, rewrite it in place, and return the decision record.
 
     A tool-loop continuation is held on the model group that made its ``tool_use`` (whatever
@@ -114,7 +124,7 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
     strength = detect_strength(data, state.detection)
     decision = decide(state, model, strength, is_subagent(data)) if isinstance(model, str) else \
         Decision("not_routed", None, None)
-    tool_ids = tool_loop(data)
+    tool_ids = loop_ids(data)
     extra: dict[str, Any] = {"tool_loop": True} if tool_ids else {}
     if tool_ids and memory is not None and isinstance(model, str):
         decision = _hold(decision, model, tool_ids, memory, targets, extra, state, strength.tier)
@@ -127,6 +137,13 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
             if context.get("to"):
                 decision, chain_tier = replace(decision, target=context["to"]), context["tier"]
     chain = fallback_chain(state, chain_tier, decision.target) if decision.target else []
+    if quotas is not None and chain_tier is not None and decision.target is not None:
+        tier_target = state.tiers[chain_tier]  # headroom: its fallbacks first while it is low
+        move = headroom_route(tier_target.model, tier_target.min_remaining, decision.target,
+                              chain, quotas, time.time(), bool(tool_ids))
+        if move is not None:
+            extra["headroom"] = move.record
+            decision, chain = replace(decision, target=move.target), move.chain
 
     work = dict(data)
     tier = decision.tier
@@ -204,6 +221,8 @@ def fit_to_target(work: dict[str, Any], target: Target, memory: ConversationMemo
     block, is sent with thinking off, the one request every provider accepts: a loss of
     reasoning, recorded.
     """
+    if responses.is_responses(work):
+        return _fit_responses(work, target, memory, strip_all, unheld_loop)
     signatures = signatures_in(work)
     producers = memory.recall(signatures, ()).signatures if signatures and memory else {}
     fit = fit_history(work, target, producers, strip_all)
@@ -215,6 +234,44 @@ def fit_to_target(work: dict[str, Any], target: Target, memory: ConversationMemo
     if fit.messages is not None:
         work["messages"] = fit.messages
     if signatures or fit.dropped:
+        out["history"] = fit.summary()
+    return out
+
+
+def _reasoning_on(body: Mapping[str, Any]) -> bool:
+    reasoning = body.get("reasoning")
+    return isinstance(reasoning, Mapping) and reasoning.get("effort") not in (None, "none")
+
+
+def _fit_responses(work: dict[str, Any], target: Target, memory: ConversationMemory | None,
+                   strip_all: bool, unheld_loop: bool) -> dict[str, Any]:
+    """:func:`fit_to_target` for a Responses ``input``.
+
+    A continuation that reaches a translated Anthropic target without its own reasoning item
+    (Anthropic refuses a tool loop whose thinking is missing; LiteLLM's stream carries no
+    signature to replay) is sent with reasoning off: a loss, recorded.
+    """
+    items = work.get("input")
+    if not isinstance(items, list):
+        return {}
+    keys = responses.reasoning_keys(work)
+    ids = [i["id"] for i in items if isinstance(i, dict) and i.get("type") == "reasoning"
+           and not i.get("encrypted_content") and isinstance(i.get("id"), str)]
+    producers: dict[str, Any] = {}
+    if (keys or ids) and memory is not None:
+        recall = memory.recall(keys, ids)
+        producers = {**recall.signatures, **recall.tools}
+    fit = responses.fit_input(work, target, producers, strip_all)
+    out: dict[str, Any] = {}
+    if not strip_all and _reasoning_on(work) and target.anthropic and not target.responses \
+            and responses.tool_loop(work) and (unheld_loop or not responses.own_reasoning_before_calls(
+                fit.messages if fit.messages is not None else items)):
+        apply_patch(work, reasoning_patch(work, "none", TierTarget(target.group)))
+        fit = responses.fit_input(work, target, producers, strip_all=True)
+        out["reasoning_lost"] = LOSS_RESPONSES
+    if fit.messages is not None:
+        work["input"] = fit.messages
+    if keys or ids or fit.dropped:
         out["history"] = fit.summary()
     return out
 
@@ -232,6 +289,17 @@ def _anthropic_native(model: str) -> bool:
     """Whether a LiteLLM model string reaches Anthropic's own API (which verifies signatures)."""
     provider, _, rest = model.partition("/")
     return provider == "anthropic" or ("claude" in rest and provider in ("bedrock", "vertex_ai"))
+
+
+def _responses_native(model: str) -> bool:
+    """Whether a LiteLLM model string takes a Responses call as it is (OpenAI's own API)."""
+    provider, slash, _ = model.partition("/")
+    return provider in ("openai", "azure") if slash else model.startswith(("gpt-", "o1", "o3", "o4"))
+
+
+def target_of(group: str, model: str) -> Target:
+    return Target(group, model, anthropic=_anthropic_native(model),
+                  responses=_responses_native(model))
 
 
 class ProxyTargets:
@@ -259,7 +327,8 @@ class ProxyTargets:
         deployments = router.get_model_list(model_name=group) or []
         models = {str((d.get("litellm_params") or {}).get("model", "")) for d in deployments}
         target = Target(group, next(iter(models)) if len(models) == 1 else "",
-                        anthropic=all(map(_anthropic_native, models))) if models else None
+                        anthropic=all(map(_anthropic_native, models)),
+                        responses=all(map(_responses_native, models))) if models else None
         if len(self._cache) > 1000:
             self._cache.clear()
         self._cache[group] = (now, target)
@@ -309,15 +378,33 @@ def _call_metadata(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return next((m for m in found if METADATA_KEY in m), found[0] if found else {})
 
 
-def _sent_body(kwargs: Mapping[str, Any]) -> Any:
-    """The body LiteLLM reports it sent to the provider (the last attempt's), if it says.
+# The reasoning fields of a body (what :func:`provider_reasoning` reads), kept per call from the
+# deployment hook until the call's outcome: a few references, never a copy of the body.
+SENT_KEYS: Final = ("thinking", "reasoning_effort", "output_config", "reasoning", "messages",
+                    "input")
+MAX_SENT: Final = 4096  # calls in flight whose final body is kept (the oldest go first)
 
-    ``raw_request_body`` is there on every path when the config sets
-    ``litellm_settings.log_raw_request_response: true``; otherwise ``complete_input_dict``,
-    which some paths leave empty (then the record says ``unknown``).
-    """
-    raw = (kwargs.get("raw_request_typed_dict") or {}).get("raw_request_body")
-    return raw or (kwargs.get("additional_args") or {}).get("complete_input_dict")
+
+def _sent_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: body[key] for key in SENT_KEYS if key in body}
+
+
+def _reported_body(kwargs: Mapping[str, Any]) -> Any:
+    """The body LiteLLM's logging reports it sent, on the paths where it does (no deployment
+    hook ran: a call LiteLLM made without one)."""
+    return (kwargs.get("additional_args") or {}).get("complete_input_dict")
+
+
+def _newest_thinking(messages: list[Any]) -> bool:
+    """Whether any message holds a thinking block, looking from the newest one (a kept block
+    is most often in the last assistant turns)."""
+    for message in reversed(messages):
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if isinstance(content, list) and any(
+                isinstance(b, Mapping) and b.get("type") in ("thinking", "redacted_thinking")
+                for b in content):
+            return True
+    return False
 
 
 def _hidden_retry(kwargs: Mapping[str, Any], routed: Mapping[str, Any]) -> bool:
@@ -332,8 +419,7 @@ def _hidden_retry(kwargs: Mapping[str, Any], routed: Mapping[str, Any]) -> bool:
     if not sent_blocks or not _anthropic_native(str(routed.get("fitted_for") or "")):
         return False
     final = kwargs.get("messages")
-    sent = provider_reasoning({"messages": final}) if isinstance(final, list) else "unknown"
-    return isinstance(sent, dict) and not sent.get("thinking_blocks")
+    return isinstance(final, list) and not _newest_thinking(final)
 
 
 class ReasoningRouter(CustomLogger):
@@ -351,6 +437,8 @@ class ReasoningRouter(CustomLogger):
         self.events = self.store.event_log() if events else None
         self.memory: ConversationMemory = memory if memory is not None else self.store.memory()
         self.targets = ProxyTargets()
+        self.quotas = self.store.quotas()
+        self._sent: dict[str, dict[str, Any]] = {}  # call id -> the final body's reasoning fields
         self.live = self.store.live(
             on_reload=lambda old, new: self._emit(reload_record(old, new)),
             on_problem=lambda message: self._emit(refused_record(message)),
@@ -361,7 +449,7 @@ class ReasoningRouter(CustomLogger):
             self.events.emit(record)
 
     async def _await_tool_producer(self, data: dict[str, Any]) -> None:
-        tool_ids = tool_loop(data)
+        tool_ids = loop_ids(data)
         if not tool_ids:
             return
         deadline = time.monotonic() + self.TOOL_WAIT_S
@@ -378,7 +466,7 @@ class ReasoningRouter(CustomLogger):
         try:
             await self._await_tool_producer(data)
             record = route_request(self.live, data, endpoint, self.memory, self.targets,
-                                   self.targets.input_limit)
+                                   self.targets.input_limit, self.quotas.of_group)
         except Exception as exc:  # never break a request: pass it through unchanged
             log.exception("reasoning-panel: routing failed; request passed through unchanged")
             record = {"endpoint": endpoint, "client_model": str(data.get("model")),
@@ -400,15 +488,38 @@ class ReasoningRouter(CustomLogger):
         """Fit the history again when the deployment that really gets the call is another
         model than the one planned (a fallback, a group of several models)."""
         try:
-            return self._fit_deployment(kwargs)
+            fitted = self._fit_deployment(kwargs)
         except Exception:  # never break a call
             log.exception("reasoning-panel: could not fit the history to the deployment")
-            return None
+            fitted = None
+        try:
+            self._keep_sent(fitted if fitted is not None else kwargs)
+        except Exception:  # pragma: no cover - bookkeeping must never fail a call
+            log.exception("reasoning-panel: could not keep what the deployment gets")
+        return fitted
+
+    def _keep_sent(self, body: Mapping[str, Any]) -> None:
+        """Remember the reasoning fields of the body this deployment gets, for ``done.sent``
+        (the last attempt's wins: the one that served the call)."""
+        call_id = body.get("litellm_call_id")
+        if not isinstance(call_id, str):
+            return
+        sent = self._sent
+        sent.pop(call_id, None)
+        if len(sent) >= MAX_SENT:
+            del sent[next(iter(sent))]
+        sent[call_id] = _sent_fields(body)
+
+    def _take_sent(self, kwargs: Mapping[str, Any]) -> Any:
+        call_id = kwargs.get("litellm_call_id")
+        kept = self._sent.pop(call_id, None) if isinstance(call_id, str) else None
+        return kept if kept is not None else _reported_body(kwargs)
 
     def _fit_deployment(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
         metadata = _call_metadata(kwargs)
         record = metadata.get(METADATA_KEY)
-        if not isinstance(record, dict) or not isinstance(kwargs.get("messages"), list):
+        if not isinstance(record, dict) or not (isinstance(kwargs.get("messages"), list)
+                                                or isinstance(kwargs.get("input"), list)):
             return None
         model = self.targets.deployment_model((metadata.get("model_info") or {}).get("id"))
         model = model or str(kwargs.get("model") or "")
@@ -417,7 +528,7 @@ class ReasoningRouter(CustomLogger):
             return None
         work = dict(kwargs)
         none_tier = record.get("target") is not None and record.get("tier") == "none"
-        extra = fit_to_target(work, Target(group, model, _anthropic_native(model)), self.memory,
+        extra = fit_to_target(work, target_of(group, model), self.memory,
                               strip_all=none_tier)
         record["fitted_for"] = model
         if extra.get("reasoning_lost") or (extra.get("history") or {}).get("dropped"):
@@ -426,7 +537,16 @@ class ReasoningRouter(CustomLogger):
 
     async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
-        self._outcome(kwargs, failed=False)
+        quota = None
+        try:  # what the provider said is left of its rate limit, for the tiers' headroom
+            quota = quota_of_call(kwargs, response_obj, time.time())
+            state = self.live.state  # shared only while some tier keeps a headroom
+            if quota is not None and state is not None and \
+                    any(t.min_remaining for t in state.tiers.values()):
+                self.quotas.record(quota)
+        except Exception:  # pragma: no cover - bookkeeping must never fail a call
+            log.exception("reasoning-panel: could not read the rate-limit headers")
+        self._outcome(kwargs, failed=False, quota=quota)
         try:
             self._remember(kwargs, response_obj)
         except Exception:  # pragma: no cover - memory must never fail a call
@@ -484,10 +604,12 @@ class ReasoningRouter(CustomLogger):
         tier = record.get("tier") if record.get("target") else None
         self.memory.remember(Producer(str(group), model, tier), signatures, tools)
 
-    def _outcome(self, kwargs: Any, failed: bool) -> None:
+    def _outcome(self, kwargs: Any, failed: bool, quota: Quota | None = None) -> None:
         try:
             metadata = _call_metadata(kwargs)
             record = outcome_record(kwargs, failed, metadata.get(STARTED_KEY))
+            if quota is not None:
+                record["quota"] = quota_summary(quota)
             routed = metadata.get(METADATA_KEY) or {}
             if routed.get("refits"):
                 record["refits"] = routed["refits"]
@@ -498,10 +620,15 @@ class ReasoningRouter(CustomLogger):
             wait = retry_after(kwargs.get("exception")) if failed else None
             if wait is not None:  # the provider's cooldown, for the panel's tier health
                 record["retry_after"] = wait
+            sent = self._take_sent(kwargs)
             if not failed:
-                record["sent"] = provider_reasoning(_sent_body(kwargs))
                 if _hidden_retry(kwargs, routed):
                     record["hidden_retry"] = True
+                    # LiteLLM dropped ``thinking`` and every thinking block before the retry
+                    kept = sent if isinstance(sent, Mapping) else {}
+                    sent = {k: v for k, v in kept.items() if k != "thinking"} | {
+                        "messages": kwargs.get("messages")}
+                record["sent"] = provider_reasoning(sent)
             self._emit(record)
         except Exception:  # pragma: no cover - logging must never fail a call
             log.exception("reasoning-panel: could not record a call's outcome")

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Input, OptionList, Static
 
+from app.client_window import WINDOWS_FILE
 from app.panel.app import ReasoningPanel
 from app.panel.screens import DetailScreen, ModelPicker, SettingsScreen
 from callbacks.core.state import DEFAULT_EFFORT_MAP, State
@@ -87,6 +88,9 @@ def home(request: pytest.FixtureRequest) -> Path:
     path.mkdir(parents=True)
     StateFile.in_home(path).write(State())
     (path / EVENTS_NAME).write_text("".join(json.dumps(r) + "\n" for r in fixed_log()))
+    # the model windows a launch read from the proxy (the others are unknown)
+    (path / WINDOWS_FILE).write_text(json.dumps({"low-reasoning": 131_072,
+                                                 "high-reasoning": 200_000}))
     return path
 
 
@@ -158,6 +162,8 @@ async def test_tiers_show_live_figures(home: Path) -> None:
     async with app.run_test(size=SIZE):
         assert cell(app, "tiers", "high", "model") == "high-reasoning"
         assert cell(app, "tiers", "high", "requests") == "8"
+        assert cell(app, "tiers", "high", "window") == "200.0k"
+        assert cell(app, "tiers", "none", "window") == "?"  # nobody knows it
         assert cell(app, "tiers", "pass", "requests") == "1"
         assert cell(app, "tiers", "medium", "share") == "32%"  # 8 of 25
         assert cell(app, "tiers", "none", "p50") == "815 ms"  # of 200 (failed), 809, 815, 821
