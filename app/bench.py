@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -249,18 +250,47 @@ def _fire(router: Any, body: dict[str, Any]) -> None:
         pass
 
 
-async def _load(url: str, key: str, seconds: float, concurrency: int,
-                model: str = "claude-opus-4-8") -> list[float]:
-    """Send requests for ``seconds`` with ``concurrency`` clients; latencies (s) of successes."""
-    latencies: list[float] = []
-    body = {"model": model, "max_tokens": 64, "thinking": {"type": "adaptive"},
+def load_body(shape: str, model: str) -> dict[str, Any]:
+    """The body the load sends: ``short`` (a Claude Code turn: three messages, 20 tools, effort
+    medium) or ``long`` (:func:`long_conversation`: 201 messages, 50 signed thinking blocks, a
+    tool continuation). Not streamed, so a round counts whole answers."""
+    if shape == "long":
+        return dict(long_conversation(), model=model, max_tokens=64, stream=False)
+    return {"model": model, "max_tokens": 64, "thinking": {"type": "adaptive"}, "tools": TOOLS,
             "output_config": {"effort": "medium"}, "messages": HISTORY}
+
+
+def seed_memory(home: Path) -> None:
+    """What the proxy's memory knows about the long conversation, as if it had served it: its
+    thinking blocks made by three tiers' models (so fitting drops some), its tool calls by the
+    target's (so the continuation is neither held nor kept waiting)."""
+    from callbacks.core.history import signatures_in
+    from callbacks.stores.files import FileStore
+    from callbacks.stores.memory import Producer
+
+    body = long_conversation()
+    memory = FileStore.in_home(home).memory()
+    groups = [Producer(f"{t}-reasoning", f"anthropic/standin-{t}", t) for t in
+              ("medium", "high", "low")]
+    for i, signature in enumerate(reversed(signatures_in(body))):
+        memory.remember(groups[i % 3], [signature], [])
+    memory.remember(groups[0], [], [b["id"] for m in body["messages"] if m["role"] == "assistant"
+                                    for b in m["content"] if b["type"] == "tool_use"])
+    memory.flush()
+
+
+async def _load(url: str, key: str, seconds: float, concurrency: int,
+                body: dict[str, Any]) -> list[float]:
+    """Send ``body`` for ``seconds`` with ``concurrency`` clients; latencies (s) of successes."""
+    latencies: list[float] = []
+    content = json.dumps(body).encode()
     deadline = time.perf_counter() + seconds
-    async with httpx.AsyncClient(base_url=url, headers={"x-api-key": key}, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=30, headers={
+            "x-api-key": key, "content-type": "application/json"}) as client:
         async def worker() -> None:
             while time.perf_counter() < deadline:
                 start = time.perf_counter()
-                response = await client.post("/v1/messages", json=body)
+                response = await client.post("/v1/messages", content=content)
                 if response.status_code == 200:
                     latencies.append(time.perf_counter() - start)
 
@@ -324,10 +354,40 @@ async def _reloads(url: str, key: str, state_file: StateFile, changes: int
             "reload_stale_requests": float(stale)}
 
 
+SHAPES = ("short", "long")
+
+
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of a process group (a
+    proxy and its workers): steadier than throughput on a machine others load too."""
+    ticks = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:  # fields after the name: state ppid pgrp ... utime stime
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def ratio_figures(name: str, top: list[float], bottom: list[float]) -> dict[str, float]:
+    """The median of the per-round ratios ``top / bottom`` and their spread."""
+    ratios = [t / b for t, b in zip(top, bottom, strict=True) if b and t == t and b == b]
+    if not ratios:
+        return {name: float("nan")}
+    return {name: statistics.median(ratios), f"{name}_min": min(ratios),
+            f"{name}_max": max(ratios), f"{name}_rounds_stdev": statistics.pstdev(ratios)}
+
+
 def measure_proxy(rounds: int, seconds: float, concurrency: int,
                   progress: Callable[[str], None], reloads: int = 20,
                   hops: int = 0) -> dict[str, float]:
-    """Throughput and latency of the proxy without and with the callback, alternating rounds."""
+    """Throughput and latency of the proxy without and with the callback, in alternating
+    rounds, for short and for long bodies."""
     services: list[Service] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -336,6 +396,7 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
             standin = start_standin()
             services.append(standin)
             proxies = {}
+            groups: dict[str, int] = {}
             for name, config in (("without", config_without_callback(folder)),
                                  ("with", DEMO_CONFIG)):
                 home = folder / name
@@ -343,44 +404,54 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
                                     log_path=folder / f"{name}.log")
                 services.append(proxy)
                 proxies[name] = (proxy.url, saved_master_key(home))
+                groups[name] = proxy.proc.pid
+            seed_memory(folder / "with")
             models = {"without": ROUTED_TARGET, "with": "claude-opus-4-8"}
-            for name, (url, key) in proxies.items():  # warm both up
-                asyncio.run(_load(url, key, 1.0, concurrency, models[name]))
-            done: dict[str, list[int]] = {"without": [], "with": []}
-            lat: dict[str, list[float]] = {"without": [], "with": []}
+            bodies = {(shape, name): load_body(shape, models[name])
+                      for shape in SHAPES for name in proxies}
+            for (_shape, name), body in bodies.items():  # warm both up
+                asyncio.run(_load(*proxies[name], 1.0, concurrency, body))
+            done = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[int]]
+            lat = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[float]]
+            cpu = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[float]]
             for r in range(rounds):
                 order = ("without", "with") if r % 2 == 0 else ("with", "without")
-                for name in order:
-                    url, key = proxies[name]
-                    got = asyncio.run(_load(url, key, seconds, concurrency, models[name]))
-                    done[name].append(len(got))
-                    lat[name].extend(got)
-                progress(f"round {r + 1}/{rounds}: without {done['without'][-1] / seconds:.0f}"
-                         f" req/s, with {done['with'][-1] / seconds:.0f} req/s")
+                for shape in SHAPES:
+                    for name in order:
+                        used = group_cpu_s(groups[name])
+                        got = asyncio.run(_load(*proxies[name], seconds, concurrency,
+                                                bodies[shape, name]))
+                        used = group_cpu_s(groups[name]) - used
+                        cpu[shape, name].append(used * 1000 / len(got) if got else float("nan"))
+                        done[shape, name].append(len(got))
+                        lat[shape, name].extend(got)
+                progress(f"round {r + 1}/{rounds}: " + ", ".join(
+                    f"{shape} without {done[shape, 'without'][-1] / seconds:.0f} req/s, with "
+                    f"{done[shape, 'with'][-1] / seconds:.0f} req/s" for shape in SHAPES))
             progress(f"measuring reload latency ({reloads} state changes under load) ...")
-            reload = asyncio.run(_reloads(*proxies["with"], StateFile.in_home(folder / "with"),
-                                          reloads))
+            figures = asyncio.run(_reloads(*proxies["with"], StateFile.in_home(folder / "with"),
+                                           reloads))
             if hops:
                 progress(f"measuring the fallback hop ({hops} requests each way) ...")
-                reload.update(measure_fallback_hop(*proxies["with"], StateFile.in_home(
+                figures.update(measure_fallback_hop(*proxies["with"], StateFile.in_home(
                     folder / "with"), standin.url, hops))
         finally:
             for service in reversed(services):
                 service.stop()
-    rps = {name: sum(counts) / (seconds * rounds) for name, counts in done.items()}
-    return {
-        **reload,
-        "rps_without": rps["without"],
-        "rps_with": rps["with"],
-        "p50_ms_without": percentile(lat["without"], 50) * 1000,
-        "p95_ms_without": percentile(lat["without"], 95) * 1000,
-        "p50_ms_with": percentile(lat["with"], 50) * 1000,
-        "p95_ms_with": percentile(lat["with"], 95) * 1000,
-        "overhead_ratio": rps["with"] / rps["without"] if rps["without"] else float("nan"),
-        # per-round ratios show how much of the difference is noise
-        "overhead_ratio_rounds_stdev": statistics.pstdev(
-            w / wo for w, wo in zip(done["with"], done["without"], strict=True) if wo),
-    }
+    figures.update(rounds=float(rounds), round_s=seconds, concurrency=float(concurrency))
+    for shape in SHAPES:
+        suffix = "" if shape == "short" else "_long"
+        for name in ("without", "with"):
+            figures[f"rps_{name}{suffix}"] = statistics.median(done[shape, name]) / seconds
+            figures[f"p50_ms_{name}{suffix}"] = percentile(lat[shape, name], 50) * 1000
+            figures[f"p95_ms_{name}{suffix}"] = percentile(lat[shape, name], 95) * 1000
+            figures[f"cpu_ms_per_request_{name}{suffix}"] = statistics.median(cpu[shape, name])
+        figures.update(ratio_figures(f"overhead_ratio{suffix}", [float(n) for n in done[
+            shape, "with"]], [float(n) for n in done[shape, "without"]]))
+        # the same as CPU time per request (without / with): less sensitive to other load
+        figures.update(ratio_figures(f"cpu_ratio{suffix}", cpu[shape, "without"],
+                                     cpu[shape, "with"]))
+    return figures
 
 
 def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
@@ -400,7 +471,7 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
     results.update(measure_long_conversation(500 if quick else 3_000))
     progress("measuring event latency (hook -> `tail -f`) at 100 requests/s ...")
     results.update(measure_events(rate=100, seconds=3 if quick else 15))
-    rounds, seconds = (4, 2.5) if quick else (8, 6.0)
+    rounds, seconds = (5, 1.5) if quick else (7, 5.0)
     results.update(measure_context(quick, progress))
     results.update(measure_proxy(rounds, seconds, concurrency=8, progress=progress,
                                  reloads=10 if quick else 30, hops=40 if quick else 200))
