@@ -13,17 +13,23 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from callbacks.stores.writer import BatchWriter
+if TYPE_CHECKING:
+    from callbacks.stores.writer import BatchWriter
 
-log = logging.getLogger("reasoning_panel")
+
+def _log() -> Any:
+    """The proxy's logger, imported on first use: readers (the status line) never need it."""
+    import logging
+
+    return logging.getLogger("reasoning_panel")
+
 
 EVENTS_NAME: Final = "events.jsonl"
 DEFAULT_MAX_BYTES: Final = 32 * 1024 * 1024
@@ -49,6 +55,8 @@ class EventLog:
         self.path = path
         self.max_bytes = max_bytes
         self.backups = backups
+        from callbacks.stores.writer import BatchWriter  # the proxy's side only
+
         self._writer: BatchWriter[dict[str, Any]] = BatchWriter(
             "events", self._write_batch, MAX_PENDING, BATCH)
         self._fd: int | None = None
@@ -85,7 +93,7 @@ class EventLog:
         problem = f"{type(exc).__name__}: {exc}"
         if problem != self._failing:
             self._failing = problem
-            log.error("reasoning-panel: cannot write the event log %s (%s); routing goes on, "
+            _log().error("reasoning-panel: cannot write the event log %s (%s); routing goes on, "
                       "records are dropped until it is writable", self.path, problem)
         with contextlib.suppress(OSError):
             if self._fd is not None:
@@ -124,7 +132,7 @@ class EventLog:
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         if self._failing:
-            log.warning("reasoning-panel: the event log %s is writable again", self.path)
+            _log().warning("reasoning-panel: the event log %s is writable again", self.path)
             self._failing = None
 
     def _rotate(self) -> None:

@@ -91,6 +91,7 @@ class SqliteMemory:
         self.max_age_s = max_age_s
         self._local = threading.local()
         self._known: dict[str, Producer] = {}
+        self._known_tools: dict[str, Producer] = {}  # tool_use id -> its producer, the same way
         self._writer: BatchWriter[tuple[str, Producer, float]] = BatchWriter(
             "memory", self._write, MAX_PENDING, batch=MAX_PENDING)
         self._inserts = 0
@@ -124,8 +125,8 @@ class SqliteMemory:
     # --- reading (request path) --------------------------------------------------------
 
     def recall(self, signatures: Iterable[str], tool_use_ids: Iterable[str]) -> Recall:
-        # What was made never changes: known signatures are answered from this process's cache,
-        # so a long conversation asks SQLite only about its newest blocks.
+        # What was made never changes: known signatures and tool ids are answered from this
+        # process's cache, so a long conversation asks SQLite only about its newest blocks.
         found = Recall()
         by_key: dict[str, tuple[str, str]] = {}
         for sig in signatures:
@@ -135,7 +136,11 @@ class SqliteMemory:
             else:
                 by_key[signature_key(sig)] = ("s", sig)
         for tool_id in tool_use_ids:
-            by_key[tool_key(tool_id)] = ("t", tool_id)
+            made = self._known_tools.get(tool_id)
+            if made is not None:
+                found.tools[tool_id] = made
+            else:
+                by_key[tool_key(tool_id)] = ("t", tool_id)
         if not by_key:
             return found
         try:
@@ -152,13 +157,15 @@ class SqliteMemory:
             return found
         if len(self._known) > KNOWN_CACHE:
             self._known.clear()
+        if len(self._known_tools) > KNOWN_CACHE:
+            self._known_tools.clear()
         for key, grp, model, tier in rows:
             kind, original = by_key[key]
             producer = Producer(grp, model, tier)
             if kind == "s":
                 found.signatures[original] = self._known[original] = producer
             else:
-                found.tools[original] = producer
+                found.tools[original] = self._known_tools[original] = producer
         return found
 
     # --- writing (success hooks; background thread) -------------------------------------
