@@ -371,6 +371,13 @@ def cmd_codex(args: argparse.Namespace) -> int:
                      codex_args, window=not args.no_window)
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from app.doctor import run_doctor
+
+    return run_doctor(_home(args), _store(args), Path(args.config).expanduser() if args.config
+                      else None, args.url, args.json)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from app.report import parse_remap, run_report
 
@@ -573,6 +580,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--if-version", dest="if_version", type=_version, metavar="V",
                    help="change only if the stored state is still version V (`show --json`)")
+
+    p = command("doctor", cmd_doctor, "check the install, the LiteLLM version and settings, the "
+                                      "state, the proxy, Redis and the clients; exit 1 on a failure")
+    p.add_argument("--config", help="the proxy config to check (default: the running proxy's)")
+    p.add_argument("--url", help="the proxy to check (default: the one `proxy` started for this "
+                                 "state folder)")
+    p.add_argument("--json", action="store_true", help="one JSON object")
 
     p = command("check", cmd_check, "validate a state file without applying it")
     p.add_argument("file")

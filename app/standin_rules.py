@@ -298,15 +298,18 @@ def tool_call(api: str, body: dict[str, Any], step: int) -> tuple[str, dict[str,
     """The tool call for step ``step`` of a tool loop: on Responses, Codex's shell tools first
     (``exec_command`` with ``{"cmd": "echo standin-step-K"}``, else ``shell`` with
     ``{"command": ["echo", "standin-step-K"]}``), else the first tool, its required inputs filled
-    by ``small_input``."""
+    by ``small_input``. ``run=PROGRAM`` in the human text runs ``PROGRAM standin-step-K`` instead
+    of ``echo`` (a test's hook that acts between the steps of a real client's tool loop)."""
     if api == "responses":
         tools = body.get("tools")
         names = {t.get("name") for t in tools if isinstance(t, dict)
                  and t.get("type", "function") == "function"} if isinstance(tools, list) else set()
+        found = re.search(r"\brun=(\S+)", read_turn(api, body).human)
+        program = found.group(1) if found else "echo"
         if "exec_command" in names:
-            return "exec_command", {"cmd": f"echo standin-step-{step}"}
+            return "exec_command", {"cmd": f"{program} standin-step-{step}"}
         if "shell" in names:
-            return "shell", {"command": ["echo", f"standin-step-{step}"]}
+            return "shell", {"command": [program, f"standin-step-{step}"]}
     tool = first_tool(api, body)
     return (tool[0], small_input(tool[1], step)) if tool else None
 

@@ -50,6 +50,7 @@ from callbacks.core.policy import Decision, decide
 from callbacks.core.produced import produced_blocks, provider_reasoning
 from callbacks.core.sessions import is_subagent, who_sent
 from callbacks.core.state import TIERS, State, Tier, TierTarget
+from callbacks.startup import start_preflight
 from callbacks.stores.base import LiveView, Store
 from callbacks.stores.files import FileStore
 from callbacks.stores.memory import ConversationMemory, Producer
@@ -634,3 +635,4 @@ class ReasoningRouter(CustomLogger):
 
 
 proxy_handler_instance = ReasoningRouter()
+start_preflight(proxy_handler_instance)  # in a proxy: once, what will not be routed and why
