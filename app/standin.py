@@ -119,10 +119,20 @@ Faults, per model, via ``POST /_standin/faults`` (``GET`` lists them, ``DELETE``
   your messages resulted in N tokens. Please reduce the length of the messages.``; Responses code
   ``context_length_exceeded``, ``Your input exceeds the context window of this model. ...``.
 - A model whose name contains ``fail`` always answers 500.
+- ``{"model": M, "rate_limit": {"requests": N, "tokens": T, "window_s": W}}`` (``null``: back
+  to the default; any key left out keeps its default: 10,000 requests and 10,000,000 tokens per
+  60 s): M's rate limit, counted in fixed windows from the first request of each. Every answer
+  (errors too) reports where the model's limit stands, in each API's headers: on ``messages``
+  Anthropic's ``anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}`` (reset an RFC 3339
+  time), elsewhere OpenAI's ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` (reset a
+  duration such as ``59s`` or ``1m0s``). An answered request counts one request and its input
+  plus output tokens (known before a stream starts, so streamed answers carry the figures after
+  them too). When either is used up, requests get the ``rate_limit`` fault's 429 with a
+  ``retry-after`` of the seconds to the window's reset (recorded as fault ``rate_limited``).
 
-Order: a fault (after its delay), then the context limit, then the strict rules. Errors come in
-each API's shape: Anthropic ``{"type": "error", "error": {"type", "message"}, "request_id"}``,
-OpenAI ``{"error": {"message", "type", "param", "code"}}``.
+Order: a fault (after its delay), then the rate limit, then the context limit, then the strict
+rules. Errors come in each API's shape: Anthropic ``{"type": "error", "error": {"type",
+"message"}, "request_id"}``, OpenAI ``{"error": {"message", "type", "param", "code"}}``.
 
 Tokens are counted cheaply and deterministically (``standin_rules.count_input_tokens``): the
 characters of the JSON of system/instructions + messages/input + tools, divided by 4 (at least
@@ -152,6 +162,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import time
 import uuid
@@ -250,6 +261,8 @@ class StandIn:
         self.requests: deque[dict[str, Any]] = deque(maxlen=MAX_RECORDED)
         self.faults: dict[str, dict[str, Any]] = {}
         self.limits: dict[str, int] = {}
+        self.rate_limits: dict[str, dict[str, float]] = {}  # model -> its configured limits
+        self.windows: dict[str, rules.RateWindow] = {}  # model -> its counted window
         self.models: dict[str, None] = {}  # every model asked for, in order
         self.tool_ids: dict[str, str] = {}  # tool_use id -> the model that made it
         # Responses: output items made (id -> model and its reasoning item), stored reasoning
@@ -288,6 +301,8 @@ class StandIn:
         if request.method == "DELETE":
             self.faults.clear()
             self.limits.clear()
+            self.rate_limits.clear()
+            self.windows.clear()
         elif request.method == "POST":
             try:
                 spec = await request.json()
@@ -296,10 +311,15 @@ class StandIn:
                 self._apply_fault(spec)
             except ValueError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse({"faults": self.faults, "limits": self.limits})
+        return JSONResponse({"faults": self.faults, "limits": self.limits,
+                             "rate_limits": self.rate_limits})
 
     def _apply_fault(self, spec: dict[str, Any]) -> None:
         model = str(spec.get("model", ""))
+        if "rate_limit" in spec:
+            self._set_rate_limit(model, spec["rate_limit"])
+            if not any(key in spec for key in (*FAULT_KEYS, "max_input_tokens")):
+                return
         if "max_input_tokens" in spec:
             limit = spec["max_input_tokens"]
             if limit is None:
@@ -328,6 +348,37 @@ class StandIn:
                               "retry_after": spec.get("retry_after"),
                               "delay_ms": STALL_MS if kind == "stall" and delay is None else delay,
                               "every": spec.get("every") or None, "seen": 0}
+
+    def _set_rate_limit(self, model: str, spec: Any) -> None:
+        self.windows.pop(model, None)  # a new limit starts a fresh window
+        if spec is None:
+            self.rate_limits.pop(model, None)
+            return
+        if not isinstance(spec, dict) or set(spec) - {"requests", "tokens", "window_s"}:
+            raise ValueError("rate_limit must be {requests, tokens, window_s} or null")
+        limits = {**rules.DEFAULT_RATE_LIMIT, **spec}
+        for key, value in limits.items():
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ValueError(f"rate_limit.{key} must be a positive number")
+        self.rate_limits[model] = {k: float(v) if k == "window_s" else int(v)
+                                   for k, v in limits.items()}
+
+    def _window(self, model: str) -> rules.RateWindow:
+        window = self.windows.get(model)
+        if window is None:
+            if len(self.windows) > 1000:
+                self.windows.pop(next(iter(self.windows)))
+            limits = self.rate_limits.get(model) or rules.DEFAULT_RATE_LIMIT
+            window = self.windows[model] = rules.RateWindow(
+                int(limits["requests"]), int(limits["tokens"]), float(limits["window_s"]))
+        return window
+
+    def _counted(self, api: str, model: str, tokens: int) -> dict[str, str]:
+        """Count an answered request against its model's window; the headers to send."""
+        now = time.time()
+        window = self._window(model)
+        window.take(now, tokens)
+        return window.headers(api, now)
 
     def _take_fault(self, model: str) -> dict[str, Any] | None:
         key = model if model in self.faults else "*" if "*" in self.faults else None
@@ -367,6 +418,11 @@ class StandIn:
         if "fail" in model:
             record["fault"] = "status"
             return body, record, fault_failure(api, model, {"kind": "status", "status": 500})
+        wait = self._window(model).exhausted(time.time())
+        if wait is not None:  # its rate limit is used up until the window resets
+            record["fault"] = "rate_limited"
+            return body, record, fault_failure(api, model, {
+                "kind": "rate_limit", "status": None, "retry_after": max(math.ceil(wait), 1)})
         limit = self.limits.get(model)
         tokens = rules.count_input_tokens(body)
         if limit is not None and tokens > limit:
@@ -420,6 +476,9 @@ class StandIn:
         if api != "messages":
             error.update(param=failure.param, code=failure.code)
         record.update(status=failure.status, rejected=True, error=error)
+        if record["model"]:  # where its rate limit stands, as on every answer
+            failure.headers = {**self._window(record["model"]).headers(api, time.time()),
+                               **failure.headers}
         return error_response(api, failure)
 
     def _answered(self, record: dict[str, Any], answer: Answer, content: list[str],
@@ -456,14 +515,16 @@ class StandIn:
                        blocks[0].get("signature") if answer.reasoning else None)
         usage = {"input_tokens": rules.count_input_tokens(body),
                  "output_tokens": answer.output_tokens}
+        headers = self._counted("messages", answer.model,
+                                usage["input_tokens"] + usage["output_tokens"])
         message = {"id": f"msg_{uuid.uuid4().hex[:24]}", "type": "message", "role": "assistant",
                    "model": answer.model, "content": blocks,
                    "stop_reason": "tool_use" if answer.tool else "end_turn",
                    "stop_sequence": None, "usage": usage}
         if not body.get("stream"):
-            return JSONResponse(message)
+            return JSONResponse(message, headers=headers)
         return StreamingResponse(as_async(anthropic_events(message)),
-                                 media_type="text/event-stream")
+                                 media_type="text/event-stream", headers=headers)
 
     async def chat(self, request: Request) -> Response:
         body, record, failure = await self._receive(request, "chat")
@@ -478,7 +539,8 @@ class StandIn:
                  "total_tokens": prompt + answer.output_tokens,
                  "completion_tokens_details": {
                      "reasoning_tokens": len((answer.reasoning or "").split())}}
-        return chat_response(answer, usage, bool(body.get("stream")))
+        headers = self._counted("chat", answer.model, prompt + answer.output_tokens)
+        return chat_response(answer, usage, bool(body.get("stream")), headers)
 
     async def responses(self, request: Request) -> Response:
         body, record, failure = await self._receive(request, "responses")
@@ -491,10 +553,12 @@ class StandIn:
                          None)
         self._answered(record, answer, [i["type"] for i in items], encrypted)
         self._remember(answer.model, body, response)
+        headers = self._counted("responses", answer.model,
+                                rules.count_input_tokens(body) + answer.output_tokens)
         if not body.get("stream"):
-            return JSONResponse(response)
+            return JSONResponse(response, headers=headers)
         return StreamingResponse(as_async(responses_events(response)),
-                                 media_type="text/event-stream")
+                                 media_type="text/event-stream", headers=headers)
 
 
 # --- errors -------------------------------------------------------------------------------------
@@ -600,7 +664,8 @@ def anthropic_events(message: dict[str, Any]) -> Iterator[str]:
 
 # --- chat-completions shapes ---------------------------------------------------------------------
 
-def chat_response(answer: Answer, usage: dict[str, Any], stream: bool) -> Response:
+def chat_response(answer: Answer, usage: dict[str, Any], stream: bool,
+                  headers: dict[str, str] | None = None) -> Response:
     chat_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     call: dict[str, Any] | None = {"id": answer.tool_id, "type": "function",
@@ -617,7 +682,7 @@ def chat_response(answer: Answer, usage: dict[str, Any], stream: bool) -> Respon
             "id": chat_id, "object": "chat.completion", "created": created, "model": answer.model,
             "choices": [{"index": 0, "finish_reason": finish, "message": message}],
             "usage": usage,
-        })
+        }, headers=headers)
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
         return "data: " + json.dumps({
@@ -644,7 +709,7 @@ def chat_response(answer: Answer, usage: dict[str, Any], stream: bool) -> Respon
         yield chunk({}, finish, usage=usage)
         yield "data: [DONE]\n\n"
 
-    return StreamingResponse(as_async(events()), media_type="text/event-stream")
+    return StreamingResponse(as_async(events()), media_type="text/event-stream", headers=headers)
 
 
 # --- Responses shapes ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import functools
 import hashlib
 import hmac
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -297,15 +298,18 @@ def tool_call(api: str, body: dict[str, Any], step: int) -> tuple[str, dict[str,
     """The tool call for step ``step`` of a tool loop: on Responses, Codex's shell tools first
     (``exec_command`` with ``{"cmd": "echo standin-step-K"}``, else ``shell`` with
     ``{"command": ["echo", "standin-step-K"]}``), else the first tool, its required inputs filled
-    by ``small_input``."""
+    by ``small_input``. ``run=PROGRAM`` in the human text runs ``PROGRAM standin-step-K`` instead
+    of ``echo`` (a test's hook that acts between the steps of a real client's tool loop)."""
     if api == "responses":
         tools = body.get("tools")
         names = {t.get("name") for t in tools if isinstance(t, dict)
                  and t.get("type", "function") == "function"} if isinstance(tools, list) else set()
+        found = re.search(r"\brun=(\S+)", read_turn(api, body).human)
+        program = found.group(1) if found else "echo"
         if "exec_command" in names:
-            return "exec_command", {"cmd": f"echo standin-step-{step}"}
+            return "exec_command", {"cmd": f"{program} standin-step-{step}"}
         if "shell" in names:
-            return "shell", {"command": ["echo", f"standin-step-{step}"]}
+            return "shell", {"command": [program, f"standin-step-{step}"]}
     tool = first_tool(api, body)
     return (tool[0], small_input(tool[1], step)) if tool else None
 
@@ -588,3 +592,83 @@ def responses_tool_loop(items: object, model: str, known: list[str], tool_ids: d
             "first_block": _kind(first) if turn else None,
             "first_block_signature": provenance(first, model, known)
             if first.get("type") == "reasoning" else None}
+
+
+# --- rate limits ---------------------------------------------------------------------------------
+
+DEFAULT_RATE_LIMIT: Final = {"requests": 10_000, "tokens": 10_000_000, "window_s": 60.0}
+"""Every model's limits until told otherwise: never reached by the demo or the tests, but
+reported, so the headers count down as a real provider's do."""
+
+
+def duration_text(seconds: float) -> str:
+    """OpenAI's reset format: ``1s``, ``6m0s``, ``1h2m3s``, ``120ms`` (rounded up: a client
+    that waits as long as it says finds the window reset)."""
+    if seconds < 1:
+        return f"{max(math.ceil(seconds * 1000), 0)}ms"
+    total = math.ceil(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+def rfc3339(at: float) -> str:
+    import datetime
+
+    """``at`` as Anthropic's reset time, in whole seconds rounded up."""
+    return datetime.datetime.fromtimestamp(math.ceil(at), datetime.UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class RateWindow:
+    """One model's rate limit: ``requests`` and ``tokens`` per ``window_s`` seconds, counted
+    from the first request of each window (a fixed window: simple, and what the headers say)."""
+
+    requests: int
+    tokens: int
+    window_s: float
+    started: float = 0.0
+    used_requests: int = 0
+    used_tokens: int = 0
+
+    def _roll(self, now: float) -> None:
+        if now >= self.started + self.window_s:
+            self.started, self.used_requests, self.used_tokens = now, 0, 0
+
+    def exhausted(self, now: float) -> float | None:
+        """Seconds until the window resets when no request is left (else None)."""
+        self._roll(now)
+        if self.used_requests >= self.requests or self.used_tokens >= self.tokens:
+            return max(self.started + self.window_s - now, 0.0)
+        return None
+
+    def take(self, now: float, tokens: int) -> None:
+        """Count one request of ``tokens`` (input and output) in the current window."""
+        self._roll(now)
+        self.used_requests += 1
+        self.used_tokens += tokens
+
+    def headers(self, api: str, now: float) -> dict[str, str]:
+        """The rate-limit headers of a response: Anthropic's on ``messages``, else OpenAI's."""
+        self._roll(now)
+        left_requests = max(self.requests - self.used_requests, 0)
+        left_tokens = max(self.tokens - self.used_tokens, 0)
+        reset = self.started + self.window_s
+        if api == "messages":
+            at = rfc3339(reset)
+            return {"anthropic-ratelimit-requests-limit": str(self.requests),
+                    "anthropic-ratelimit-requests-remaining": str(left_requests),
+                    "anthropic-ratelimit-requests-reset": at,
+                    "anthropic-ratelimit-tokens-limit": str(self.tokens),
+                    "anthropic-ratelimit-tokens-remaining": str(left_tokens),
+                    "anthropic-ratelimit-tokens-reset": at}
+        wait = duration_text(max(reset - now, 0.0))
+        return {"x-ratelimit-limit-requests": str(self.requests),
+                "x-ratelimit-remaining-requests": str(left_requests),
+                "x-ratelimit-reset-requests": wait,
+                "x-ratelimit-limit-tokens": str(self.tokens),
+                "x-ratelimit-remaining-tokens": str(left_tokens),
+                "x-ratelimit-reset-tokens": wait}

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from app.panel.model import Request
 
 PLACEHOLDER: Final = "reasoning-panel: -"
+CLIENT_WINDOW_ENV: Final = "REASONING_PANEL_CLIENT_WINDOW"  # app.client_window's, imported late
 TAIL_BYTES: Final = 2 * 1024 * 1024  # about 5,000 requests: the recent past of every session
 CALL_ID: Final = re.compile(rb'"call_id":\s*"([^"]*)"')
 SETTINGS_ENV: Final = "CLAUDE_CONFIG_DIR"
@@ -151,9 +152,24 @@ def render(payload: str, home: Path) -> str:
             session = data.get("session_id") if isinstance(data, dict) else None
             if not isinstance(session, str) or not session:
                 return PLACEHOLDER
-        return status_text(session_requests(session_records(home, session), session))
+        line = status_text(session_requests(session_records(home, session), session))
+        return with_window_warning(line, home)
     except Exception:  # noqa: BLE001 - the status line must never fail
         return PLACEHOLDER
+
+
+def with_window_warning(line: str, home: Path) -> str:
+    """``line`` led by a warning when the mapping now reaches a smaller input window than the
+    launcher gave Claude Code (only for a Claude Code the launcher started)."""
+    if CLIENT_WINDOW_ENV not in os.environ:
+        return line
+    try:
+        from app.client_window import window_warning
+
+        warning = window_warning(home, os.environ)
+    except Exception:  # noqa: BLE001 - no state to compare with: the plain line
+        return line
+    return f"{warning} · {line}" if warning else line
 
 
 def main(home: Path, stdin: TextIO | None = None, out: TextIO | None = None) -> int:

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from litellm.integrations.custom_logger import CustomLogger
 
+from callbacks.core import responses_history as responses
 from callbacks.core.adapters import adapter_patch, apply_patch, reasoning_patch
 from callbacks.core.context import Limits, estimate_tokens, group_limit, guard
 from callbacks.core.detect import detect_strength, latest_user_text, reasoning_fields
@@ -43,11 +44,13 @@ from callbacks.core.fallbacks import (
     fallback_record,
     retry_after,
 )
+from callbacks.core.headroom import Quota, headroom_route, quota_of_call, quota_summary
 from callbacks.core.history import Target, fit_history, signatures_in, thinking_on, tool_loop
 from callbacks.core.policy import Decision, decide
 from callbacks.core.produced import produced_blocks, provider_reasoning
 from callbacks.core.sessions import is_subagent, who_sent
 from callbacks.core.state import TIERS, State, Tier, TierTarget
+from callbacks.startup import start_preflight
 from callbacks.stores.base import LiveView, Store
 from callbacks.stores.files import FileStore
 from callbacks.stores.memory import ConversationMemory, Producer
@@ -73,6 +76,13 @@ PREVIEW_CHARS: Final = 120
 Targets = Callable[[str], Target | None]
 """Model group -> what serves it (None when the proxy has no such group)."""
 LOSS: Final = "tool continuation without its own thinking block: sent with thinking off"
+LOSS_RESPONSES: Final = ("tool continuation without its own reasoning item, to a target that needs "
+                         "it: sent with reasoning off")
+
+
+def loop_ids(data: Mapping[str, Any]) -> list[str]:
+    """The tool-call ids a continuation answers, whatever the endpoint; [] for a new turn."""
+    return responses.tool_loop(data) if responses.is_responses(data) else tool_loop(data)
 
 
 def any_target(group: str) -> Target:
@@ -101,7 +111,8 @@ def _commit(data: dict[str, Any], work: dict[str, Any]) -> None:
 
 def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
                   memory: ConversationMemory | None = None,
-                  targets: Targets = any_target, limits: Limits = no_limits) -> dict[str, Any]:
+                  targets: Targets = any_target, limits: Limits = no_limits,
+                  quotas: Callable[[str], list[Quota]] | None = None) -> dict[str, Any]:
     """Decide where ``data`` goes, rewrite it in place, and return the decision record.
 
     A tool-loop continuation is held on the model group that made its ``tool_use`` (whatever
@@ -113,7 +124,7 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
     strength = detect_strength(data, state.detection)
     decision = decide(state, model, strength, is_subagent(data)) if isinstance(model, str) else \
         Decision("not_routed", None, None)
-    tool_ids = tool_loop(data)
+    tool_ids = loop_ids(data)
     extra: dict[str, Any] = {"tool_loop": True} if tool_ids else {}
     if tool_ids and memory is not None and isinstance(model, str):
         decision = _hold(decision, model, tool_ids, memory, targets, extra, state, strength.tier)
@@ -126,6 +137,13 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
             if context.get("to"):
                 decision, chain_tier = replace(decision, target=context["to"]), context["tier"]
     chain = fallback_chain(state, chain_tier, decision.target) if decision.target else []
+    if quotas is not None and chain_tier is not None and decision.target is not None:
+        tier_target = state.tiers[chain_tier]  # headroom: its fallbacks first while it is low
+        move = headroom_route(tier_target.model, tier_target.min_remaining, decision.target,
+                              chain, quotas, time.time(), bool(tool_ids))
+        if move is not None:
+            extra["headroom"] = move.record
+            decision, chain = replace(decision, target=move.target), move.chain
 
     work = dict(data)
     tier = decision.tier
@@ -203,6 +221,8 @@ def fit_to_target(work: dict[str, Any], target: Target, memory: ConversationMemo
     block, is sent with thinking off, the one request every provider accepts: a loss of
     reasoning, recorded.
     """
+    if responses.is_responses(work):
+        return _fit_responses(work, target, memory, strip_all, unheld_loop)
     signatures = signatures_in(work)
     producers = memory.recall(signatures, ()).signatures if signatures and memory else {}
     fit = fit_history(work, target, producers, strip_all)
@@ -214,6 +234,44 @@ def fit_to_target(work: dict[str, Any], target: Target, memory: ConversationMemo
     if fit.messages is not None:
         work["messages"] = fit.messages
     if signatures or fit.dropped:
+        out["history"] = fit.summary()
+    return out
+
+
+def _reasoning_on(body: Mapping[str, Any]) -> bool:
+    reasoning = body.get("reasoning")
+    return isinstance(reasoning, Mapping) and reasoning.get("effort") not in (None, "none")
+
+
+def _fit_responses(work: dict[str, Any], target: Target, memory: ConversationMemory | None,
+                   strip_all: bool, unheld_loop: bool) -> dict[str, Any]:
+    """:func:`fit_to_target` for a Responses ``input``.
+
+    A continuation that reaches a translated Anthropic target without its own reasoning item
+    (Anthropic refuses a tool loop whose thinking is missing; LiteLLM's stream carries no
+    signature to replay) is sent with reasoning off: a loss, recorded.
+    """
+    items = work.get("input")
+    if not isinstance(items, list):
+        return {}
+    keys = responses.reasoning_keys(work)
+    ids = [i["id"] for i in items if isinstance(i, dict) and i.get("type") == "reasoning"
+           and not i.get("encrypted_content") and isinstance(i.get("id"), str)]
+    producers: dict[str, Any] = {}
+    if (keys or ids) and memory is not None:
+        recall = memory.recall(keys, ids)
+        producers = {**recall.signatures, **recall.tools}
+    fit = responses.fit_input(work, target, producers, strip_all)
+    out: dict[str, Any] = {}
+    if not strip_all and _reasoning_on(work) and target.anthropic and not target.responses \
+            and responses.tool_loop(work) and (unheld_loop or not responses.own_reasoning_before_calls(
+                fit.messages if fit.messages is not None else items)):
+        apply_patch(work, reasoning_patch(work, "none", TierTarget(target.group)))
+        fit = responses.fit_input(work, target, producers, strip_all=True)
+        out["reasoning_lost"] = LOSS_RESPONSES
+    if fit.messages is not None:
+        work["input"] = fit.messages
+    if keys or ids or fit.dropped:
         out["history"] = fit.summary()
     return out
 
@@ -231,6 +289,17 @@ def _anthropic_native(model: str) -> bool:
     """Whether a LiteLLM model string reaches Anthropic's own API (which verifies signatures)."""
     provider, _, rest = model.partition("/")
     return provider == "anthropic" or ("claude" in rest and provider in ("bedrock", "vertex_ai"))
+
+
+def _responses_native(model: str) -> bool:
+    """Whether a LiteLLM model string takes a Responses call as it is (OpenAI's own API)."""
+    provider, slash, _ = model.partition("/")
+    return provider in ("openai", "azure") if slash else model.startswith(("gpt-", "o1", "o3", "o4"))
+
+
+def target_of(group: str, model: str) -> Target:
+    return Target(group, model, anthropic=_anthropic_native(model),
+                  responses=_responses_native(model))
 
 
 class ProxyTargets:
@@ -259,7 +328,8 @@ class ProxyTargets:
         deployments = router.get_model_list(model_name=group) or []
         models = {str((d.get("litellm_params") or {}).get("model", "")) for d in deployments}
         target = Target(group, next(iter(models)) if len(models) == 1 else "",
-                        anthropic=all(map(_anthropic_native, models))) if models else None
+                        anthropic=all(map(_anthropic_native, models)),
+                        responses=all(map(_responses_native, models))) if models else None
         if len(self._cache) > 1000:
             self._cache.clear()
         self._cache[group] = (now, target)
@@ -379,6 +449,7 @@ class ReasoningRouter(CustomLogger):
         self.events = self.store.event_log() if events else None
         self.memory: ConversationMemory = memory if memory is not None else self.store.memory()
         self.targets = ProxyTargets()
+        self.quotas = self.store.quotas()
         self._sent: dict[str, dict[str, Any]] = {}  # call id -> the final body's reasoning fields
         self.live = self.store.live(
             on_reload=lambda old, new: self._emit(reload_record(old, new)),
@@ -390,7 +461,7 @@ class ReasoningRouter(CustomLogger):
             self.events.emit(record)
 
     async def _await_tool_producer(self, data: dict[str, Any]) -> None:
-        tool_ids = tool_loop(data)
+        tool_ids = loop_ids(data)
         if not tool_ids:
             return
         deadline = time.monotonic() + self.TOOL_WAIT_S
@@ -407,7 +478,7 @@ class ReasoningRouter(CustomLogger):
         try:
             await self._await_tool_producer(data)
             record = route_request(self.live, data, endpoint, self.memory, self.targets,
-                                   self.targets.input_limit)
+                                   self.targets.input_limit, self.quotas.of_group)
         except Exception as exc:  # never break a request: pass it through unchanged
             log.exception("reasoning-panel: routing failed; request passed through unchanged")
             record = {"endpoint": endpoint, "client_model": str(data.get("model")),
@@ -459,7 +530,8 @@ class ReasoningRouter(CustomLogger):
     def _fit_deployment(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
         metadata = _call_metadata(kwargs)
         record = metadata.get(METADATA_KEY)
-        if not isinstance(record, dict) or not isinstance(kwargs.get("messages"), list):
+        if not isinstance(record, dict) or not (isinstance(kwargs.get("messages"), list)
+                                                or isinstance(kwargs.get("input"), list)):
             return None
         model = self.targets.deployment_model((metadata.get("model_info") or {}).get("id"))
         model = model or str(kwargs.get("model") or "")
@@ -468,7 +540,7 @@ class ReasoningRouter(CustomLogger):
             return None
         work = dict(kwargs)
         none_tier = record.get("target") is not None and record.get("tier") == "none"
-        extra = fit_to_target(work, Target(group, model, _anthropic_native(model)), self.memory,
+        extra = fit_to_target(work, target_of(group, model), self.memory,
                               strip_all=none_tier)
         record["fitted_for"] = model
         if extra.get("reasoning_lost") or (extra.get("history") or {}).get("dropped"):
@@ -477,7 +549,16 @@ class ReasoningRouter(CustomLogger):
 
     async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
-        self._outcome(kwargs, failed=False)
+        quota = None
+        try:  # what the provider said is left of its rate limit, for the tiers' headroom
+            quota = quota_of_call(kwargs, response_obj, time.time())
+            state = self.live.state  # shared only while some tier keeps a headroom
+            if quota is not None and state is not None and \
+                    any(t.min_remaining for t in state.tiers.values()):
+                self.quotas.record(quota)
+        except Exception:  # pragma: no cover - bookkeeping must never fail a call
+            log.exception("reasoning-panel: could not read the rate-limit headers")
+        self._outcome(kwargs, failed=False, quota=quota)
         try:
             self._remember(kwargs, response_obj)
         except Exception:  # pragma: no cover - memory must never fail a call
@@ -535,10 +616,12 @@ class ReasoningRouter(CustomLogger):
         tier = record.get("tier") if record.get("target") else None
         self.memory.remember(Producer(str(group), model, tier), signatures, tools)
 
-    def _outcome(self, kwargs: Any, failed: bool) -> None:
+    def _outcome(self, kwargs: Any, failed: bool, quota: Quota | None = None) -> None:
         try:
             metadata = _call_metadata(kwargs)
             record = outcome_record(kwargs, failed, metadata.get(STARTED_KEY))
+            if quota is not None:
+                record["quota"] = quota_summary(quota)
             routed = metadata.get(METADATA_KEY) or {}
             if routed.get("refits"):
                 record["refits"] = routed["refits"]
@@ -564,3 +647,4 @@ class ReasoningRouter(CustomLogger):
 
 
 proxy_handler_instance = ReasoningRouter()
+start_preflight(proxy_handler_instance)  # in a proxy: once, what will not be routed and why

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
@@ -215,7 +217,13 @@ OPENAI_ROWS = [
                            ("high", "high"), ("none", "none")]
     ),
     pytest.param({"model": "gpt-5", "input": "hi", "reasoning": {"summary": "auto"}},
-                 "none", "default", "default", id="responses-reasoning-without-effort"),
+                 "medium", "reasoning.effort=absent", "responses_default",
+                 id="responses-reasoning-without-effort"),
+    pytest.param({"model": "gpt-5.5", "input": [{"role": "user", "content": "hi"}]},
+                 "medium", "reasoning.effort=absent", "responses_default",
+                 id="responses-no-reasoning-codex-default"),
+    pytest.param({"model": "gpt-5.5", "input": "hi", "reasoning": {"effort": "xhigh"}},
+                 "high", "reasoning.effort=xhigh", "reasoning_effort", id="responses-xhigh"),
     pytest.param({"model": "gpt-5", "messages": [{"role": "user", "content": "hi"}]},
                  "none", "default", "default", id="chat-no-reasoning"),
     pytest.param({"model": "gpt-5", "messages": [], "reasoning_effort": "low",
@@ -406,8 +414,8 @@ def test_ultrathink_keyword_off_in_settings(body: dict[str, Any]) -> None:
     s = detect_strength(body, Detection(ultrathink=False))
     assert s.rule != "keyword"
     assert s.label != "keyword=ultrathink"
-    expected = detect_strength({k: v for k, v in body.items() if k not in ("messages", "input")},
-                               DEFAULT)
+    # the same body without the keyword, decided with the keyword rule on
+    expected = detect_strength(json.loads(re.sub("(?i)ultrathink", "plain", json.dumps(body))), DEFAULT)
     assert (s.tier, s.label) == (expected.tier, expected.label)
 
 
@@ -629,7 +637,7 @@ def _valid(s: Strength) -> None:
     assert isinstance(s.signal, str) and s.signal
     assert isinstance(s.label, str) and s.label.startswith(s.signal)
     assert s.rule in ("disabled", "keyword", "reasoning_effort", "effort", "budget", "adaptive",
-                      "default")
+                      "responses_default", "default")
     assert all(isinstance(note, str) for note in s.notes)
 
 

@@ -630,7 +630,7 @@ def test_faults_answer_in_each_apis_shape_and_recover_after_count(
     assert app.post(path, json=body).status_code == 200  # recovered by itself
     records = app.get("/_standin/requests").json()
     assert [(r["status"], r["fault"]) for r in records] == [(status, kind)] * 2 + [(200, None)]
-    assert app.get("/_standin/faults").json() == {"faults": {}, "limits": {}}
+    assert app.get("/_standin/faults").json() == {"faults": {}, "limits": {}, "rate_limits": {}}
 
 
 def test_fault_api_forms(app: TestClient) -> None:
@@ -883,3 +883,79 @@ def test_the_real_codex_cli_loops_resumes_and_breaks_when_the_model_changes(
     assert refused and all(c["model"] == "standin-codex-b" and c["status"] == 400 for c in refused)
     assert refused[0]["error"]["code"] == "invalid_encrypted_content"
     assert {t["signature"] for t in refused[0]["history"]["thinking"]} == {"other:standin-codex-a"}
+
+
+# --- rate limits: headers that count down per model, a 429 when used up, a reset -------------
+
+RATE_PATHS: Final = {
+    "messages": ("/v1/messages", lambda model: messages_body([{"role": "user", "content": "x"}],
+                                                             model=model)),
+    "chat": ("/v1/chat/completions", lambda model: chat_body(model=model)),
+    "responses": ("/v1/responses", lambda model: responses_body(model=model)),
+}
+
+
+def remaining(api: str, headers: Any) -> tuple[int, int]:
+    """(requests, tokens) left, as the API's own headers say."""
+    if api == "messages":
+        return (int(headers["anthropic-ratelimit-requests-remaining"]),
+                int(headers["anthropic-ratelimit-tokens-remaining"]))
+    return (int(headers["x-ratelimit-remaining-requests"]),
+            int(headers["x-ratelimit-remaining-tokens"]))
+
+
+@pytest.mark.parametrize("api", ["messages", "chat", "responses"])
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_rate_limit_headers_count_down_per_model_then_429(app: TestClient, api: str,
+                                                          stream: bool) -> None:
+    path, body = RATE_PATHS[api]
+    fault(app, model="m-low", rate_limit={"requests": 3, "window_s": 60})
+    seen = []
+    for _ in range(3):
+        response = app.post(path, json={**body("m-low"), "stream": stream})
+        assert response.status_code == 200
+        seen.append(remaining(api, response.headers))
+    assert [r for r, _ in seen] == [2, 1, 0]
+    assert seen[0][1] > seen[1][1] > seen[2][1]  # tokens count down too
+    other = app.post(path, json=body("m-high"))  # another model has its own (large) limit
+    assert remaining(api, other.headers)[0] == 9_999
+    refused = app.post(path, json={**body("m-low"), "stream": stream})
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert remaining(api, refused.headers)[0] == 0
+    if api == "messages":
+        assert refused.json()["error"]["type"] == "rate_limit_error"
+        assert refused.headers["anthropic-ratelimit-requests-limit"] == "3"
+        assert refused.headers["anthropic-ratelimit-requests-reset"].endswith("Z")
+    else:
+        assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+        assert refused.headers["x-ratelimit-limit-requests"] == "3"
+        assert refused.headers["x-ratelimit-reset-requests"].endswith("s")
+    assert app.get("/_standin/requests").json()[-1]["fault"] == "rate_limited"
+
+
+def test_a_rate_limit_resets_after_its_window(app: TestClient) -> None:
+    import time
+
+    body = chat_body(model="m-low")
+    fault(app, model="m-low", rate_limit={"requests": 1, "window_s": 0.5})
+    assert app.post("/v1/chat/completions", json=body).status_code == 200
+    assert app.post("/v1/chat/completions", json=body).status_code == 429
+    deadline = time.monotonic() + 10
+    while (response := app.post("/v1/chat/completions", json=body)).status_code == 429:
+        assert time.monotonic() < deadline, "the window never reset"
+        time.sleep(0.05)
+    assert remaining("chat", response.headers)[0] == 0  # a fresh window, its one request used
+    assert fault(app, model="m-low", rate_limit=None)["rate_limits"] == {}
+    assert app.post("/v1/chat/completions", json=body).status_code == 200  # back to the default
+
+
+def test_a_token_limit_refuses_too(app: TestClient) -> None:
+    fault(app, model="m-low", rate_limit={"tokens": 10, "window_s": 60})
+    first = app.post("/v1/messages", json=messages_body([{"role": "user", "content": "x"}],
+                                                         model="m-low"))
+    assert first.status_code == 200 and remaining("messages", first.headers)[1] == 0
+    assert app.post("/v1/messages", json=messages_body([{"role": "user", "content": "x"}],
+                                                       model="m-low")).status_code == 429
+    bad = app.post("/_standin/faults", json={"model": "m-low", "rate_limit": {"requests": 0}})
+    assert bad.status_code == 400

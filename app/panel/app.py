@@ -20,6 +20,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from app.client_window import group_windows, model_window, saved_windows
 from app.panel.model import PASS, PanelModel, Request, count_text, money, sparkline
 from app.panel.prices import price
 from app.panel.screens import DetailScreen, ModelPicker, SettingsScreen
@@ -40,8 +41,9 @@ REQUEST_COLUMNS: tuple[Column, ...] = (
     ("status", "Status", 9, 1), ("latency", "Latency", 8, 2), ("ttft", "TTFT", 7, 6),
     ("tokens", "Tokens", 9, 4), ("cost", "Cost", 9, 5))
 TIER_COLUMNS: tuple[Column, ...] = (
-    ("tier", "Tier", 6, 1), ("model", "Model", 30, 1), ("requests", "Reqs", 6, 1),
-    ("share", "Share", 5, 2), ("p50", "p50", 8, 3), ("tokens", "Tokens in/out", 15, 4),
+    ("tier", "Tier", 6, 1), ("model", "Model", 30, 1), ("window", "Window", 7, 3),
+    ("requests", "Reqs", 6, 1), ("share", "Share", 5, 2), ("p50", "p50", 8, 3),
+    ("tokens", "Tokens in/out", 15, 4),
     ("cost", "Cost", 10, 3), ("rate", "Rate (1 min)", 14, 5), ("health", "Health", 22, 2))
 SCROLLBAR = 2  # the request table's vertical scrollbar
 
@@ -121,6 +123,8 @@ class ReasoningPanel(App[None]):
         self._tables_ready = False  # the widgets exist (App.is_mounted is a method, not a flag)
         self._tier_columns: tuple[Column, ...] = ()
         self.proxy_models: list[str] = []
+        # input windows by model group: the last launch's copy, then the proxy's model info
+        self.windows: dict[str, int] = saved_windows(home)
         self._request_columns: tuple[Column, ...] = ()
 
     # --- layout ----------------------------------------------------------------------------
@@ -200,6 +204,8 @@ class ReasoningPanel(App[None]):
                     self.update_status()
                     if up:  # (re)started: its models may have changed
                         self.proxy_models = await self._fetch_models(client)
+                        self.windows.update(await self._fetch_windows(client))
+                        self._tiers_dirty = True
                 await asyncio.sleep(self.poll_s)
 
     async def _fetch_models(self, client: httpx.AsyncClient) -> list[str]:
@@ -209,6 +215,14 @@ class ReasoningPanel(App[None]):
             return [str(m["id"]) for m in response.json().get("data", [])]
         except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError):
             return []
+
+    async def _fetch_windows(self, client: httpx.AsyncClient) -> dict[str, int]:
+        try:
+            response = await client.get(f"{self.proxy_url}/model/info", headers={
+                "Authorization": f"Bearer {saved_master_key(self.home)}"})
+            return group_windows(response.json())
+        except (httpx.HTTPError, ValueError):
+            return {}
 
     def on_unmount(self) -> None:
         self._stop.set()
@@ -347,17 +361,23 @@ class ReasoningPanel(App[None]):
             if stats.reasoning_lost:  # its target drops the reasoning (or a loop lost it)
                 model = Text.assemble(model, (f"  ⚠ no reasoning ×{stats.reasoning_lost}", "yellow"))
             finished = stats.requests - in_flight[tier]
+            window = None if self.state is None or tier == PASS else model_window(
+                self.state, self.state.tiers[cast(Tier, tier)].model, self.windows.get)
+            quota = None if self.state is None or tier == PASS else \
+                self.model.quotas.get(self.state.tiers[cast(Tier, tier)].model)
+            health = stats.health(now, quota)
             cells = {
                 "tier": Text(tier, style=TIER_STYLE[tier]),
                 "model": model,
+                "window": Text(count_text(window) if window else "?" if tier != PASS else "",
+                               style="" if window else "dim"),
                 "requests": str(stats.requests),
                 "share": f"{stats.requests / total.requests:.0%}" if total.requests else "-",
                 "p50": _ms(stats.p50_ms),
                 "tokens": f"{count_text(stats.input_tokens)} / {count_text(stats.output_tokens)}",
                 "cost": money(stats.cost, stats.cost_unknown, max(finished - stats.errors, 0)),
                 "rate": Text(sparkline(stats.rate(now)), style=TIER_STYLE[tier]),
-                "health": Text(stats.health(now) or "-", style="yellow" if stats.health(now)
-                               else "dim"),
+                "health": Text(health or "-", style="yellow" if health else "dim"),
             }
             for key, *_ in self._tier_columns:
                 table.update_cell(tier, key, cells[key])
@@ -398,6 +418,8 @@ class ReasoningPanel(App[None]):
             target = f"📌 {target}"
         elif request.held:
             target = f"⏸ {target}"
+        elif request.headroom.get("to"):  # its tier's model was low on its rate limit
+            target = f"⤳ {target}"
         if routed.get("capped"):
             target = f"⤓ {target}"
         if routed.get("agent"):  # a subagent's request

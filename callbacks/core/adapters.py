@@ -15,6 +15,7 @@ from typing import Any, Final
 from callbacks.core.state import Adapter, TierTarget
 
 DELETE: Final = object()
+INCLUDE_ENCRYPTED: Final = "reasoning.encrypted_content"
 Patch = dict[str, Any]
 
 # JSON-schema keywords Cerebras refuses in tool parameters; moved into the description text.
@@ -51,6 +52,9 @@ def reasoning_patch(body: Mapping[str, Any], tier: str, target: TierTarget) -> P
         patch["reasoning_effort"] = DELETE
     if "reasoning" in body:
         patch["reasoning"] = DELETE
+    include = body.get("include")  # Responses: no encrypted reasoning asked of the none tier
+    if tier == "none" and isinstance(include, list) and INCLUDE_ENCRYPTED in include:
+        patch["include"] = [entry for entry in include if entry != INCLUDE_ENCRYPTED] or DELETE
     if "thinking" in body and body.get("thinking") != {"type": "disabled"}:
         patch["thinking"] = {"type": "disabled"} if tier == "none" else DELETE
     output_config = body.get("output_config")

@@ -10,7 +10,9 @@ Precedence (first match wins):
    per-turn effort), recorded as that signal
 5. ``thinking.type == "enabled"`` with ``budget_tokens`` -> budget thresholds
 6. ``thinking.type == "adaptive"`` with no effort -> high (the API's default effort)
-7. nothing else -> none
+7. a Responses API body (``input``) with no usable ``reasoning.effort`` -> as effort medium (the
+   models' default effort; Codex sends no effort when its user set none)
+8. nothing else -> none
 
 Malformed values (strings for numbers, unknown effort words, ``thinking: null``, lists where
 mappings belong) fall through to the next rule; each skip is recorded in ``Strength.notes``.
@@ -38,7 +40,7 @@ class Strength:
     """Its value as seen, e.g. ``medium`` or ``8000``."""
     rule: str
     """Which precedence rule decided: disabled, keyword, reasoning_effort, effort, budget,
-    adaptive or default."""
+    adaptive, responses_default or default."""
     notes: tuple[str, ...] = ()
     """Fields that were present but ignored, and why."""
 
@@ -162,6 +164,10 @@ def detect_strength(body: Mapping[str, Any], settings: Detection) -> Strength:
             return found
     elif reasoning is not None and not isinstance(reasoning, Mapping):
         notes.append(f"reasoning={reasoning!r} ignored: not a mapping")
+    # a Responses body with no effort: the model's default effort
+    if isinstance(body.get("input"), list | str) and "messages" not in body:
+        return Strength(effort_map.get("medium", "medium"), "reasoning.effort", "absent",
+                        "responses_default", tuple(notes))
 
     # 4. Anthropic effort (top level, else the last message-level one), only with thinking on
     output_config = body.get("output_config")

@@ -52,6 +52,9 @@ class Target:
     """Upstream model of the deployment (``litellm_params.model``); "" when not known."""
     anthropic: bool = True
     """A native Anthropic target: it verifies signatures and enforces the tool-loop rule."""
+    responses: bool = True
+    """A native Responses API target (OpenAI, Azure): it takes ``input`` items as they are and
+    verifies encrypted reasoning; other targets get a Responses call translated by LiteLLM."""
 
     def made(self, producer: Made) -> bool:
         """Whether ``producer`` is this target (same upstream model when both are known)."""

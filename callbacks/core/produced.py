@@ -71,6 +71,8 @@ def produced_blocks(response: Any) -> tuple[list[str], list[str]]:
             pass  # already taken above
         if kind == "reasoning" and isinstance(node.get("encrypted_content"), str):
             signatures.append(ENCRYPTED_PREFIX + node["encrypted_content"])
+        if kind == "reasoning" and isinstance(node.get("id"), str) and node["id"]:
+            tools.append(node["id"])  # a stored item replayed by id alone
         if kind in ("tool_use", "server_tool_use") and isinstance(node.get("id"), str):
             tools.append(node["id"])
         if kind == "function_call" and isinstance(node.get("call_id"), str):

@@ -5,7 +5,9 @@ Claude Code sends ``x-claude-code-session-id`` on every request and the same id 
 and ``cc_is_subagent=true`` in the text of ``system[0]`` (shared/domain/claude-code-requests.md).
 LiteLLM hands the hook the request's logging-safe headers at
 ``data["proxy_server_request"]["headers"]``; header names may arrive in any case.
-OpenAI-format clients carry at most a ``user`` field or a generic session header.
+The Codex CLI sends ``session-id`` / ``thread-id`` and ``x-codex-turn-metadata`` (its subagent's
+``agent_name``); other OpenAI-format clients carry at most a ``user`` field or a generic session
+header.
 """
 
 from __future__ import annotations
@@ -18,6 +20,12 @@ SESSION_HEADER: Final = "x-claude-code-session-id"
 AGENT_HEADER: Final = "x-claude-code-agent-id"
 # Session headers of other clients (LiteLLM's own, opencode's), after Claude Code's.
 OTHER_SESSION_HEADERS: Final = ("x-litellm-session-id", "x-session-id")
+# The Codex CLI: ``session-id`` / ``thread-id`` headers (the same uuid), ``x-codex-turn-metadata``
+# (a JSON string whose ``agent_name`` names a subagent; the main agent is ``/root``), and in the
+# body ``client_metadata.session_id`` and ``prompt_cache_key`` (shared/domain/responses-clients.md).
+CODEX_SESSION_HEADERS: Final = ("session-id", "thread-id")
+CODEX_TURN_HEADER: Final = "x-codex-turn-metadata"
+CODEX_MAIN_AGENT: Final = "/root"
 SUBAGENT_MARK: Final = "cc_is_subagent=true"
 MAX_CHARS: Final = 100  # ids and client names are short; anything longer is cut
 
@@ -70,6 +78,27 @@ def _user_id_session(data: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _codex_body_session(data: Mapping[str, Any]) -> str | None:
+    for source in (data, _client_body(data)):
+        metadata = source.get("client_metadata")
+        session = metadata.get("session_id") if isinstance(metadata, Mapping) else None
+        if _short(session) or _short(source.get("prompt_cache_key")):
+            return _short(session) or _short(source.get("prompt_cache_key"))
+    return None
+
+
+def _codex_agent(headers: Mapping[str, str]) -> str | None:
+    """A Codex subagent's name from ``x-codex-turn-metadata``; None for the main agent."""
+    raw = headers.get(CODEX_TURN_HEADER)
+    if not raw or not raw.startswith("{"):
+        return None
+    try:
+        name = json.loads(raw).get("agent_name")
+    except (ValueError, AttributeError):
+        return None
+    return None if name in (None, "", CODEX_MAIN_AGENT) else _short(name)
+
+
 def _client(user_agent: str | None) -> str | None:
     """``claude-cli/2.1.328 (external, cli)`` -> ``claude-cli/2.1.328``."""
     return _short((user_agent or "").split(" (", 1)[0])
@@ -84,10 +113,12 @@ def who_sent(data: Mapping[str, Any]) -> dict[str, str | None]:
     try:
         headers = request_headers(data)
         session = (_short(headers.get(SESSION_HEADER)) or _user_id_session(data)
-                   or next((_short(headers[h]) for h in OTHER_SESSION_HEADERS
+                   or next((_short(headers[h]) for h in OTHER_SESSION_HEADERS + CODEX_SESSION_HEADERS
                             if _short(headers.get(h))), None)
+                   or _codex_body_session(data)
                    or _short(_client_body(data).get("user")) or _short(data.get("user")))
-        return {"session": session, "agent": _short(headers.get(AGENT_HEADER)),
+        return {"session": session,
+                "agent": _short(headers.get(AGENT_HEADER)) or _codex_agent(headers),
                 "client": _client(headers.get("user-agent"))}
     except Exception:  # noqa: BLE001 - a malformed request is simply anonymous
         return {"session": None, "agent": None, "client": None}
@@ -106,7 +137,8 @@ def _first_system_text(data: Mapping[str, Any]) -> str:
 def is_subagent(data: Mapping[str, Any]) -> bool:
     """A subagent's request: the agent id header, or ``cc_is_subagent=true`` in ``system[0]``."""
     try:
-        return bool(request_headers(data).get(AGENT_HEADER)) or \
+        headers = request_headers(data)
+        return bool(headers.get(AGENT_HEADER)) or _codex_agent(headers) is not None or \
             SUBAGENT_MARK in _first_system_text(data)
     except Exception:  # noqa: BLE001 - never fail a request over its kind
         return False

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, Literal
 
+from callbacks.core.headroom import KINDS, Threshold, parse_threshold, threshold_text
+
 Tier = Literal["none", "low", "medium", "high"]
 TIERS: Final[tuple[Tier, ...]] = ("none", "low", "medium", "high")
 SCHEMA_VERSION: Final = 1
@@ -60,6 +62,10 @@ class TierTarget:
     """Model groups tried in order when ``model`` fails (429, 5xx/529, timeout, connection)."""
     max_input_tokens: int | None = None
     """Input limit of ``model``; None: LiteLLM's model info for it (if it knows one)."""
+    min_remaining: Mapping[str, Threshold] = field(default_factory=dict)
+    """Headroom: ``requests`` / ``tokens`` that must stay left of ``model``'s rate limit (a
+    count, or a share such as ``5%``); while the provider reports less, until its reset, the
+    tier's requests go to ``fallbacks`` first. Empty: no headroom."""
 
 
 @dataclass(frozen=True)
@@ -181,6 +187,12 @@ class State:
         tiers[tier] = replace(old, model=model, fallbacks=tuple(m for m in old.fallbacks if m != model))
         return replace(self, tiers=tiers)
 
+    def with_tier_headroom(self, tier: Tier, minimum: Mapping[str, Threshold]) -> State:
+        """A copy with ``tier``'s headroom replaced (``{}`` clears it)."""
+        tiers = dict(self.tiers)
+        tiers[tier] = replace(tiers[tier], min_remaining=dict(minimum))
+        return replace(self, tiers=tiers)
+
     def with_tier_fallbacks(self, tier: Tier, fallbacks: tuple[str, ...]) -> State:
         """A copy with ``tier``'s fallback chain replaced (``()`` clears it)."""
         tiers = dict(self.tiers)
@@ -276,18 +288,30 @@ def _limit(key: str, value: Any) -> int | None:
     return value
 
 
+def parse_min_remaining(key: str, value: Any) -> dict[str, Threshold]:
+    """A tier's ``min_remaining``: ``{requests: N, tokens: "P%"}`` (either or both)."""
+    data = _mapping(key, value or {})
+    _check_keys(key, data, set(KINDS))
+    try:
+        return {kind: parse_threshold(f"{key}.{kind}", data[kind]) for kind in KINDS
+                if kind in data and data[kind] is not None}
+    except ValueError as exc:
+        raise StateError(str(exc)) from None
+
+
 def _tier_target(key: str, value: Any) -> TierTarget:
     if isinstance(value, str):
         return TierTarget(_name(key, value))
     data = _mapping(key, value)
-    _check_keys(key, data, {"model", "params", "fallbacks", "max_input_tokens"})
+    _check_keys(key, data, {"model", "params", "fallbacks", "max_input_tokens", "min_remaining"})
     params = dict(_mapping(f"{key}.params", data.get("params") or {}))
     for name in params:
         if name not in REASONING_PARAM_KEYS:
             raise _fail(f"{key}.params", name, "one of " + ", ".join(sorted(REASONING_PARAM_KEYS)))
     model = _name(f"{key}.model", data.get("model"))
     return TierTarget(model, params, _fallbacks(f"{key}.fallbacks", data.get("fallbacks"), model),
-                      _limit(f"{key}.max_input_tokens", data.get("max_input_tokens")))
+                      _limit(f"{key}.max_input_tokens", data.get("max_input_tokens")),
+                      parse_min_remaining(f"{key}.min_remaining", data.get("min_remaining")))
 
 
 def _caps(key: str, value: Any) -> dict[str, Tier]:
@@ -451,7 +475,8 @@ def state_to_dict(state: State) -> dict[str, Any]:
 
 def _tier_dict(target: TierTarget) -> str | dict[str, Any]:
     """A tier as written: the plain model name unless it carries more."""
-    if not (target.params or target.fallbacks or target.max_input_tokens is not None):
+    if not (target.params or target.fallbacks or target.max_input_tokens is not None
+            or target.min_remaining):
         return target.model
     out: dict[str, Any] = {"model": target.model}
     if target.params:
@@ -460,4 +485,6 @@ def _tier_dict(target: TierTarget) -> str | dict[str, Any]:
         out["fallbacks"] = list(target.fallbacks)
     if target.max_input_tokens is not None:
         out["max_input_tokens"] = target.max_input_tokens
+    if target.min_remaining:
+        out["min_remaining"] = {k: threshold_text(v) for k, v in target.min_remaining.items()}
     return out

@@ -17,6 +17,7 @@ from typing import Any, Final, Protocol
 
 from callbacks.core.state import State, state_to_dict
 from callbacks.stores.memory import ConversationMemory
+from callbacks.stores.quotas import QuotaBook
 
 REDIS_URL_ENV: Final = "REASONING_PANEL_REDIS_URL"
 """Fleet mode's switch: the Redis URL (``--redis URL`` on the command line)."""
@@ -210,6 +211,12 @@ class Store(Protocol):
     # --- conversation memory -----------------------------------------------------------------
 
     def memory(self) -> ConversationMemory: ...
+
+    # --- rate-limit figures --------------------------------------------------------------------
+
+    def quotas(self) -> QuotaBook:
+        """What providers last reported of each deployment's rate limit (shared)."""
+        ...
 
 
 @dataclass

@@ -23,6 +23,7 @@ from callbacks.stores.base import (
 )
 from callbacks.stores.eventlog import EVENTS_NAME, EventLog, follow, read_all, read_tail
 from callbacks.stores.memory import MEMORY_NAME, ConversationMemory, SqliteMemory
+from callbacks.stores.quotas import FileQuotas, QuotaBook
 from callbacks.stores.statefile import STATE_NAME, LiveState, StateFile, default_home
 
 
@@ -36,6 +37,7 @@ class FileStore:
         self.state_name = f"{self.file.path.name} on disk"
         self.events_path = self.home / EVENTS_NAME
         self._memory: SqliteMemory | None = None
+        self._quotas: QuotaBook | None = None
 
     @classmethod
     def in_home(cls, home: Path | None = None) -> FileStore:
@@ -117,3 +119,8 @@ class FileStore:
         if self._memory is None:
             self._memory = SqliteMemory(self.home / MEMORY_NAME)
         return self._memory
+
+    def quotas(self) -> QuotaBook:
+        if self._quotas is None:
+            self._quotas = QuotaBook(FileQuotas(self.home))
+        return self._quotas

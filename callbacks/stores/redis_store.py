@@ -5,7 +5,8 @@ Keys (``FLEET`` is ``$REASONING_PANEL_FLEET``, default ``fleet``; one hash tag s
 keeps them in one slot): ``rp:{FLEET}:state`` (the versioned state), channels
 ``rp:{FLEET}:state-changed`` and ``rp:{FLEET}:applied``, ``rp:{FLEET}:instance:HOST:PID``
 (heartbeats), ``rp:{FLEET}:events`` (the event stream), ``rp:{FLEET}:memory`` (conversation
-memory), ``rp:{FLEET}:seq:WRITER`` (no duplicate records).
+memory), ``rp:{FLEET}:seq:WRITER`` (no duplicate records), ``rp:{FLEET}:quotas`` (rate-limit
+figures per deployment, :mod:`callbacks.stores.quotas`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from callbacks.stores.base import (
     Versioned,
 )
 from callbacks.stores.memory import MEMORY_NAME, ConversationMemory, SqliteMemory
+from callbacks.stores.quotas import QuotaBook, RedisQuotas
 from callbacks.stores.redis_conn import (
     FLEET_ENV,
     TIMEOUT_S,
@@ -78,6 +80,7 @@ class RedisStore:
         self._env = dict(os.environ if env is None else env)
         self._client_: tuple[int, redis.Redis] | None = None
         self._memory: RedisMemory | None = None
+        self._quotas: QuotaBook | None = None
 
     def _client(self) -> redis.Redis:
         if self._client_ is None or self._client_[0] != os.getpid():
@@ -269,4 +272,10 @@ class RedisStore:
             self._memory = RedisMemory(self.config, SqliteMemory(self.home / MEMORY_NAME),
                                        instance_id())
         return self._memory
+
+    def quotas(self) -> QuotaBook:
+        if self._quotas is None:
+            self._quotas = QuotaBook(RedisQuotas(self.config.client(),
+                                                 self.config.keys.prefix + "quotas"))
+        return self._quotas
 

@@ -1,0 +1,153 @@
+"""A Responses API ``input`` made fit for the model that gets the call (pure).
+
+Codex and every client of ``POST /v1/responses`` replay the whole conversation in ``input``: the
+model's output items as they came (a ``reasoning`` item with its ``encrypted_content``, then a
+``message`` or a ``function_call``), then the client's ``function_call_output`` items. The API
+refuses another model's encrypted reasoning (``invalid_encrypted_content``), a reasoning item given
+by id alone when ``store`` is false, a reasoning item without the output item that followed it, and
+its own ``function_call`` without the reasoning item before it (shared/domain/responses-clients.md).
+
+:func:`fit_input` keeps the reasoning items the target made (the conversation memory knows each
+``encrypted_content``'s producer, as it knows each thinking signature), drops foreign ones whole and
+clears the ids of the output items that followed a dropped one (so no id points at reasoning that is
+no longer there). An input that needs no change is left as it is (the same list object: the
+request is forwarded byte for byte). :func:`tool_loop` finds the call ids a continuation answers,
+so the callback can hold it on the model that made them.
+
+Items the memory has never seen were made outside this proxy: kept for a target that speaks the
+Responses API natively (most likely its own: a conversation begun against the same model), dropped
+for a target LiteLLM translates to (it could not verify them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from callbacks.core.history import ENCRYPTED_PREFIX, Fit, Made, Target
+
+
+def is_responses(body: Mapping[str, Any]) -> bool:
+    """A Responses API body: an ``input`` and no ``messages``."""
+    return isinstance(body.get("input"), list | str) and "messages" not in body
+
+
+def _kind(item: Mapping[str, Any]) -> str:
+    return str(item.get("type") or "message")
+
+
+def is_output_item(item: Any) -> bool:
+    """An item a model produced (what follows a reasoning item): an assistant message or a tool
+    call (``function_call``, ``custom_tool_call``, ``local_shell_call``, ...)."""
+    if not isinstance(item, dict):
+        return False
+    kind = _kind(item)
+    return kind.endswith("_call") or (kind == "message" and item.get("role") == "assistant")
+
+
+def reasoning_key(item: Mapping[str, Any]) -> str | None:
+    """The memory's key of a reasoning item: its encrypted content (as produced_blocks stores it)."""
+    content = item.get("encrypted_content")
+    return ENCRYPTED_PREFIX + content if isinstance(content, str) and content else None
+
+
+def reasoning_keys(body: Mapping[str, Any]) -> list[str]:
+    """The memory keys of every replayed reasoning item (for the memory's recall)."""
+    items = body.get("input")
+    return [key for item in items if isinstance(item, dict) and item.get("type") == "reasoning"
+            and (key := reasoning_key(item))] if isinstance(items, list) else []
+
+
+def tool_loop(body: Mapping[str, Any]) -> list[str]:
+    """The call ids a continuation answers (its trailing ``*_output`` items); [] otherwise."""
+    items = body.get("input")
+    if not isinstance(items, list):
+        return []
+    ids: list[str] = []
+    for item in reversed(items):
+        if not (isinstance(item, dict) and _kind(item).endswith("_output")):
+            break
+        if isinstance(item.get("call_id"), str):
+            ids.append(item["call_id"])
+    ids.reverse()
+    return ids
+
+
+def _verdict(item: Mapping[str, Any], target: Target, producers: Mapping[str, Made],
+             strip_all: bool, store: bool) -> str | None:
+    """Why a reasoning item cannot go to ``target``; None to keep it ("unknown" keeps, counted)."""
+    if strip_all:
+        return "reasoning off"
+    key = reasoning_key(item)
+    if key is None:
+        if isinstance(item.get("id"), str) and item["id"]:
+            if not store:
+                return "not persisted"  # by id alone with store false: refused by the API
+            producer = producers.get(item["id"])
+            if producer is not None:
+                return None if target.made(producer) else "other model"
+        return "unknown" if target.responses else "unverifiable"
+    producer = producers.get(key)
+    if producer is not None:
+        return None if target.made(producer) else "other model"
+    return "unknown" if target.responses else "unverifiable"
+
+
+def fit_input(body: Mapping[str, Any], target: Target, producers: Mapping[str, Made],
+              strip_all: bool = False) -> Fit:
+    """Keep the reasoning items ``target`` made; drop the others whole (``Fit.messages``: the new
+    ``input``, None when nothing changed).
+
+    ``producers`` maps memory keys (encrypted contents, reasoning item ids) to what made them.
+    ``strip_all`` drops every reasoning item (none tier, or a continuation that cannot keep its
+    reasoning). A kept reasoning item always keeps its following output item.
+    """
+    fit = Fit()
+    items = body.get("input")
+    if not isinstance(items, list):
+        return fit
+    store = body.get("store") is not False
+    out: list[Any] = []
+    changed = orphaned = False
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            out.append(item)
+            orphaned = False
+            continue
+        if item.get("type") == "reasoning":
+            why = _verdict(item, target, producers, strip_all, store)
+            if why in (None, "unknown") and not is_output_item(
+                    items[i + 1] if i + 1 < len(items) else None) and item.get("id"):
+                why = "no following item"
+            if why is None or why == "unknown":
+                out.append(item)
+                fit.kept += 1
+                fit.kept_unknown += why == "unknown"
+                orphaned = False
+            else:
+                fit.dropped[why] += 1
+                changed = orphaned = True
+            continue
+        if orphaned and is_output_item(item):
+            if "id" in item:  # its reasoning is gone: no id may point at it
+                item = {k: v for k, v in item.items() if k != "id"}
+        else:
+            orphaned = False
+        out.append(item)
+    if changed:
+        fit.messages = out
+    return fit
+
+
+def own_reasoning_before_calls(items: list[Any]) -> bool:
+    """Whether the turn a continuation answers (the output items before its trailing outputs)
+    carries a reasoning item."""
+    end = len(items)
+    while end and isinstance(items[end - 1], dict) and _kind(items[end - 1]).endswith("_output"):
+        end -= 1
+    start = end
+    while start and (is_output_item(items[start - 1]) or (
+            isinstance(items[start - 1], dict) and items[start - 1].get("type") == "reasoning")):
+        start -= 1
+    return any(isinstance(item, dict) and item.get("type") == "reasoning"
+               for item in items[start:end])
