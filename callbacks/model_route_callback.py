@@ -309,6 +309,7 @@ class ProxyTargets:
         self.ttl_s = ttl_s
         self._cache: dict[str, tuple[float, Target | None]] = {}
         self._limits: dict[str, tuple[float, int | None]] = {}
+        self._models: dict[str, tuple[float, str]] = {}
 
     @staticmethod
     def _router() -> Any:
@@ -349,12 +350,23 @@ class ProxyTargets:
         return limit
 
     def deployment_model(self, deployment_id: Any) -> str:
-        """The upstream model of one deployment (``litellm_params.model``), "" when unknown."""
+        """The upstream model of one deployment (``litellm_params.model``), "" when unknown
+        (cached briefly: the router builds a new object for every lookup)."""
+        if not isinstance(deployment_id, str):
+            return ""
+        now = time.monotonic()
+        hit = self._models.get(deployment_id)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
         router = self._router()
-        if router is None or not isinstance(deployment_id, str):
+        if router is None:
             return ""
         deployment = router.get_deployment(model_id=deployment_id)
-        return str(deployment.litellm_params.model) if deployment is not None else ""
+        model = str(deployment.litellm_params.model) if deployment is not None else ""
+        if len(self._models) > 1000:
+            self._models.clear()
+        self._models[deployment_id] = (now, model)
+        return model
 
 
 def _model_map_limit(model: str) -> int | None:

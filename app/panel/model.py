@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from callbacks.core.state import TIERS
-
 Prices = Callable[[str], tuple[float, float] | None]
 """Model name -> (USD per input token, USD per output token), or None when unknown."""
 
@@ -259,6 +257,8 @@ class PanelModel:
         self.max_rows = max_rows
         self.prices = prices or (lambda model: None)
         self.requests: OrderedDict[str, Request] = OrderedDict()
+        from callbacks.core.state import TIERS  # here: the status line imports this module
+
         self.tiers: dict[str, TierStats] = {t: TierStats() for t in (*TIERS, PASS)}
         self.last_state: dict[str, Any] | None = None
         self.records_seen = 0
