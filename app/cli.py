@@ -10,8 +10,17 @@ import sys
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from callbacks.core.state import TIERS, Preset, State, StateError, state_to_dict
+from callbacks.core.headroom import Threshold
+from callbacks.core.state import (
+    TIERS,
+    Preset,
+    State,
+    StateError,
+    parse_min_remaining,
+    state_to_dict,
+)
 from callbacks.launcher import (
     config_models,
     master_key,
@@ -115,7 +124,9 @@ def describe(state: State) -> str:
         chain = f"  then {', '.join(target.fallbacks)}" if target.fallbacks else ""
         limit = (f"  (max {target.max_input_tokens} input tokens)"
                  if target.max_input_tokens is not None else "")
-        lines.append(f"  {tier:<7} {target.model}{params}{chain}{limit}{marker}")
+        headroom = (f"  (headroom: {headroom_text(target.min_remaining)})"
+                    if target.min_remaining else "")
+        lines.append(f"  {tier:<7} {target.model}{params}{chain}{limit}{headroom}{marker}")
     if state.long_context:
         lines.append(f"long context: {state.long_context}")
     det = state.detection
@@ -217,6 +228,31 @@ def cmd_set_fallbacks(args: argparse.Namespace) -> int:
     return _edit(args, lambda s: s.with_tier_fallbacks(args.tier, models),
                  f"{args.tier} falls back to {', '.join(models)}" if models
                  else f"{args.tier}: no fallbacks")
+
+
+def headroom_text(minimum: Mapping[str, Threshold]) -> str:
+    """``requests=2 tokens=5%``: a tier's headroom as the command line writes it."""
+    return " ".join(f"{kind}={value.text()}" for kind, value in minimum.items())
+
+
+def cmd_set_headroom(args: argparse.Namespace) -> int:
+    minimum: dict[str, Any] = {}
+    if args.limits != ["off"]:
+        for item in args.limits:
+            kind, sep, value = item.partition("=")
+            if not sep or not value:
+                _err(f"not changed: {item!r}: give KIND=VALUE, e.g. tokens=5% or requests=2")
+                return 2
+            minimum[kind.strip()] = value.strip() if value.strip().endswith("%") else (
+                int(value) if value.strip().isdigit() else value.strip())
+    try:
+        parsed = parse_min_remaining(f"tiers.{args.tier}.min_remaining", minimum)
+    except StateError as exc:
+        _err(f"not changed: {exc}")
+        return 1
+    return _edit(args, lambda s: s.with_tier_headroom(args.tier, parsed),
+                 f"{args.tier} keeps {headroom_text(parsed)} in reserve: below that, its "
+                 "requests go to its fallbacks first" if parsed else f"{args.tier}: no headroom")
 
 
 def cmd_pin(args: argparse.Namespace) -> int:
@@ -333,6 +369,13 @@ def cmd_codex(args: argparse.Namespace) -> int:
     codex_args = args.codex_args[1:] if args.codex_args[:1] == ["--"] else args.codex_args
     return run_codex(_home(args), Path(args.config).expanduser() if args.config else None,
                      codex_args, window=not args.no_window)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from app.doctor import run_doctor
+
+    return run_doctor(_home(args), _store(args), Path(args.config).expanduser() if args.config
+                      else None, args.url, args.json)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -456,6 +499,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--if-version", dest="if_version", type=_version, metavar="V",
                    help="change only if the stored state is still version V (`show --json`)")
 
+    p = command("set-headroom", cmd_set_headroom,
+                "the share or count of its model's rate limit a tier keeps in reserve "
+                "(below it, the tier's fallbacks serve first); 'off' clears")
+    p.add_argument("tier", choices=TIERS)
+    p.add_argument("limits", nargs="+", metavar="KIND=VALUE",
+                   help="tokens=5%%, requests=2 (either or both), or 'off'")
+    p.add_argument("--json", action="store_true", help="print the new state as JSON")
+    p.add_argument("--if-version", dest="if_version", type=_version, metavar="V",
+                   help="change only if the stored state is still version V (`show --json`)")
+
     p = command("pin", cmd_pin, "send every routed request to one tier, or 'off'")
     p.add_argument("tier", choices=(*TIERS, "off"))
     p.add_argument("--json", action="store_true", help="print the new state as JSON")
@@ -527,6 +580,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--if-version", dest="if_version", type=_version, metavar="V",
                    help="change only if the stored state is still version V (`show --json`)")
+
+    p = command("doctor", cmd_doctor, "check the install, the LiteLLM version and settings, the "
+                                      "state, the proxy, Redis and the clients; exit 1 on a failure")
+    p.add_argument("--config", help="the proxy config to check (default: the running proxy's)")
+    p.add_argument("--url", help="the proxy to check (default: the one `proxy` started for this "
+                                 "state folder)")
+    p.add_argument("--json", action="store_true", help="one JSON object")
 
     p = command("check", cmd_check, "validate a state file without applying it")
     p.add_argument("file")

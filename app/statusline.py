@@ -8,7 +8,8 @@ line it prints. This prints, for that session: the tier and model of its latest 
 signal that decided it, held / fallback / cap marks, and the session's cost and what routing saved.
 
 It must answer fast and never fail: it reads only the tail of the event log, imports little
-(see :mod:`app.entry`), and prints a placeholder on any error, exiting 0.
+(see :mod:`app.entry`; what it needs only once the session has requests is imported then), and
+prints a placeholder on any error, exiting 0.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
-from app.panel.model import PASS, Request, money
-from app.panel.prices import price
-from app.usage import Usage, pair
 from callbacks.stores.eventlog import EVENTS_NAME, read_tail
+
+if TYPE_CHECKING:
+    from app.panel.model import Request
 
 PLACEHOLDER: Final = "reasoning-panel: -"
 CLIENT_WINDOW_ENV: Final = "REASONING_PANEL_CLIENT_WINDOW"  # app.client_window's, imported late
@@ -89,6 +90,8 @@ def session_records(home: Path, session: str | None) -> list[dict[str, Any]]:
 
 def session_requests(records: list[dict[str, Any]], session: str | None) -> list[Request]:
     """The requests of one session (subagents included), or all of them for None."""
+    from app.usage import pair
+
     return [r for r in pair(records) if r.routed is not None
             and (session is None or r.routed.get("session") == session)]
 
@@ -119,6 +122,10 @@ def status_text(requests: list[Request]) -> str:
     """The line for a session's requests (oldest first)."""
     if not requests:
         return "reasoning-panel: no requests from this session yet"
+    from app.panel.model import PASS, money
+    from app.panel.prices import price
+    from app.usage import Usage
+
     latest = max(requests, key=lambda r: r.time)
     routed = latest.routed or {}
     if latest.tier == PASS:

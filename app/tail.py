@@ -108,6 +108,11 @@ def format_fleet(record: dict[str, Any], colour: bool = False) -> str:
 
 
 def format_state(record: dict[str, Any], colour: bool = False) -> str:
+    if record.get("event") == "preflight":  # a proxy worker's start-up checks
+        bad = [c for c in record.get("checks") or [] if isinstance(c, dict) and c.get("status") != "ok"]
+        text = "proxy started, checks ok" if not bad else "proxy started: " + "; ".join(
+            f"{c.get('status')} {c.get('name')}: {c.get('message')}" for c in bad)
+        return f"{_clock(record.get('time'))}  {_paint(text, 'state' if not bad else 'error', colour)}"
     if record.get("event") == "refused":
         text = f"state file refused, last good state stays: {record.get('message')}"
         return f"{_clock(record.get('time'))}  {_paint(text, 'error', colour)}"

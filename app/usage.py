@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.panel.model import PASS, Prices, Request
-from callbacks.core.state import TIERS
 
 
 def pair(records: Iterable[dict[str, Any]]) -> list[Request]:
@@ -153,6 +152,8 @@ class Usage:
         return None if saved is None else saved / self.asked
 
     def tiers_used(self) -> list[str]:
+        from callbacks.core.state import TIERS  # here: the status line imports this module
+
         return [t for t in (*TIERS, PASS) if t in self.tiers]
 
 

@@ -57,6 +57,7 @@ from callbacks.core.policy import Decision, decide
 from callbacks.core.produced import produced_blocks, provider_reasoning
 from callbacks.core.sessions import is_subagent, who_sent
 from callbacks.core.state import TIERS, State, Tier, TierTarget
+from callbacks.startup import start_preflight
 from callbacks.stores.base import LiveView, Store
 from callbacks.stores.files import FileStore
 from callbacks.stores.memory import ConversationMemory, Producer
@@ -317,6 +318,7 @@ class ProxyTargets:
         self.ttl_s = ttl_s
         self._cache: dict[str, tuple[float, Target | None]] = {}
         self._limits: dict[str, tuple[float, int | None]] = {}
+        self._models: dict[str, tuple[float, str]] = {}
 
     @staticmethod
     def _router() -> Any:
@@ -357,12 +359,23 @@ class ProxyTargets:
         return limit
 
     def deployment_model(self, deployment_id: Any) -> str:
-        """The upstream model of one deployment (``litellm_params.model``), "" when unknown."""
+        """The upstream model of one deployment (``litellm_params.model``), "" when unknown
+        (cached briefly: the router builds a new object for every lookup)."""
+        if not isinstance(deployment_id, str):
+            return ""
+        now = time.monotonic()
+        hit = self._models.get(deployment_id)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
         router = self._router()
-        if router is None or not isinstance(deployment_id, str):
+        if router is None:
             return ""
         deployment = router.get_deployment(model_id=deployment_id)
-        return str(deployment.litellm_params.model) if deployment is not None else ""
+        model = str(deployment.litellm_params.model) if deployment is not None else ""
+        if len(self._models) > 1000:
+            self._models.clear()
+        self._models[deployment_id] = (now, model)
+        return model
 
 
 def _model_map_limit(model: str) -> int | None:
@@ -643,3 +656,4 @@ class ReasoningRouter(CustomLogger):
 
 
 proxy_handler_instance = ReasoningRouter()
+start_preflight(proxy_handler_instance)  # in a proxy: once, what will not be routed and why

@@ -173,3 +173,62 @@ def test_the_status_line_warns_when_the_window_shrank_since_launch(tmp_path: Pat
     assert statusline(home, "200000") == (
         "⚠ window now 32,768 (fast-coder) < 200,000 given at launch: restart via "
         "reasoning-panel claude · " + plain)
+
+
+# --- the same for Codex: -c model_context_window=N -c model_auto_compact_token_limit=M ----------
+
+FAKE_CODEX = """#!{python}
+import json, os, sys
+with open(os.environ["FAKE_CLAUDE_OUT"], "w") as f:
+    json.dump({{"argv": sys.argv[1:], "window": os.environ.get({name!r})}}, f)
+"""
+
+
+@pytest.fixture
+def fake_codex(tmp_path: Path) -> Path:
+    folder = tmp_path / "codex-bin"
+    folder.mkdir()
+    script = folder / "codex"
+    script.write_text(FAKE_CODEX.format(python=sys.executable, name=CLIENT_WINDOW_ENV))
+    script.chmod(0o755)
+    return folder
+
+
+def codex_launch(proxy: Proxy, fake: Path, out: Path, *args: str
+                 ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    env = {k: v for k, v in os.environ.items() if k != CLIENT_WINDOW_ENV}
+    env.update(PATH=f"{fake}{os.pathsep}{os.environ['PATH']}", FAKE_CLAUDE_OUT=str(out),
+               HOME=str(out.parent / "user-home"))
+    done = subprocess.run([*cli_command(), "--home", str(proxy.home), "codex", *args],
+                          env=env, capture_output=True, text=True, timeout=200)
+    assert done.returncode == 0, done.stderr
+    return done, json.loads(out.read_text())
+
+
+def overrides(argv: list[str]) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "-c" and argv[i + 1].startswith(
+        ("model_context_window=", "model_auto_compact_token_limit="))]
+
+
+@pytest.mark.parametrize(("state", "window", "smallest"), MAPPINGS)
+def test_codex_gets_the_smallest_reachable_window(home: Proxy, fake_codex: Path, tmp_path: Path,
+                                                  state: State, window: int,
+                                                  smallest: str) -> None:
+    home.state_file.write(state)
+    done, seen = codex_launch(home, fake_codex, tmp_path / "seen.json", "--", "exec", "hi")
+    compact = int(window * 0.9) // 1000 * 1000
+    assert overrides(seen["argv"]) == [f"model_context_window={window}",
+                                       f"model_auto_compact_token_limit={compact}"]
+    assert seen["window"] == str(window)
+    assert seen["argv"][0] == "exec" and seen["argv"][-1] == "hi"
+    assert f"the smallest a session can reach ({smallest})" in done.stderr
+
+
+def test_codex_no_window_and_unknown_windows_set_nothing(home: Proxy, fake_codex: Path,
+                                                         tmp_path: Path) -> None:
+    done, seen = codex_launch(home, fake_codex, tmp_path / "seen.json")  # no known window
+    assert overrides(seen["argv"]) == [] and seen["window"] is None
+    assert "no reachable model has a known input window" in done.stderr
+    home.state_file.write(cast(State, MAPPINGS[0].values[0]))
+    done, seen = codex_launch(home, fake_codex, tmp_path / "seen.json", "--no-window")
+    assert overrides(seen["argv"]) == [] and seen["window"] is None

@@ -159,3 +159,25 @@ def test_workers_share_figures_through_the_state_folder(tmp_path: Path) -> None:
     assert one.of_group("a") == [newer]  # the newest figures win
     saved = json.loads((tmp_path / QUOTAS_NAME).read_text())
     assert set(saved) == {"d-a", "d-b"} and oct((tmp_path / QUOTAS_NAME).stat().st_mode)[-3:] == "600"
+
+
+def test_set_headroom_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli import main
+    from callbacks.stores.statefile import StateFile
+
+    def run(*args: str) -> int:
+        return main(["--home", str(tmp_path), *args])
+
+    assert run("set-headroom", "low", "tokens=5%", "requests=2") == 0
+    assert "low keeps requests=2 tokens=5% in reserve" in capsys.readouterr().out
+    assert StateFile.in_home(tmp_path).read().tiers["low"].min_remaining == {
+        "requests": Threshold(2, False), "tokens": Threshold(5, True)}
+    assert run("show") == 0
+    assert "(headroom: requests=2 tokens=5%)" in capsys.readouterr().out
+    assert run("set-headroom", "low", "tokens=150%") == 1  # refused, said, nothing written
+    assert "tokens: '150%' is not valid" in capsys.readouterr().err
+    assert run("set-headroom", "low", "tokens") == 2
+    assert StateFile.in_home(tmp_path).read().tiers["low"].min_remaining["tokens"] == \
+        Threshold(5, True)
+    assert run("set-headroom", "low", "off") == 0
+    assert StateFile.in_home(tmp_path).read().tiers["low"].min_remaining == {}

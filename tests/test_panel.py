@@ -552,3 +552,67 @@ async def test_new_records_stream_in_and_count_while_scrolled_away(home: Path) -
         await wait_for(lambda: "last" in request_rows(app), 3.0)
         await wait_for(lambda: app.new_rows == 1, 2.0)
         assert request_rows(app)[requests.cursor_row] == "late-2"
+
+
+def headroom_records() -> list[dict[str, Any]]:
+    """A low-tier request headroom moved to fast-coder, after the tier's model reported 1 of
+    10 requests left until T0 + 90."""
+    routed = {"v": 1, "type": "routed", "endpoint": "/v1/messages", "client_model": "claude-opus-4-8",
+              "fields": [], "signal": "effort=low", "value": "low", "rule": "effort",
+              "strength": "low", "tier": "low", "reason": "tier", "pin": None,
+              "routing": True, "notes": []}
+    quota = {"requests": {"remaining": 1, "limit": 10, "reset": T0 + 90},
+             "tokens": {"remaining": 9000, "limit": 10000, "reset": T0 + 90}}
+    return [
+        {**routed, "time": T0 + 40, "call_id": "on-low", "target": "low-reasoning"},
+        {"v": 1, "type": "done", "time": T0 + 40.5, "call_id": "on-low", "status": "ok",
+         "model_group": "low-reasoning", "deployment": "standin-low", "quota": quota},
+        {**routed, "time": T0 + 41, "call_id": "moved", "target": "fast-coder",
+         "fallbacks": ["low-reasoning"],
+         "headroom": {"from": "low-reasoning", "to": "fast-coder", "deployment": "standin-low",
+                      "requests": {"remaining": 1, "limit": 10, "min": "2", "reset": T0 + 90},
+                      "until": T0 + 90}},
+        {"v": 1, "type": "done", "time": T0 + 41.5, "call_id": "moved", "status": "ok",
+         "model_group": "fast-coder", "deployment": "standin-fast-coder"},
+    ]
+
+
+async def test_headroom_shows_in_health_stream_and_detail(home: Path) -> None:
+    app = panel(home)
+    async with app.run_test(size=SIZE) as pilot:
+        app.apply_records(headroom_records())
+        app.refresh_view()
+        await pilot.pause()
+        # one request moved; the tier's model has 10 % of its requests left until 08:01:30
+        assert cell(app, "tiers", "low", "health") == "⤳1 ▮10%→08:01:30"
+        assert cell(app, "requests", "moved", "target") == "⤳ fast-coder"
+        table(app, "requests").move_cursor(row=request_rows(app).index("moved"))
+        await pilot.press("enter")
+        text = str(app.screen.query_one("#detail-text", Static).render())
+        assert "low-reasoning reported requests 1 of 10 left (keeps 2), until 08:01:30" in text
+        assert "sent to its fallback fast-coder" in text
+    # after the reset the figures say nothing any more
+    later = ReasoningPanel(home, live=False, clock=lambda: T0 + 91)
+    async with later.run_test(size=SIZE) as pilot:
+        later.apply_records(headroom_records())
+        later.refresh_view()
+        await pilot.pause()
+        assert cell(later, "tiers", "low", "health") == "⤳1"
+
+
+async def test_settings_edit_the_headroom(home: Path) -> None:
+    app = panel(home)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e")
+        screen = app.screen
+        assert isinstance(screen, SettingsScreen)
+        screen.query_one("#headroom", Input).value = "{low: {tokens: 200%}}"
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, SettingsScreen)
+        assert "tiers.low.min_remaining.tokens" in str(
+            screen.query_one("#settings-error", Static).render())
+        screen.query_one("#headroom", Input).value = "{low: {tokens: 5%, requests: 2}}"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        minimum = StateFile.in_home(home).read().tiers["low"].min_remaining
+        assert {k: v.text() for k, v in minimum.items()} == {"tokens": "5%", "requests": "2"}

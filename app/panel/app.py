@@ -363,6 +363,9 @@ class ReasoningPanel(App[None]):
             finished = stats.requests - in_flight[tier]
             window = None if self.state is None or tier == PASS else model_window(
                 self.state, self.state.tiers[cast(Tier, tier)].model, self.windows.get)
+            quota = None if self.state is None or tier == PASS else \
+                self.model.quotas.get(self.state.tiers[cast(Tier, tier)].model)
+            health = stats.health(now, quota)
             cells = {
                 "tier": Text(tier, style=TIER_STYLE[tier]),
                 "model": model,
@@ -374,8 +377,7 @@ class ReasoningPanel(App[None]):
                 "tokens": f"{count_text(stats.input_tokens)} / {count_text(stats.output_tokens)}",
                 "cost": money(stats.cost, stats.cost_unknown, max(finished - stats.errors, 0)),
                 "rate": Text(sparkline(stats.rate(now)), style=TIER_STYLE[tier]),
-                "health": Text(stats.health(now) or "-", style="yellow" if stats.health(now)
-                               else "dim"),
+                "health": Text(health or "-", style="yellow" if health else "dim"),
             }
             for key, *_ in self._tier_columns:
                 table.update_cell(tier, key, cells[key])
@@ -416,6 +418,8 @@ class ReasoningPanel(App[None]):
             target = f"📌 {target}"
         elif request.held:
             target = f"⏸ {target}"
+        elif request.headroom.get("to"):  # its tier's model was low on its rate limit
+            target = f"⤳ {target}"
         if routed.get("capped"):
             target = f"⤓ {target}"
         if routed.get("agent"):  # a subagent's request

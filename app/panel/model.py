@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from callbacks.core.state import TIERS
-
 Prices = Callable[[str], tuple[float, float] | None]
 """Model name -> (USD per input token, USD per output token), or None when unknown."""
 
@@ -89,6 +87,12 @@ class Request:
     @property
     def held(self) -> bool:
         return bool((self.routed or {}).get("held"))
+
+    @property
+    def headroom(self) -> dict[str, Any]:
+        """What headroom did (``routed.headroom``): moved it (``to``) or kept it (``kept``)."""
+        value = (self.routed or {}).get("headroom")
+        return value if isinstance(value, dict) else {}
 
     @property
     def fallback(self) -> dict[str, Any] | None:
@@ -166,6 +170,7 @@ class TierStats:
     client_cost_unknown: int = 0
     reasoning_lost: int = 0  # finished requests whose provider got less reasoning than asked
     fallbacks: int = 0  # finished requests a fallback of the chain served
+    headroom: int = 0  # requests headroom sent to a fallback before the tier's model ran out
     finished: int = 0  # requests whose outcome arrived
     rate_limited: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     """When the tier's calls were answered 429 (every attempt, fallbacks' included)."""
@@ -178,9 +183,11 @@ class TierStats:
     def p50_ms(self) -> float | None:
         return percentile(self.latencies, 50)
 
-    def health(self, now: float) -> str:
-        """``3×429 ⏳12:03:05 ↪40%``: 429s in the last five minutes, until when the provider
-        asked to wait, the share of finished requests a fallback served; "" when all is well."""
+    def health(self, now: float, quota: dict[str, Any] | None = None) -> str:
+        """``3×429 ⏳12:03:05 ↪40% ⤳2 ▮20%→12:04:00``: 429s in the last five minutes, until
+        when the provider asked to wait, the share of finished requests a fallback served, the
+        requests headroom moved, and the smallest share of its rate limit the tier's model last
+        reported left (``quota``, a ``done.quota``) with its reset; "" when all is well."""
         parts = []
         recent = sum(1 for t in self.rate_limited if 0 <= now - t < HEALTH_WINDOW_S)
         if recent:
@@ -189,6 +196,13 @@ class TierStats:
             parts.append("⏳" + time.strftime("%H:%M:%S", time.localtime(self.cooldown_until)))
         if self.fallbacks and self.finished:
             parts.append(f"↪{self.fallbacks / self.finished:.0%}")
+        if self.headroom:
+            parts.append(f"⤳{self.headroom}")
+        left = quota_left(quota, now) if quota else None
+        if left is not None:
+            share, reset = left
+            parts.append(f"▮{share:.0%}" + ("→" + time.strftime("%H:%M:%S", time.localtime(reset))
+                                            if reset else ""))
         return " ".join(parts)
 
     def rate(self, now: float) -> list[int]:
@@ -199,6 +213,23 @@ class TierStats:
             if 0 <= age < RATE_BUCKETS * RATE_BUCKET_S:
                 counts[RATE_BUCKETS - 1 - int(age // RATE_BUCKET_S)] += 1
         return counts
+
+
+def quota_left(quota: dict[str, Any], now: float) -> tuple[float, float | None] | None:
+    """The smallest share left among a ``done.quota``'s limits whose window has not reset, and
+    that window's reset time (None: nothing current to show)."""
+    found = []
+    for kind in ("requests", "tokens"):
+        figures = quota.get(kind)
+        if not isinstance(figures, dict):
+            continue
+        remaining, limit, reset = figures.get("remaining"), figures.get("limit"), figures.get("reset")
+        if not isinstance(remaining, int) or not isinstance(limit, int) or limit <= 0:
+            continue
+        if isinstance(reset, int | float) and reset <= now:
+            continue  # a new window began: the figures say nothing any more
+        found.append((remaining / limit, float(reset) if isinstance(reset, int | float) else None))
+    return min(found, key=lambda pair: pair[0]) if found else None
 
 
 def sparkline(counts: list[int]) -> str:
@@ -226,9 +257,12 @@ class PanelModel:
         self.max_rows = max_rows
         self.prices = prices or (lambda model: None)
         self.requests: OrderedDict[str, Request] = OrderedDict()
+        from callbacks.core.state import TIERS  # here: the status line imports this module
+
         self.tiers: dict[str, TierStats] = {t: TierStats() for t in (*TIERS, PASS)}
         self.last_state: dict[str, Any] | None = None
         self.records_seen = 0
+        self.quotas: dict[str, dict[str, Any]] = {}  # model group -> its latest done.quota
 
     def apply(self, records: Iterable[dict[str, Any]]) -> Changes:
         changes = Changes()
@@ -260,6 +294,8 @@ class PanelModel:
                     self.tiers[request.tier].finished -= 1
                 request.outcome = record
                 self._finish(request)
+                if isinstance(record.get("quota"), dict) and record.get("model_group"):
+                    self.quotas[str(record["model_group"])] = record["quota"]
         while len(self.requests) > self.max_rows:
             old, _ = self.requests.popitem(last=False)
             if old in added:
@@ -273,6 +309,7 @@ class PanelModel:
     def _count(self, request: Request) -> None:
         stats = self.tiers[request.tier]
         stats.requests += 1
+        stats.headroom += bool(request.headroom.get("to"))
         stats.times.append(request.time)
         if request.outcome is not None:  # the outcome came first (read out of order)
             self._finish(request)
@@ -413,6 +450,18 @@ def explain(request: Request) -> list[str]:
                          if history.get("kept_unknown") else "")]
         for refit in routed.get("refits") or []:
             lines.append(f"  fitted again for {refit.get('group')} ({refit.get('model')})")
+        headroom = request.headroom
+        if headroom:
+            figures = ", ".join(
+                f"{kind} {f.get('remaining')} of {f.get('limit')} left (keeps {f.get('min')})"
+                for kind in ("requests", "tokens") if isinstance(f := headroom.get(kind), dict))
+            until = headroom.get("until")
+            at = time.strftime("%H:%M:%S", time.localtime(until)) \
+                if isinstance(until, int | float) else "?"
+            lines += ["", "Headroom",
+                      f"  {headroom.get('from')} reported {figures}, until {at}"]
+            lines.append(f"  sent to its fallback {headroom['to']}" if headroom.get("to") else
+                         f"  kept on {headroom.get('from')}: {headroom.get('kept')}")
         context = request.context
         if context:
             lines += ["", "Context guard",

@@ -129,6 +129,11 @@ class SettingsScreen(ModalScreen[State | None]):
             yield Label("Input limits (tier: tokens; null: LiteLLM's model info)")
             yield Input(_flow_yaml({t: tiers[t].max_input_tokens for t in TIERS}),
                         id="input-limits")
+            yield Label("Headroom (tier: {requests: N, tokens: P%} left of its model's rate "
+                        "limit; below it, the tier's fallbacks serve first)")
+            headroom = {t: state_to_dict(self.state)["tiers"][t].get("min_remaining")
+                        for t in TIERS if tiers[t].min_remaining}
+            yield Input(_flow_yaml(headroom) if headroom else "{}", id="headroom")
             yield Label("Model for requests too long for every tier (empty: none)")
             yield Input(self.state.long_context or "", id="long-context")
             yield Static("", id="settings-error")
@@ -165,13 +170,16 @@ class SettingsScreen(ModalScreen[State | None]):
         data["caps"] = parsed("caps", "caps") or {}
         chains = parsed("fallbacks", "fallbacks") or {}
         limits = parsed("input-limits", "input limits") or {}
-        for what, value in (("fallbacks", chains), ("input limits", limits)):
+        headroom = parsed("headroom", "headroom") or {}
+        for what, value in (("fallbacks", chains), ("input limits", limits),
+                            ("headroom", headroom)):
             if not isinstance(value, dict) or not set(value) <= set(TIERS):
                 raise StateError(f"{what}: expected a mapping of tiers ({', '.join(TIERS)})")
         for tier in TIERS:
             entry = data["tiers"][tier]
             entry = dict(entry) if isinstance(entry, dict) else {"model": entry}
             entry["fallbacks"], entry["max_input_tokens"] = chains.get(tier), limits.get(tier)
+            entry["min_remaining"] = headroom.get(tier)
             data["tiers"][tier] = entry
         data["long_context"] = self._value("long-context").strip() or None
         return parse_state(data)

@@ -135,7 +135,11 @@ class EventSink(Protocol):
 
     max_bytes: int
     backups: int
-    dropped: int
+
+    @property
+    def dropped(self) -> int:
+        """Records dropped: too many waiting to be written."""
+        ...
 
     def emit(self, record: Record) -> None: ...
 

@@ -1,34 +1,41 @@
 """The event log on disk: append from any number of processes, rotate, read back, follow.
 
-Writing never blocks the proxy's event loop: :meth:`EventLog.emit` only queues the record; a
-background thread writes batches of whole lines. Every batch is written under an exclusive
-``flock`` shared by all writers (proxy workers), which is also held while rotating, so with
-several workers no line is torn, lost or written twice. A write error (disk full, permission
-denied) drops that batch, is reported once in the proxy log, and never reaches a request.
+Writing never blocks the proxy's event loop: :meth:`EventLog.emit` only queues the record; a background
+thread (:class:`~callbacks.stores.writer.BatchWriter`) writes batches of whole lines. Every
+batch is written under an exclusive ``flock`` shared by all writers (proxy workers), which is
+also held while rotating, so with several workers no line is torn, lost or written twice. A
+write error (disk full, permission denied) drops that batch, is reported once in the proxy log,
+and never reaches a request.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import fcntl
 import json
-import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-log = logging.getLogger("reasoning_panel")
+if TYPE_CHECKING:
+    from callbacks.stores.writer import BatchWriter
+
+
+def _log() -> Any:
+    """The proxy's logger, imported on first use: readers (the status line) never need it."""
+    import logging
+
+    return logging.getLogger("reasoning_panel")
+
 
 EVENTS_NAME: Final = "events.jsonl"
 DEFAULT_MAX_BYTES: Final = 32 * 1024 * 1024
 DEFAULT_BACKUPS: Final = 1
 MAX_PENDING: Final = 50_000  # records queued in memory before new ones are dropped
 BATCH: Final = 1_000
-COALESCE_S: Final = 0.005  # how long the writer lets records gather before a write
 
 
 def encode(record: dict[str, Any]) -> bytes:
@@ -48,73 +55,45 @@ class EventLog:
         self.path = path
         self.max_bytes = max_bytes
         self.backups = backups
-        self._queue: collections.deque[dict[str, Any]] = collections.deque()
-        self._wake = threading.Event()
-        self._busy = False
-        self._thread: threading.Thread | None = None
-        self._pid = 0
+        from callbacks.stores.writer import BatchWriter  # the proxy's side only
+
+        self._writer: BatchWriter[dict[str, Any]] = BatchWriter(
+            "events", self._write_batch, MAX_PENDING, BATCH)
         self._fd: int | None = None
         self._lock_fd: int | None = None
+        self._pid = 0
         self._failing: str | None = None  # the write error already reported
-        self.dropped = 0
+
+    @property
+    def dropped(self) -> int:
+        """Records dropped because too many were waiting to be written."""
+        return self._writer.dropped
 
     # --- producer side (the request path): cheap, never raises -------------------------------
 
     def emit(self, record: dict[str, Any]) -> None:
-        """Queue a record for writing (an append; the writer is woken once per batch)."""
-        if self._pid != os.getpid():
-            self._start()
-        if len(self._queue) >= MAX_PENDING:
-            self.dropped += 1
-            return
-        self._queue.append(record)
-        if not self._wake.is_set():
-            self._wake.set()
+        """Queue a record for writing (an append; the writer polls for it)."""
+        self._writer.put(record)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far is written (or dropped)."""
-        deadline = time.monotonic() + timeout
-        while self._queue or self._busy:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.001)
-        return True
-
-    def _start(self) -> None:
-        # a new process (or the first use): the writer thread and file handles are per process
-        self._pid = os.getpid()
-        self._fd = self._lock_fd = None
-        self._queue = collections.deque()
-        self._wake = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="reasoning-panel-events",
-                                        daemon=True)
-        self._thread.start()
+        return self._writer.flush(timeout)
 
     # --- writer thread -----------------------------------------------------------------------
 
-    def _run(self) -> None:
-        q, wake = self._queue, self._wake
-        while True:
-            wake.wait()
-            self._busy = True
-            time.sleep(COALESCE_S)  # let a burst gather into one write
-            wake.clear()  # before draining: a record queued from now on wakes us again
-            batch: list[dict[str, Any]] = []
-            while q and len(batch) < BATCH:
-                batch.append(q.popleft())
-            if q:
-                wake.set()
-            try:
-                self._write(b"".join(encode(r) for r in batch))
-            except Exception as exc:  # noqa: BLE001 - the writer must never die
-                self._report(exc)
-            self._busy = False
+    def _write_batch(self, batch: list[dict[str, Any]]) -> None:
+        if self._pid != os.getpid():  # a forked worker: the file handles are per process
+            self._pid, self._fd, self._lock_fd = os.getpid(), None, None
+        try:
+            self._write(b"".join(encode(r) for r in batch))
+        except Exception as exc:  # noqa: BLE001 - reported once, the batch is dropped
+            self._report(exc)
 
     def _report(self, exc: BaseException) -> None:
         problem = f"{type(exc).__name__}: {exc}"
         if problem != self._failing:
             self._failing = problem
-            log.error("reasoning-panel: cannot write the event log %s (%s); routing goes on, "
+            _log().error("reasoning-panel: cannot write the event log %s (%s); routing goes on, "
                       "records are dropped until it is writable", self.path, problem)
         with contextlib.suppress(OSError):
             if self._fd is not None:
@@ -153,7 +132,7 @@ class EventLog:
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         if self._failing:
-            log.warning("reasoning-panel: the event log %s is writable again", self.path)
+            _log().warning("reasoning-panel: the event log %s is writable again", self.path)
             self._failing = None
 
     def _rotate(self) -> None:

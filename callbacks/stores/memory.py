@@ -14,7 +14,6 @@ reads are one indexed query (WAL mode: readers never wait for writers).
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import hashlib
 import logging
@@ -26,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
+
+from callbacks.stores.writer import BatchWriter
 
 log = logging.getLogger("reasoning_panel")
 
@@ -90,16 +91,17 @@ class SqliteMemory:
         self.max_age_s = max_age_s
         self._local = threading.local()
         self._known: dict[str, Producer] = {}
-        self._queue: collections.deque[tuple[str, Producer, float]] = collections.deque()
-        self._wake = threading.Event()
-        self._idle = threading.Event()
-        self._idle.set()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
-        self._pid = 0
+        self._known_tools: dict[str, Producer] = {}  # tool_use id -> its producer, the same way
+        self._writer: BatchWriter[tuple[str, Producer, float]] = BatchWriter(
+            "memory", self._write, MAX_PENDING, batch=MAX_PENDING)
         self._inserts = 0
         self._failing: str | None = None
-        self.dropped = 0
+        self._failed = 0
+
+    @property
+    def dropped(self) -> int:
+        """Entries not stored: too many waiting, or a failed write."""
+        return self._writer.dropped + self._failed
 
     # --- connections -------------------------------------------------------------------
 
@@ -123,8 +125,8 @@ class SqliteMemory:
     # --- reading (request path) --------------------------------------------------------
 
     def recall(self, signatures: Iterable[str], tool_use_ids: Iterable[str]) -> Recall:
-        # What was made never changes: known signatures are answered from this process's cache,
-        # so a long conversation asks SQLite only about its newest blocks.
+        # What was made never changes: known signatures and tool ids are answered from this
+        # process's cache, so a long conversation asks SQLite only about its newest blocks.
         found = Recall()
         by_key: dict[str, tuple[str, str]] = {}
         for sig in signatures:
@@ -134,7 +136,11 @@ class SqliteMemory:
             else:
                 by_key[signature_key(sig)] = ("s", sig)
         for tool_id in tool_use_ids:
-            by_key[tool_key(tool_id)] = ("t", tool_id)
+            made = self._known_tools.get(tool_id)
+            if made is not None:
+                found.tools[tool_id] = made
+            else:
+                by_key[tool_key(tool_id)] = ("t", tool_id)
         if not by_key:
             return found
         try:
@@ -151,13 +157,15 @@ class SqliteMemory:
             return found
         if len(self._known) > KNOWN_CACHE:
             self._known.clear()
+        if len(self._known_tools) > KNOWN_CACHE:
+            self._known_tools.clear()
         for key, grp, model, tier in rows:
             kind, original = by_key[key]
             producer = Producer(grp, model, tier)
             if kind == "s":
                 found.signatures[original] = self._known[original] = producer
             else:
-                found.tools[original] = producer
+                found.tools[original] = self._known_tools[original] = producer
         return found
 
     # --- writing (success hooks; background thread) -------------------------------------
@@ -171,43 +179,11 @@ class SqliteMemory:
     def remember_keys(self, items: list[tuple[str, Producer, float]]) -> None:
         """Record entries already in stored form (key, producer, time), e.g. from another
         instance of a fleet."""
-        if not items:
-            return
-        if len(self._queue) + len(items) > MAX_PENDING:
-            self.dropped += len(items)
-            return
-        with self._lock:
-            self._idle.clear()
-            self._queue.extend(items)
-        self._start()
-        self._wake.set()
+        if items:
+            self._writer.put_many(items)
 
     def flush(self, timeout: float = 5.0) -> bool:
-        if self._queue:
-            self._start()
-            self._wake.set()
-        return self._idle.wait(timeout)
-
-    def _start(self) -> None:
-        if self._thread is not None and self._thread.is_alive() and self._pid == os.getpid():
-            return
-        self._pid = os.getpid()
-        self._thread = threading.Thread(target=self._run, name="reasoning-panel-memory",
-                                        daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(1.0)
-            self._wake.clear()
-            with self._lock:
-                batch = list(self._queue)
-                self._queue.clear()
-            if batch:
-                self._write(batch)
-            with self._lock:
-                if not self._queue:
-                    self._idle.set()
+        return self._writer.flush(timeout)
 
     def _write(self, batch: list[tuple[str, Producer, float]]) -> None:
         try:
@@ -225,7 +201,7 @@ class SqliteMemory:
                 log.warning("reasoning-panel: conversation memory is writable again (%s)", self.path)
                 self._failing = None
         except (sqlite3.Error, OSError) as exc:
-            self.dropped += len(batch)
+            self._failed += len(batch)
             self._report(exc)
 
     def prune(self, now: float | None = None) -> None:

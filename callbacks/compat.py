@@ -1,0 +1,83 @@
+"""Everything that differs between the LiteLLM versions this callback supports, in one place.
+
+The supported range is :data:`callbacks.core.preflight.SUPPORTED` (pyproject.toml states the
+same). Within it the hook API the callback uses (``CustomLogger.async_pre_call_hook``,
+``async_pre_call_deployment_hook``, the success / failure hooks, ``Router.get_model_list`` /
+``get_deployment``) is the same; what is read here defensively is the proxy's module state,
+whose names are not an API: read with defaults, so that a LiteLLM that renamed one gives
+"unknown" in the preflight, never an error in the proxy.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib import metadata
+from typing import Any, Final
+
+from callbacks.core.preflight import (
+    CALLBACK_PATH,
+    Place,
+    ProxySettings,
+    key_strength,
+    parse_version,
+)
+
+PROXY_SERVER: Final = "litellm.proxy.proxy_server"
+# What clients see differently across the supported range (the callback does the same in all):
+FALLBACK_NOTE_SINCE: Final = (1, 104, 0)
+"""From LiteLLM 1.104 the error a client gets when a whole fallback chain failed (the first
+model's) ends with how the others failed: ``Fallback to fast-coder, low-reasoning also failed:
+...``; before, the first model's error alone."""
+
+
+def litellm_version() -> str | None:
+    """The installed LiteLLM's version (None when it is not installed)."""
+    try:
+        return metadata.version("litellm")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def error_names_failed_fallbacks(version: str | None = None) -> bool:
+    """Whether this LiteLLM's error for a failed fallback chain says how the fallbacks failed."""
+    parsed = parse_version(version or litellm_version() or "")
+    return parsed is not None and parsed >= FALLBACK_NOTE_SINCE
+
+
+def proxy_server() -> Any:
+    """LiteLLM's proxy server module when this process is a proxy, else None (never imports it)."""
+    return sys.modules.get(PROXY_SERVER)
+
+
+def proxy_router() -> Any:
+    """The proxy's router once its config is loaded, else None."""
+    return getattr(proxy_server(), "llm_router", None)
+
+
+def _named(entry: Any, instance: object) -> bool:
+    return entry is instance or entry == CALLBACK_PATH
+
+
+def proxy_settings(instance: object) -> ProxySettings:
+    """The settings of the proxy this process runs, as :mod:`callbacks.core.preflight` reads
+    them (``litellm_settings`` become attributes of the ``litellm`` module; ``general_settings``
+    and the master key live in the proxy server module)."""
+    import litellm
+
+    callbacks = list(getattr(litellm, "callbacks", None) or [])
+    others = [*(getattr(litellm, "success_callback", None) or []),
+              *(getattr(litellm, "failure_callback", None) or [])]
+    callback: Place = ("callbacks" if any(_named(c, instance) for c in callbacks) else
+                "other_list" if any(_named(c, instance) for c in others) else "absent")
+    server = proxy_server()
+    general = getattr(server, "general_settings", None) or {}
+    passes = general.get("pass_through_endpoints") or [] if isinstance(general, dict) else []
+    return ProxySettings(
+        litellm_version=litellm_version(),
+        callback=callback,
+        chat_url_for_messages=bool(getattr(litellm, "use_chat_completions_url_for_anthropic_messages",
+                                           False)),
+        drop_params=bool(getattr(litellm, "drop_params", False)),
+        master_key=key_strength(getattr(server, "master_key", None)) if server else "unknown",
+        pass_through=tuple(str(p.get("path")) for p in passes if isinstance(p, dict)),
+    )

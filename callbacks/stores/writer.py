@@ -1,0 +1,99 @@
+"""One background writer shape for the stores: queue on the request path, write in batches.
+
+The request path only appends to a deque (no lock, no thread wake-up: waking a waiting thread
+costs the caller a condition variable and a context switch per record). One daemon thread per
+process polls the queue every ``poll_s`` and hands what it finds, in batches, to ``write``; a
+burst gathers into one batch by itself. A new process (a forked proxy worker) starts its own
+thread and queue: what the parent had queued is the parent's to write. Past ``max_pending``
+queued items, new ones are dropped and counted in ``dropped``, never blocking the caller.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Final, Generic, TypeVar
+
+log = logging.getLogger("reasoning_panel")
+
+T = TypeVar("T")
+POLL_S: Final = 0.01  # how long a queued item waits at most before its write begins
+
+
+class BatchWriter(Generic[T]):
+    """Items put from any thread, written in order by one polling thread per process."""
+
+    def __init__(self, name: str, write: Callable[[list[T]], None], max_pending: int,
+                 batch: int = 1_000, poll_s: float = POLL_S) -> None:
+        self.name = name
+        self.max_pending = max_pending
+        self.batch = batch
+        self.poll_s = poll_s
+        self.dropped = 0
+        self._write = write
+        self._queue: collections.deque[T] = collections.deque()
+        self._pid = 0
+        self._busy = False
+
+    def put(self, item: T) -> bool:
+        """Queue one item; False (and counted in ``dropped``) when the queue is full."""
+        if self._pid != os.getpid():
+            self._start()
+        if len(self._queue) >= self.max_pending:
+            self.dropped += 1
+            return False
+        self._queue.append(item)
+        return True
+
+    def put_many(self, items: Iterable[T]) -> bool:
+        """Queue several items together, or none of them (all counted as dropped)."""
+        items = list(items)
+        if self._pid != os.getpid():
+            self._start()
+        if len(self._queue) + len(items) > self.max_pending:
+            self.dropped += len(items)
+            return False
+        self._queue.extend(items)
+        return True
+
+    def pending(self) -> bool:
+        """Whether anything queued is not written yet."""
+        return bool(self._queue) or self._busy
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until everything queued so far is written (or given up); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self._queue or self._busy:
+            if self._pid != os.getpid():
+                self._start()
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.001)
+        return True
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._queue = collections.deque()
+        self._busy = False
+        threading.Thread(target=self._run, args=(self._queue,), name=f"reasoning-panel-{self.name}",
+                         daemon=True).start()
+
+    def _run(self, queue: collections.deque[T]) -> None:
+        while True:
+            if not queue:
+                time.sleep(self.poll_s)
+                continue
+            self._busy = True  # before taking: flush() sees the queue or the batch in hand
+            batch: list[T] = []
+            while queue and len(batch) < self.batch:
+                batch.append(queue.popleft())
+            try:
+                self._write(batch)
+            except Exception:  # noqa: BLE001 - the writer must never die
+                log.exception("reasoning-panel: the %s writer failed a batch", self.name)
+            finally:
+                self._busy = False
