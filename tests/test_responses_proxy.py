@@ -188,3 +188,34 @@ def test_a_conversation_on_one_model_is_forwarded_as_it_is(proxy2: Proxy, standi
     assert sent[-1]["body"]["input"] == talk.items[:13]
     records = routed(proxy2.home, [c.call_id for c in talk.calls])
     assert all(r["history"]["dropped"] == 0 for r in list(records.values())[1:])
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+def test_a_responses_conversation_on_translated_targets(proxy2: Proxy, standin: StandIn,
+                                                        stream: bool) -> None:
+    """Tiers on an Anthropic model and a chat-completions model (LiteLLM translates the Responses
+    call): the providers accept every request; a tool loop on Anthropic keeps its signed thinking
+    or, where LiteLLM gives none back to replay, goes on with reasoning off and says so."""
+    change(proxy2, lambda s: s.with_tier_model("high", "high-reasoning")
+           .with_tier_model("medium", "cerebras-coder"))
+    talk = Codex(proxy2.url, proxy2.key, stream=stream)
+    talk.turn("read the parser", "low", 1)
+    talk.turn("now on claude", "high", 2)
+    talk.turn("now on a chat model", "medium", 2)
+    talk.turn("back to claude", "high", 1)
+    assert [c.group for c in talk.calls] == ["openai-fast"] * 2 + ["high-reasoning"] * 3 + \
+        ["cerebras-coder"] * 3 + ["high-reasoning"] * 2
+    received = standin.requests()
+    assert [(r["model"], r.get("error")) for r in received if r["rejected"]] == []
+    assert len(received) == len(talk.calls)
+    records = routed(proxy2.home, [c.call_id for c in talk.calls])
+    assert all(r["outcome"]["type"] == "done" for r in records.values())
+    for call, r in zip(talk.calls, received, strict=True):
+        if r["api"] != "messages" or not call.continuation:
+            continue
+        loop = r["history"]["tool_loop"]
+        thinking = (r["body"].get("thinking") or {}).get("type")
+        if thinking in ("enabled", "adaptive"):  # kept on: its own signed block replayed
+            assert (loop["first_block"], loop["first_block_signature"]) == ("thinking", "own"), r
+        else:  # turned off: the loss is in the record
+            assert records[call.call_id].get("reasoning_lost"), records[call.call_id]
