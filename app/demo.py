@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from app.local_stack import DEMO_CONFIG, Service, free_port, start_proxy, start_standin
+from callbacks.core.headroom import Threshold
 from callbacks.core.state import State
 from callbacks.launcher import saved_master_key
 from callbacks.stores.statefile import StateFile
@@ -45,14 +46,18 @@ BUILD_LOG = "\n".join(f"[{i:05d}] building module_{i % 97}.py ... ok ({i % 13} w
 def demo_state(state: State) -> State:
     """The demo's mapping: the medium tier falls back to ``fast-coder`` when its model is
     rate-limited (the stand-in refuses every fourth call to it), and the low tier's model has a
-    small window (a long paste is moved to the medium tier)."""
+    small window (a long paste is moved to the medium tier) and a rate limit (``LOW_LIMIT``) of
+    which it keeps half in reserve: past that, its requests go to ``fast-coder`` until the
+    window resets (headroom, ``⤳`` in the panel)."""
     tiers = dict(state.tiers)
-    tiers["low"] = replace(tiers["low"], max_input_tokens=8000)
+    tiers["low"] = replace(tiers["low"], max_input_tokens=8000, fallbacks=("fast-coder",),
+                           min_remaining={"requests": Threshold(50, True)})
     tiers["medium"] = replace(tiers["medium"], fallbacks=("fast-coder",))
     return replace(state, tiers=tiers)
 
 
 FLAKY_FAULT = {"model": "standin-medium", "kind": "rate_limit", "every": 4, "retry_after": 2}
+LOW_LIMIT = {"model": "standin-low", "rate_limit": {"requests": 6, "window_s": 20}}
 
 
 def background_shapes() -> list[tuple[float, str, dict[str, Any]]]:
@@ -255,6 +260,7 @@ def demo_stack(home: Path, port: int | None = None, traffic: bool = True,
         key = saved_master_key(home)
         StateFile.in_home(home).update(demo_state)
         httpx.post(f"{standin.url}/_standin/faults", json=FLAKY_FAULT, timeout=10)
+        httpx.post(f"{standin.url}/_standin/faults", json=LOW_LIMIT, timeout=10)
         # who to stop, for anyone checking that nothing is left running
         (home / DEMO_INFO_FILE).write_text(json.dumps(
             {"pid": os.getpid(), "standin": standin.proc.pid, "proxy": proxy.proc.pid,

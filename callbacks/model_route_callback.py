@@ -45,7 +45,14 @@ from callbacks.core.fallbacks import (
     retry_after,
 )
 from callbacks.core.headroom import Quota, headroom_route, quota_of_call, quota_summary
-from callbacks.core.history import Target, fit_history, signatures_in, thinking_on, tool_loop
+from callbacks.core.history import (
+    Target,
+    fit_history,
+    reasoning_text_ids,
+    signatures_in,
+    thinking_on,
+    tool_loop,
+)
 from callbacks.core.policy import Decision, decide
 from callbacks.core.produced import produced_blocks, provider_reasoning
 from callbacks.core.sessions import is_subagent, who_sent
@@ -223,17 +230,19 @@ def fit_to_target(work: dict[str, Any], target: Target, memory: ConversationMemo
     """
     if responses.is_responses(work):
         return _fit_responses(work, target, memory, strip_all, unheld_loop)
-    signatures = signatures_in(work)
-    producers = memory.recall(signatures, ()).signatures if signatures and memory else {}
-    fit = fit_history(work, target, producers, strip_all)
+    signatures, texts = signatures_in(work), reasoning_text_ids(work)
+    recall = memory.recall(signatures, texts) if (signatures or texts) and memory else None
+    producers = recall.signatures if recall else {}
+    tools = recall.tools if recall else {}
+    fit = fit_history(work, target, producers, strip_all, tools)
     out: dict[str, Any] = {}
     if fit.tool_loop_unsigned or (unheld_loop and thinking_on(work)):
         apply_patch(work, reasoning_patch(work, "none", TierTarget(target.group)))
-        fit = fit_history(work, target, producers, strip_all=True)
+        fit = fit_history(work, target, producers, strip_all=True, tools=tools)
         out["reasoning_lost"] = LOSS
     if fit.messages is not None:
         work["messages"] = fit.messages
-    if signatures or fit.dropped:
+    if signatures or texts or fit.dropped:
         out["history"] = fit.summary()
     return out
 

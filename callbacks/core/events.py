@@ -6,11 +6,13 @@ and ``time`` (Unix seconds). Types:
 - ``routed``: the hook decided (``call_id``, ``endpoint``, ``client_model``, ``signal``,
   ``value``, ``rule``, ``strength``, ``tier``, ``target``, ``reason``, ``pin``, ``routing``,
   ``notes``, ``session``, ``agent``, ``client`` (who sent it, :mod:`callbacks.core.sessions`),
-  ``capped`` when a cap lowered the tier; ``fallbacks`` (the chain) and ``context`` (the
-  context guard moved it, or warns) when they apply; ``preview`` only when the state opts in);
+  ``capped`` when a cap lowered the tier; ``fallbacks`` (the chain), ``context`` (the
+  context guard moved it, or warns) and ``headroom`` (the tier's model was below its
+  ``min_remaining``: moved, or ``kept``) when they apply; ``preview`` only when the state opts in);
 - ``done``: the call ended well (``call_id``, ``model_group``, ``deployment``, ``status``,
   ``stream``, ``latency_ms``, ``ttft_ms``, ``input_tokens``, ``output_tokens``, ``cost``;
-  ``fallback`` and ``attempts`` when a fallback of the chain served it);
+  ``fallback`` and ``attempts`` when a fallback of the chain served it; ``quota``, the
+  serving deployment's reported rate limit, when it reported one);
 - ``failed``: the call failed (``call_id``, ``model_group``, ``deployment``, ``error_class``,
   ``status_code``, ``message``, ``latency_ms``; ``retry_after`` when the provider asked to wait;
   ``attempts`` when a whole fallback chain failed: one record, after the last attempt);
