@@ -23,6 +23,10 @@ from callbacks.core.preflight import (
 )
 
 PROXY_SERVER: Final = "litellm.proxy.proxy_server"
+NEWEST_TESTED: Final = "1.108.7"
+"""The newest ``litellm[proxy]`` that installs from the registry here (1.108.8 to 1.110.2 need
+``litellm-enterprise`` / ``litellm-proxy-extras`` / ``litellm-proxy`` releases it lacks): CI
+runs the proxy tests on it and on the floor, and the install test installs next to it."""
 # What clients see differently across the supported range (the callback does the same in all):
 FALLBACK_NOTE_SINCE: Final = (1, 104, 0)
 """From LiteLLM 1.104 the error a client gets when a whole fallback chain failed (the first

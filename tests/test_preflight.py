@@ -133,3 +133,11 @@ def test_tail_shows_what_the_start_up_checks_found() -> None:
     assert ok.endswith("proxy started, checks ok")
     bad = format_state(preflight_record(preflight(replace(HEALTHY, drop_params=False))))
     assert "proxy started: warn drop_params: drop_params is off" in bad
+
+
+def test_the_dashboard_does_not_count_start_up_checks_as_a_reload() -> None:
+    from app.panel.model import PanelModel
+
+    model = PanelModel()
+    changes = model.apply([preflight_record(preflight(HEALTHY))])
+    assert model.last_state is None and len(changes.states) == 1
