@@ -516,6 +516,10 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
     results.update(measure_hook(3_000 if quick else 20_000))
     progress("measuring the hook on a long conversation (200 messages, 50 thinking blocks) ...")
     results.update(measure_long_conversation(500 if quick else 3_000))
+    progress("measuring the hook on a 200-item Codex history (/v1/responses) ...")
+    from app.bench_responses import measure_responses_history
+
+    results.update(measure_responses_history(500 if quick else 3_000))
     progress("measuring event latency (hook -> `tail -f`) at 100 requests/s ...")
     results.update(measure_events(rate=100, seconds=3 if quick else 15))
     rounds, seconds = (5, 1.5) if quick else (7, 5.0)
@@ -541,6 +545,11 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
          f"{results['long_hook_us_p50']:.1f} / {results['long_hook_us_p99']:.1f} us",
          f"target p99 <= 500 us; CPU time p50 / p99 {results['long_hook_cpu_us_p50']:.1f} / "
          f"{results['long_hook_cpu_us_p99']:.1f} us"),
+        (f"hook cost on a Codex history ({results['responses_items']:.0f} Responses items, "
+         f"{results['responses_reasoning_items']:.0f} reasoning items) p50 / p99",
+         f"{results['responses_hook_us_p50']:.1f} / {results['responses_hook_us_p99']:.1f} us",
+         f"target p99 <= 500 us; CPU time p50 / p99 {results['responses_hook_cpu_us_p50']:.1f} / "
+         f"{results['responses_hook_cpu_us_p99']:.1f} us"),
         ("event latency p50 / p95 (100 req/s)",
          f"{results['event_ms_p50']:.1f} / {results['event_ms_p95']:.1f} ms", "target p95 <= 100 ms"),
         (f"proxy load: {results['concurrency']:.0f} concurrent clients, {results['rounds']:.0f}"

@@ -263,9 +263,7 @@ def _fit_responses(work: dict[str, Any], target: Target, memory: ConversationMem
     items = work.get("input")
     if not isinstance(items, list):
         return {}
-    keys = responses.reasoning_keys(work)
-    ids = [i["id"] for i in items if isinstance(i, dict) and i.get("type") == "reasoning"
-           and not i.get("encrypted_content") and isinstance(i.get("id"), str)]
+    keys, ids = responses.reasoning_refs(work)
     producers: dict[str, Any] = {}
     if (keys or ids) and memory is not None:
         recall = memory.recall(keys, ids)
