@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from litellm.integrations.custom_logger import CustomLogger
 
+from callbacks.compat import effort_refused
 from callbacks.core import responses_history as responses
 from callbacks.core.adapters import adapter_patch, apply_patch, reasoning_patch
 from callbacks.core.context import Limits, estimate_tokens, group_limit, guard
@@ -167,6 +168,9 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
     goes_to = decision.target or (model if isinstance(model, str) else "")
     if goes_to:
         target = targets(goes_to) or Target(goes_to)
+        lowered = lower_effort(work, target)
+        if lowered:
+            extra["effort_lowered"] = lowered
         extra.update(fit_to_target(work, target, memory,
                                    strip_all=decision.target is not None and tier == "none",
                                    unheld_loop="hold" in extra))
@@ -245,6 +249,23 @@ def fit_to_target(work: dict[str, Any], target: Target, memory: ConversationMemo
     if signatures or texts or fit.dropped:
         out["history"] = fit.summary()
     return out
+
+
+def lower_effort(work: dict[str, Any], target: Target) -> dict[str, Any] | None:
+    """An OpenAI-format effort above ``high`` (``xhigh``, ``max``) that LiteLLM would refuse for
+    the Anthropic model it translates the call to: lowered to ``high`` (recorded, not silent)."""
+    if not target.anthropic or not target.model:
+        return None
+    reasoning = work.get("reasoning")
+    effort = work.get("reasoning_effort") or (reasoning.get("effort") if isinstance(
+        reasoning, Mapping) else None)
+    if effort not in ("xhigh", "max") or not effort_refused(target.model, effort):
+        return None
+    if work.get("reasoning_effort") == effort:
+        work["reasoning_effort"] = "high"
+    else:
+        work["reasoning"] = {**reasoning, "effort": "high"}  # type: ignore[dict-item]
+    return {"from": effort, "to": "high", "why": f"{target.model} does not take it"}
 
 
 def _reasoning_on(body: Mapping[str, Any]) -> bool:
@@ -435,8 +456,9 @@ def _hidden_retry(kwargs: Mapping[str, Any], routed: Mapping[str, Any]) -> bool:
     """
     fitted = [routed.get("history") or {}] + list(routed.get("refits") or [])
     sent_blocks = (fitted[-1].get("history", fitted[-1]) or {}).get("kept", 0)
-    if not sent_blocks or not _anthropic_native(str(routed.get("fitted_for") or "")):
-        return False
+    if not sent_blocks or routed.get("endpoint") != "/v1/messages" or \
+            not _anthropic_native(str(routed.get("fitted_for") or "")):
+        return False  # only the native Messages path retries that way
     final = kwargs.get("messages")
     return isinstance(final, list) and not _newest_thinking(final)
 

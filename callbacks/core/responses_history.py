@@ -21,6 +21,7 @@ for a target LiteLLM translates to (it could not verify them).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,10 +46,28 @@ def is_output_item(item: Any) -> bool:
     return kind.endswith("_call") or (kind == "message" and item.get("role") == "assistant")
 
 
+def translated_signatures(content: str) -> list[str]:
+    """The thinking signatures inside a reasoning item LiteLLM made from an Anthropic (or other
+    chat) answer: its ``encrypted_content`` is then the JSON list of those thinking blocks."""
+    if not content.startswith("[{"):
+        return []
+    try:
+        blocks = json.loads(content)
+    except ValueError:
+        return []
+    return [sig for b in blocks if isinstance(b, dict)
+            for sig in (b.get("signature"), b.get("data")) if isinstance(sig, str) and sig] \
+        if isinstance(blocks, list) else []
+
+
 def reasoning_key(item: Mapping[str, Any]) -> str | None:
-    """The memory's key of a reasoning item: its encrypted content (as produced_blocks stores it)."""
+    """The memory's key of a reasoning item: its encrypted content (as produced_blocks stores
+    it), or for one LiteLLM translated from thinking blocks, the first block's signature."""
     content = item.get("encrypted_content")
-    return ENCRYPTED_PREFIX + content if isinstance(content, str) and content else None
+    if not isinstance(content, str) or not content:
+        return None
+    inner = translated_signatures(content)
+    return inner[0] if inner else ENCRYPTED_PREFIX + content
 
 
 def reasoning_refs(body: Mapping[str, Any]) -> tuple[list[str], list[str]]:
