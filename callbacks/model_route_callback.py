@@ -136,6 +136,12 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
     extra: dict[str, Any] = {"tool_loop": True} if tool_ids else {}
     if tool_ids and memory is not None and isinstance(model, str):
         decision = _hold(decision, model, tool_ids, memory, targets, extra, state, strength.tier)
+    previous = previous_response(data)
+    if previous and "held" not in extra and memory is not None and isinstance(model, str):
+        # the history lives with the provider that stored that response: the whole
+        # conversation stays on its model while the client chains responses by id
+        decision = _hold(decision, model, [previous], memory, targets, extra, state,
+                         strength.tier, what="previous_response")
     chain_tier = decision.tier
     if decision.target is not None and decision.tier is not None:
         context = guard(state, decision.tier, decision.target, lambda: estimate_tokens(data),
@@ -198,18 +204,27 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
     }
 
 
+def previous_response(data: Mapping[str, Any]) -> str | None:
+    """A Responses request's ``previous_response_id`` (server-side history), if any."""
+    previous = data.get("previous_response_id")
+    return previous if isinstance(previous, str) and previous and responses.is_responses(data) \
+        else None
+
+
 def _hold(decision: Decision, model: str, tool_ids: list[str], memory: ConversationMemory,
-          targets: Targets, extra: dict[str, Any], state: State, strength: Tier) -> Decision:
-    """Keep a tool continuation on the group that made its ``tool_use`` (or say why not)."""
+          targets: Targets, extra: dict[str, Any], state: State, strength: Tier,
+          what: str = "tool_use") -> Decision:
+    """Keep a tool continuation on the group that made its ``tool_use`` (``what``: or a
+    Responses chain on the group that stored its ``previous_response``), or say why not."""
     known = memory.recall((), tool_ids).tools
     tool_id = next((t for t in reversed(tool_ids) if t in known), None)
     if tool_id is None:
-        extra["hold"] = {"failed": "its tool_use was not made through this proxy (or is forgotten)",
-                         "tool_use": tool_ids[-1]}
+        extra["hold"] = {"failed": f"its {what} was not made through this proxy (or is forgotten)",
+                         what: tool_ids[-1]}
         return decision
     producer = known[tool_id]
     if targets(producer.group) is None:
-        extra["hold"] = {"failed": f"{producer.group} is gone from the proxy", "tool_use": tool_id}
+        extra["hold"] = {"failed": f"{producer.group} is gone from the proxy", what: tool_id}
         return decision
     planned = decision.target or model
     if producer.group == planned:
@@ -219,7 +234,7 @@ def _hold(decision: Decision, model: str, tool_ids: list[str], memory: Conversat
     tier = next((t for t in TIERS if t == producer.tier), None) or next(
         (t for t in TIERS if state.tiers[t].model == producer.group), strength)
     extra["held"] = {"target": producer.group, "tier": tier, "instead_of": planned,
-                     "tool_use": tool_id, **({"began": "passed through"} if producer.tier is None else {})}
+                     what: tool_id, **({"began": "passed through"} if producer.tier is None else {})}
     return Decision("held", tier, producer.group)
 
 
@@ -490,7 +505,8 @@ class ReasoningRouter(CustomLogger):
             self.events.emit(record)
 
     async def _await_tool_producer(self, data: dict[str, Any]) -> None:
-        tool_ids = loop_ids(data)
+        previous = previous_response(data)
+        tool_ids = loop_ids(data) or ([previous] if previous else [])
         if not tool_ids:
             return
         deadline = time.monotonic() + self.TOOL_WAIT_S

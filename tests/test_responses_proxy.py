@@ -219,3 +219,27 @@ def test_a_responses_conversation_on_translated_targets(proxy2: Proxy, standin: 
             assert (loop["first_block"], loop["first_block_signature"]) == ("thinking", "own"), r
         else:  # turned off: the loss is in the record
             assert records[call.call_id].get("reasoning_lost"), records[call.call_id]
+
+
+def test_a_chain_by_previous_response_id_stays_where_its_history_is(proxy2: Proxy,
+                                                                    standin: StandIn) -> None:
+    """``store: true`` and ``previous_response_id``: the history lives with the provider that
+    stored it, so a chain stays on that model when the effort changes (held, and recorded)."""
+    client = openai.OpenAI(base_url=proxy2.url + "/v1", api_key=proxy2.key, max_retries=0)
+    first = client.responses.with_raw_response.create(
+        model="gpt-5.5", input="read the parser", reasoning={"effort": "high"}, store=True)
+    second = client.responses.with_raw_response.create(
+        model="gpt-5.5", input="now the lexer", reasoning={"effort": "low"}, store=True,
+        previous_response_id=first.parse().id)
+    assert [first.headers["x-litellm-model-group"], second.headers["x-litellm-model-group"]] == \
+        ["openai-deep", "openai-deep"]
+    assert second.parse().output_text.startswith("[standin-openai-deep]")
+    assert [r["status"] for r in standin.requests()] == [200, 200]
+    record = routed(proxy2.home, [second.headers["x-litellm-call-id"]])[
+        second.headers["x-litellm-call-id"]]
+    assert record["reason"] == "held" and record["held"]["instead_of"] == "openai-fast"
+    assert record["held"]["previous_response"] == first.parse().id
+    # a new chain (no previous_response_id) follows the effort again
+    third = client.responses.with_raw_response.create(
+        model="gpt-5.5", input="something else", reasoning={"effort": "low"}, store=True)
+    assert third.headers["x-litellm-model-group"] == "openai-fast"

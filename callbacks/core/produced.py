@@ -74,6 +74,8 @@ def produced_blocks(response: Any) -> tuple[list[str], list[str]]:
         if kind == "reasoning" and isinstance(node.get("encrypted_content"), str):
             signatures.append(ENCRYPTED_PREFIX + node["encrypted_content"])
             signatures.extend(translated_signatures(node["encrypted_content"]))
+        if node.get("object") == "response" and isinstance(node.get("id"), str) and node["id"]:
+            tools.append(node["id"])  # a stored response a later previous_response_id names
         if kind == "reasoning" and isinstance(node.get("id"), str) and node["id"]:
             tools.append(node["id"])  # a stored item replayed by id alone
         if kind in ("tool_use", "server_tool_use") and isinstance(node.get("id"), str):
