@@ -299,10 +299,24 @@ def seed_memory(home: Path) -> None:
     memory.flush()
 
 
+class LoadErrors:
+    """The failed answers of a load: how many, and the first one's status and text."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first = ""
+
+    def add(self, status: int, text: str) -> None:
+        self.count += 1
+        self.first = self.first or f"HTTP {status}: {text[:300]}"
+
+
 async def _load(url: str, key: str, seconds: float, concurrency: int,
-                body: dict[str, Any]) -> list[float]:
-    """Send ``body`` for ``seconds`` with ``concurrency`` clients; latencies (s) of successes."""
+                body: dict[str, Any], errors: LoadErrors | None = None) -> list[float]:
+    """Send ``body`` for ``seconds`` with ``concurrency`` clients; latencies (s) of successes
+    (failed answers go to ``errors``)."""
     latencies: list[float] = []
+    errors = errors if errors is not None else LoadErrors()
     content = json.dumps(body).encode()
     deadline = time.perf_counter() + seconds
     async with httpx.AsyncClient(base_url=url, timeout=30, headers={
@@ -313,6 +327,8 @@ async def _load(url: str, key: str, seconds: float, concurrency: int,
                 response = await client.post("/v1/messages", content=content)
                 if response.status_code == 200:
                     latencies.append(time.perf_counter() - start)
+                else:
+                    errors.add(response.status_code, response.text)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return latencies
@@ -434,13 +450,19 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
             done = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[int]]
             lat = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[float]]
             cpu = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[float]]
+            failed = {"without": 0, "with": 0}
             for r in range(rounds):
                 order = ("without", "with") if r % 2 == 0 else ("with", "without")
                 for shape in SHAPES:
                     for name in order:
                         used = group_cpu_s(groups[name])
+                        errors = LoadErrors()
                         got = asyncio.run(_load(*proxies[name], seconds, concurrency,
-                                                bodies[shape, name]))
+                                                bodies[shape, name], errors))
+                        failed[name] += errors.count
+                        if errors.count:
+                            progress(f"  {shape} {name}: {errors.count} failed, the first: "
+                                     f"{errors.first}")
                         used = group_cpu_s(groups[name]) - used
                         cpu[shape, name].append(used * 1000 / len(got) if got else float("nan"))
                         done[shape, name].append(len(got))
@@ -458,7 +480,8 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
         finally:
             for service in reversed(services):
                 service.stop()
-    figures.update(rounds=float(rounds), round_s=seconds, concurrency=float(concurrency))
+    figures.update(rounds=float(rounds), round_s=seconds, concurrency=float(concurrency),
+                   failed_without=float(failed["without"]), failed_with=float(failed["with"]))
     for shape in SHAPES:
         suffix = "" if shape == "short" else "_long"
         for name in ("without", "with"):
@@ -493,6 +516,10 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
     results.update(measure_hook(3_000 if quick else 20_000))
     progress("measuring the hook on a long conversation (200 messages, 50 thinking blocks) ...")
     results.update(measure_long_conversation(500 if quick else 3_000))
+    progress("measuring the hook on a 200-item Codex history (/v1/responses) ...")
+    from app.bench_responses import measure_responses_history
+
+    results.update(measure_responses_history(500 if quick else 3_000))
     progress("measuring event latency (hook -> `tail -f`) at 100 requests/s ...")
     results.update(measure_events(rate=100, seconds=3 if quick else 15))
     rounds, seconds = (5, 1.5) if quick else (7, 5.0)
@@ -518,6 +545,11 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
          f"{results['long_hook_us_p50']:.1f} / {results['long_hook_us_p99']:.1f} us",
          f"target p99 <= 500 us; CPU time p50 / p99 {results['long_hook_cpu_us_p50']:.1f} / "
          f"{results['long_hook_cpu_us_p99']:.1f} us"),
+        (f"hook cost on a Codex history ({results['responses_items']:.0f} Responses items, "
+         f"{results['responses_reasoning_items']:.0f} reasoning items) p50 / p99",
+         f"{results['responses_hook_us_p50']:.1f} / {results['responses_hook_us_p99']:.1f} us",
+         f"target p99 <= 500 us; CPU time p50 / p99 {results['responses_hook_cpu_us_p50']:.1f} / "
+         f"{results['responses_hook_cpu_us_p99']:.1f} us"),
         ("event latency p50 / p95 (100 req/s)",
          f"{results['event_ms_p50']:.1f} / {results['event_ms_p95']:.1f} ms", "target p95 <= 100 ms"),
         (f"proxy load: {results['concurrency']:.0f} concurrent clients, {results['rounds']:.0f}"
