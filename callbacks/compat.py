@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Final
 
 from callbacks.core.preflight import (
@@ -56,6 +57,12 @@ def proxy_server() -> Any:
 def proxy_router() -> Any:
     """The proxy's router once its config is loaded, else None."""
     return getattr(proxy_server(), "llm_router", None)
+
+
+def proxy_config_path() -> str | None:
+    """The config file this proxy process runs (None when it does not say)."""
+    path = getattr(proxy_server(), "user_config_file_path", None)
+    return str(Path(path).resolve()) if isinstance(path, str) and path else None
 
 
 def _named(entry: Any, instance: object) -> bool:
