@@ -201,6 +201,52 @@ def measure_long_conversation(n: int) -> dict[str, float]:
             "long_messages": float(len(body["messages"])), "long_thinking_blocks": float(len(signatures))}
 
 
+def measure_responses_history(n: int) -> dict[str, float]:
+    """p50 / p99 of the hook on :func:`responses_history` (wall and CPU time), in microseconds."""
+    from app.bench_responses import responses_history
+    from callbacks.core.history import ENCRYPTED_PREFIX
+    from callbacks.model_route_callback import ReasoningRouter
+    from callbacks.stores.memory import Producer
+
+    body = responses_history()
+    reasoning = [i for i in body["input"] if i["type"] == "reasoning"]
+    calls = [i["call_id"] for i in body["input"] if i["type"] == "function_call"]
+    samples: list[float] = []
+    cpu: list[float] = []
+    with tempfile.TemporaryDirectory() as home:
+        state_file = StateFile.in_home(Path(home))
+        state_file.write(State(route_models=("claude-*", "gpt-5.5*")))
+        router = ReasoningRouter(state_file)
+        groups = [Producer("medium-reasoning", "", "medium"), Producer("high-reasoning", "", "high"),
+                  Producer("low-reasoning", "", "low")]
+        for i, item in enumerate(reversed(reasoning)):  # three models; the loop's own: the target
+            router.memory.remember(groups[i % 3], [ENCRYPTED_PREFIX + item["encrypted_content"]],
+                                   [item["id"]])
+        router.memory.remember(groups[0], [], calls)
+        router.memory.flush()
+        settle(state_file)
+        for i in range(n + 200):
+            data = dict(body, litellm_metadata={}, litellm_call_id=f"responses-{i}")
+            coro = router.async_pre_call_hook(None, None, data, "aresponses")
+            start, used = time.perf_counter_ns(), time.thread_time_ns()
+            try:
+                coro.send(None)  # every call id is remembered: the hook never waits
+            except StopIteration:
+                pass
+            if i >= 200:  # warm-up
+                samples.append((time.perf_counter_ns() - start) / 1000)
+                cpu.append((time.thread_time_ns() - used) / 1000)
+        record = data["litellm_metadata"]["reasoning_panel"]
+        assert record["history"]["dropped"] > 0, record  # the bench measures real fitting
+        if router.events is not None:
+            router.events.flush()
+    return {"responses_hook_us_p50": percentile(samples, 50),
+            "responses_hook_us_p99": percentile(samples, 99),
+            "responses_hook_cpu_us_p50": percentile(cpu, 50),
+            "responses_hook_cpu_us_p99": percentile(cpu, 99),
+            "responses_items": float(len(body["input"])), "responses_reasoning_items": float(len(reasoning))}
+
+
 def _slow(write: Callable[[bytes], None]) -> Callable[[bytes], None]:
     """A disk that takes 200 ms for every write."""
     def slow_write(data: bytes) -> None:
@@ -529,6 +575,8 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
     results.update(measure_hook(3_000 if quick else 20_000))
     progress("measuring the hook on a long conversation (200 messages, 50 thinking blocks) ...")
     results.update(measure_long_conversation(500 if quick else 3_000))
+    progress("measuring the hook on a 200-item Codex history (/v1/responses) ...")
+    results.update(measure_responses_history(500 if quick else 3_000))
     progress("measuring event latency (hook -> `tail -f`) at 100 requests/s ...")
     results.update(measure_events(rate=100, seconds=3 if quick else 15))
     rounds, seconds = (5, 1.0) if quick else (7, 5.0)
@@ -554,6 +602,11 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
          f"{results['long_hook_us_p50']:.1f} / {results['long_hook_us_p99']:.1f} us",
          f"target p99 <= 500 us; CPU time p50 / p99 {results['long_hook_cpu_us_p50']:.1f} / "
          f"{results['long_hook_cpu_us_p99']:.1f} us"),
+        (f"hook cost on a Codex history ({results['responses_items']:.0f} Responses items, "
+         f"{results['responses_reasoning_items']:.0f} reasoning items) p50 / p99",
+         f"{results['responses_hook_us_p50']:.1f} / {results['responses_hook_us_p99']:.1f} us",
+         f"target p99 <= 500 us; CPU time p50 / p99 {results['responses_hook_cpu_us_p50']:.1f} / "
+         f"{results['responses_hook_cpu_us_p99']:.1f} us"),
         ("event latency p50 / p95 (100 req/s)",
          f"{results['event_ms_p50']:.1f} / {results['event_ms_p95']:.1f} ms", "target p95 <= 100 ms"),
         (f"proxy load: {results['concurrency']:.0f} concurrent clients, {results['rounds']:.0f}"

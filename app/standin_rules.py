@@ -315,8 +315,8 @@ def tool_call(api: str, body: dict[str, Any], step: int) -> tuple[str, dict[str,
         for tool in body.get("tools") or []:
             spec = tool.get("function") if isinstance(tool, dict) else None
             if isinstance(spec, dict) and spec.get("name") == "bash":
-                schema = spec.get("parameters") if isinstance(spec.get("parameters"), dict) else {}
-                return "bash", {**small_input(schema, step),
+                schema = spec.get("parameters")
+                return "bash", {**small_input(schema if isinstance(schema, dict) else {}, step),
                                 "command": f"{found.group(1)} standin-step-{step}"}
     tool = first_tool(api, body)
     return (tool[0], small_input(tool[1], step)) if tool else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Final
 
 from callbacks.core.preflight import (
@@ -58,6 +59,12 @@ def proxy_router() -> Any:
     return getattr(proxy_server(), "llm_router", None)
 
 
+def proxy_config_path() -> str | None:
+    """The config file this proxy process runs (None when it does not say)."""
+    path = getattr(proxy_server(), "user_config_file_path", None)
+    return str(Path(path).resolve()) if isinstance(path, str) and path else None
+
+
 def _named(entry: Any, instance: object) -> bool:
     return entry is instance or entry == CALLBACK_PATH
 
@@ -85,3 +92,17 @@ def proxy_settings(instance: object) -> ProxySettings:
         master_key=key_strength(getattr(server, "master_key", None)) if server else "unknown",
         pass_through=tuple(str(p.get("path")) for p in passes if isinstance(p, dict)),
     )
+
+
+def effort_refused(model: str, effort: str) -> bool:
+    """Whether LiteLLM refuses ``effort`` (``xhigh``, ``max``) for the Anthropic ``model``
+    (``anthropic/...``) before calling it, when it translates a chat or Responses call there
+    (``AnthropicConfig.validate_effort_for_model``; False where this LiteLLM has no such check)."""
+    try:
+        from litellm.llms.anthropic.chat.transformation import AnthropicConfig
+
+        check = getattr(AnthropicConfig, "validate_effort_for_model", None)
+        provider, _, name = model.partition("/")
+        return check is not None and check(name or model, effort, provider or "anthropic") is not None
+    except Exception:  # noqa: BLE001 - a LiteLLM without the check refuses nothing here
+        return False

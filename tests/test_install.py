@@ -8,6 +8,7 @@ wheel there, the config line, the env vars, ``litellm --config``, and all four t
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -133,5 +134,15 @@ def test_the_wheel_installs_next_to_litellm_and_plain_litellm_routes(
         assert served == {t: (g, f"[standin-{t}]") for t, g in TIERS.items()}, \
             service.log_text()[-3000:]
         assert (home / "events.jsonl").exists()  # the records go to the state folder
+
+        # the wheel's own `reasoning-panel doctor`, on the plain `litellm` proxy
+        done = run([str(venv.with_name("reasoning-panel")), "doctor", "--json", "--url",
+                    service.url], tmp_path, env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+        assert checks["litellm_version"]["message"].startswith(f"LiteLLM {OTHER_LITELLM} ")
+        assert checks["config"]["message"] == str(config.resolve())  # from the worker's record
+        for name in ("callback", "callback_import", "proxy", "last_start", "master_key"):
+            assert checks[name]["status"] == "ok", checks[name]
     finally:
         service.stop()

@@ -98,6 +98,7 @@ def test_a_proxy_says_once_per_worker_that_all_is_routed(proxy2: Proxy) -> None:
     assert len(records) == 2 and len({r["pid"] for r in records}) == 2
     for record in records:
         assert record["ok"] is True
+        assert record["config"] == str(DEMO_CONFIG)  # which config the proxy runs
         assert {c["status"] for c in record["checks"]} == {"ok"}, record["checks"]
 
 

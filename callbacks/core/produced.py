@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from callbacks.core.history import ENCRYPTED_PREFIX
+from callbacks.core.responses_history import translated_signatures
 
 MAX_DEPTH: Final = 12
 _THINKING: Final = ("thinking", "redacted_thinking")
@@ -72,6 +73,9 @@ def produced_blocks(response: Any) -> tuple[list[str], list[str]]:
             pass  # already taken above
         if kind == "reasoning" and isinstance(node.get("encrypted_content"), str):
             signatures.append(ENCRYPTED_PREFIX + node["encrypted_content"])
+            signatures.extend(translated_signatures(node["encrypted_content"]))
+        if node.get("object") == "response" and isinstance(node.get("id"), str) and node["id"]:
+            tools.append(node["id"])  # a stored response a later previous_response_id names
         if kind == "reasoning" and isinstance(node.get("id"), str) and node["id"]:
             tools.append(node["id"])  # a stored item replayed by id alone
         if kind in ("tool_use", "server_tool_use") and isinstance(node.get("id"), str):
