@@ -307,6 +307,7 @@ def demo_stack(home: Path, port: int | None = None, traffic: bool = True,
     services: list[Service] = []
     generator: Traffic | None = None
     try:
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)  # a --home that does not exist yet
         say("starting the stand-in provider ...")
         standin = start_standin(log_path=home / "standin.log", strict=strict)
         services.append(standin)

@@ -74,12 +74,13 @@ def test_demo_conversations_replay_cleaned_histories(tmp_path: Path) -> None:
     from app.demo import Traffic
     from callbacks.stores.eventlog import EVENTS_NAME, read_tail
 
-    with demo_stack(tmp_path, traffic=False) as demo:
+    home = tmp_path / "not-yet" / "home"  # --home may name a folder that does not exist yet
+    with demo_stack(home, traffic=False) as demo:
         traffic = Traffic(demo.proxy.url, demo.key, pace_s=(0.0, 0.02), seed=7)
         thread = traffic.start()
 
         def seen() -> list[dict[str, Any]]:
-            return read_tail(tmp_path / EVENTS_NAME)[0]
+            return read_tail(home / EVENTS_NAME)[0]
 
         def ready() -> bool:
             records = seen()
