@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,52 @@ def measure_long_conversation(n: int) -> dict[str, float]:
             "long_messages": float(len(body["messages"])), "long_thinking_blocks": float(len(signatures))}
 
 
+def measure_responses_history(n: int) -> dict[str, float]:
+    """p50 / p99 of the hook on :func:`responses_history` (wall and CPU time), in microseconds."""
+    from app.bench_responses import responses_history
+    from callbacks.core.history import ENCRYPTED_PREFIX
+    from callbacks.model_route_callback import ReasoningRouter
+    from callbacks.stores.memory import Producer
+
+    body = responses_history()
+    reasoning = [i for i in body["input"] if i["type"] == "reasoning"]
+    calls = [i["call_id"] for i in body["input"] if i["type"] == "function_call"]
+    samples: list[float] = []
+    cpu: list[float] = []
+    with tempfile.TemporaryDirectory() as home:
+        state_file = StateFile.in_home(Path(home))
+        state_file.write(State(route_models=("claude-*", "gpt-5.5*")))
+        router = ReasoningRouter(state_file)
+        groups = [Producer("medium-reasoning", "", "medium"), Producer("high-reasoning", "", "high"),
+                  Producer("low-reasoning", "", "low")]
+        for i, item in enumerate(reversed(reasoning)):  # three models; the loop's own: the target
+            router.memory.remember(groups[i % 3], [ENCRYPTED_PREFIX + item["encrypted_content"]],
+                                   [item["id"]])
+        router.memory.remember(groups[0], [], calls)
+        router.memory.flush()
+        settle(state_file)
+        for i in range(n + 200):
+            data = dict(body, litellm_metadata={}, litellm_call_id=f"responses-{i}")
+            coro = router.async_pre_call_hook(None, None, data, "aresponses")
+            start, used = time.perf_counter_ns(), time.thread_time_ns()
+            try:
+                coro.send(None)  # every call id is remembered: the hook never waits
+            except StopIteration:
+                pass
+            if i >= 200:  # warm-up
+                samples.append((time.perf_counter_ns() - start) / 1000)
+                cpu.append((time.thread_time_ns() - used) / 1000)
+        record = data["litellm_metadata"]["reasoning_panel"]
+        assert record["history"]["dropped"] > 0, record  # the bench measures real fitting
+        if router.events is not None:
+            router.events.flush()
+    return {"responses_hook_us_p50": percentile(samples, 50),
+            "responses_hook_us_p99": percentile(samples, 99),
+            "responses_hook_cpu_us_p50": percentile(cpu, 50),
+            "responses_hook_cpu_us_p99": percentile(cpu, 99),
+            "responses_items": float(len(body["input"])), "responses_reasoning_items": float(len(reasoning))}
+
+
 def _slow(write: Callable[[bytes], None]) -> Callable[[bytes], None]:
     """A disk that takes 200 ms for every write."""
     def slow_write(data: bytes) -> None:
@@ -299,10 +346,24 @@ def seed_memory(home: Path) -> None:
     memory.flush()
 
 
+class LoadErrors:
+    """The failed answers of a load: how many, and the first one's status and text."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.first = ""
+
+    def add(self, status: int, text: str) -> None:
+        self.count += 1
+        self.first = self.first or f"HTTP {status}: {text[:300]}"
+
+
 async def _load(url: str, key: str, seconds: float, concurrency: int,
-                body: dict[str, Any]) -> list[float]:
-    """Send ``body`` for ``seconds`` with ``concurrency`` clients; latencies (s) of successes."""
+                body: dict[str, Any], errors: LoadErrors | None = None) -> list[float]:
+    """Send ``body`` for ``seconds`` with ``concurrency`` clients; latencies (s) of successes
+    (failed answers go to ``errors``)."""
     latencies: list[float] = []
+    errors = errors if errors is not None else LoadErrors()
     content = json.dumps(body).encode()
     deadline = time.perf_counter() + seconds
     async with httpx.AsyncClient(base_url=url, timeout=30, headers={
@@ -313,6 +374,8 @@ async def _load(url: str, key: str, seconds: float, concurrency: int,
                 response = await client.post("/v1/messages", content=content)
                 if response.status_code == 200:
                     latencies.append(time.perf_counter() - start)
+                else:
+                    errors.add(response.status_code, response.text)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
     return latencies
@@ -409,6 +472,7 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
     """Throughput and latency of the proxy without and with the callback, in alternating
     rounds, for short and for long bodies."""
     services: list[Service] = []
+    pool = ThreadPoolExecutor(2)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         try:
@@ -417,30 +481,46 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
             services.append(standin)
             proxies = {}
             groups: dict[str, int] = {}
-            for name, config in (("without", config_without_callback(folder)),
-                                 ("with", DEMO_CONFIG)):
-                home = folder / name
-                proxy = start_proxy(home, config, standin_url=standin.url,
-                                    log_path=folder / f"{name}.log")
-                services.append(proxy)
-                proxies[name] = (proxy.url, saved_master_key(home))
+            configs = {"without": config_without_callback(folder), "with": DEMO_CONFIG}
+            # both start at once: half the wait. The pool's threads live until the proxies
+            # are stopped (a child started with a parent-death signal dies with its thread)
+            starting = {name: pool.submit(start_proxy, folder / name, config,
+                                          standin_url=standin.url,
+                                          log_path=folder / f"{name}.log")
+                        for name, config in configs.items()}
+            failures = []
+            for future in starting.values():  # every one that started is stopped below
+                try:
+                    services.append(future.result())
+                except Exception as exc:  # noqa: BLE001 - raised once both are known
+                    failures.append(exc)
+            if failures:
+                raise failures[0]
+            for name, proxy in zip(configs, services[1:], strict=True):
+                proxies[name] = (proxy.url, saved_master_key(folder / name))
                 groups[name] = proxy.proc.pid
             seed_memory(folder / "with")
             models = {"without": ROUTED_TARGET, "with": "claude-opus-4-8"}
             bodies = {(shape, name): load_body(shape, models[name])
                       for shape in SHAPES for name in proxies}
             for (_shape, name), body in bodies.items():  # warm both up
-                asyncio.run(_load(*proxies[name], 1.0, concurrency, body))
+                asyncio.run(_load(*proxies[name], min(1.0, seconds), concurrency, body))
             done = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[int]]
             lat = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[float]]
             cpu = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[float]]
+            failed = {"without": 0, "with": 0}
             for r in range(rounds):
                 order = ("without", "with") if r % 2 == 0 else ("with", "without")
                 for shape in SHAPES:
                     for name in order:
                         used = group_cpu_s(groups[name])
+                        errors = LoadErrors()
                         got = asyncio.run(_load(*proxies[name], seconds, concurrency,
-                                                bodies[shape, name]))
+                                                bodies[shape, name], errors))
+                        failed[name] += errors.count
+                        if errors.count:
+                            progress(f"  {shape} {name}: {errors.count} failed, the first: "
+                                     f"{errors.first}")
                         used = group_cpu_s(groups[name]) - used
                         cpu[shape, name].append(used * 1000 / len(got) if got else float("nan"))
                         done[shape, name].append(len(got))
@@ -458,7 +538,9 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
         finally:
             for service in reversed(services):
                 service.stop()
-    figures.update(rounds=float(rounds), round_s=seconds, concurrency=float(concurrency))
+            pool.shutdown()
+    figures.update(rounds=float(rounds), round_s=seconds, concurrency=float(concurrency),
+                   failed_without=float(failed["without"]), failed_with=float(failed["with"]))
     for shape in SHAPES:
         suffix = "" if shape == "short" else "_long"
         for name in ("without", "with"):
@@ -493,9 +575,11 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
     results.update(measure_hook(3_000 if quick else 20_000))
     progress("measuring the hook on a long conversation (200 messages, 50 thinking blocks) ...")
     results.update(measure_long_conversation(500 if quick else 3_000))
+    progress("measuring the hook on a 200-item Codex history (/v1/responses) ...")
+    results.update(measure_responses_history(500 if quick else 3_000))
     progress("measuring event latency (hook -> `tail -f`) at 100 requests/s ...")
     results.update(measure_events(rate=100, seconds=3 if quick else 15))
-    rounds, seconds = (5, 1.5) if quick else (7, 5.0)
+    rounds, seconds = (5, 1.0) if quick else (7, 5.0)
     results.update(measure_context(quick, progress))
     results.update(measure_proxy(rounds, seconds, concurrency=8, progress=progress,
                                  reloads=10 if quick else 30, hops=40 if quick else 200))
@@ -518,6 +602,11 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
          f"{results['long_hook_us_p50']:.1f} / {results['long_hook_us_p99']:.1f} us",
          f"target p99 <= 500 us; CPU time p50 / p99 {results['long_hook_cpu_us_p50']:.1f} / "
          f"{results['long_hook_cpu_us_p99']:.1f} us"),
+        (f"hook cost on a Codex history ({results['responses_items']:.0f} Responses items, "
+         f"{results['responses_reasoning_items']:.0f} reasoning items) p50 / p99",
+         f"{results['responses_hook_us_p50']:.1f} / {results['responses_hook_us_p99']:.1f} us",
+         f"target p99 <= 500 us; CPU time p50 / p99 {results['responses_hook_cpu_us_p50']:.1f} / "
+         f"{results['responses_hook_cpu_us_p99']:.1f} us"),
         ("event latency p50 / p95 (100 req/s)",
          f"{results['event_ms_p50']:.1f} / {results['event_ms_p95']:.1f} ms", "target p95 <= 100 ms"),
         (f"proxy load: {results['concurrency']:.0f} concurrent clients, {results['rounds']:.0f}"

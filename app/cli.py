@@ -15,9 +15,10 @@ from typing import Any
 from callbacks.core.headroom import Threshold
 from callbacks.core.state import (
     TIERS,
-    Preset,
     State,
     StateError,
+    describe_caps,
+    describe_preset,
     parse_min_remaining,
     state_to_dict,
 )
@@ -138,16 +139,6 @@ def describe(state: State) -> str:
     if state.presets:
         lines.append(f"presets: {', '.join(state.presets)}")
     return "\n".join(lines)
-
-
-def describe_caps(caps: Mapping[str, str]) -> str:
-    return ", ".join(f"{kind} <= {tier}" for kind, tier in caps.items()) or "none"
-
-
-def describe_preset(preset: Preset) -> str:
-    tiers = ", ".join(f"{tier} -> {target.model}" for tier, target in preset.tiers.items())
-    return (f"{tiers or 'tiers unchanged'}; pin {preset.pin or 'off'}; "
-            f"caps {describe_caps(preset.caps)}")
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -53,7 +53,9 @@ def demo_state(state: State) -> State:
     tiers["low"] = replace(tiers["low"], max_input_tokens=8000, fallbacks=("fast-coder",),
                            min_remaining={"requests": Threshold(50, True)})
     tiers["medium"] = replace(tiers["medium"], fallbacks=("fast-coder",))
-    return replace(state, tiers=tiers)
+    routes = state.route_models if "gpt-5.5*" in state.route_models else \
+        (*state.route_models, "gpt-5.5*")  # the demo's Codex sessions
+    return replace(state, tiers=tiers, route_models=routes)
 
 
 FLAKY_FAULT = {"model": "standin-medium", "kind": "rate_limit", "every": 4, "retry_after": 2}
@@ -164,10 +166,58 @@ class Conversation:
         return self.turns >= 6 and bool(self.messages) and self.messages[-1]["role"] == "assistant"
 
 
+CODEX_TOOLS = [{"type": "function", "name": "exec_command", "strict": False, "parameters": {
+    "type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]}}]
+CODEX_EFFORTS = ["high", "medium", "medium", "low", "minimal", "xhigh", None]  # None: Codex's default
+
+
+@dataclass
+class CodexConversation:
+    """One Codex session over ``/v1/responses``: ``store: false``, every output item replayed
+    (encrypted reasoning included), tool loops answered, the effort changing between turns."""
+
+    rng: random.Random
+    session: str = field(default_factory=lambda: str(uuid.uuid4()))
+    items: list[dict[str, Any]] = field(default_factory=list)
+    effort: str | None = "high"
+    turns: int = 0
+    path: str = "/v1/responses"
+
+    def next_body(self) -> dict[str, Any]:
+        if not self.items or self.items[-1].get("type") != "function_call_output":
+            self.effort = self.rng.choice(CODEX_EFFORTS)
+            self.turns += 1
+            text = f"{self.rng.choice(PROMPTS)} steps={self.rng.randint(0, 3)}"
+            self.items.append({"type": "message", "role": "user",
+                               "content": [{"type": "input_text", "text": text}]})
+        body: dict[str, Any] = {"model": "gpt-5.5", "input": self.items, "tools": CODEX_TOOLS,
+                                "store": False, "include": ["reasoning.encrypted_content"],
+                                "prompt_cache_key": self.session, "stream": False}
+        if self.effort is not None:
+            body["reasoning"] = {"effort": self.effort, "summary": "auto"}
+        return body
+
+    def answered(self, response: dict[str, Any]) -> None:
+        output = [{k: v for k, v in item.items() if v is not None}
+                  for item in response.get("output") or [] if isinstance(item, dict)]
+        if not output:  # a failed call: forget an unanswered human turn, retry a loop later
+            if self.items and self.items[-1].get("role") == "user":
+                self.items.pop()
+            return
+        self.items += output
+        self.items += [{"type": "function_call_output", "call_id": item["call_id"], "output": "ok"}
+                       for item in output if item.get("type") == "function_call"]
+
+    @property
+    def done(self) -> bool:
+        return self.turns >= 6 and bool(self.items) and \
+            self.items[-1].get("type") != "function_call_output"
+
+
 @dataclass
 class Traffic:
     """Sends Claude-Code-shaped traffic to the proxy at a human pace until stopped: a few
-    interleaved conversations, and one-off requests between their turns."""
+    interleaved conversations (and a Codex one), and one-off requests between their turns."""
 
     url: str
     key: str
@@ -184,6 +234,9 @@ class Traffic:
             session = ((body.get("metadata") or {}).get("user_id") or "")
             if session:
                 headers["x-claude-code-session-id"] = json.loads(session)["session_id"]
+            if body.get("prompt_cache_key"):  # Codex's headers
+                headers.update({"session-id": body["prompt_cache_key"], "originator": "codex_exec",
+                                "user-agent": "codex_exec/0.171.0 (reasoning-panel demo)"})
             if body.get("stream"):
                 with client.stream("POST", path, json=body, headers=headers) as response:
                     lines = [line[5:].strip() for line in response.iter_lines()
@@ -198,7 +251,10 @@ class Traffic:
         rng = random.Random(self.seed)
         shapes = background_shapes()
         weights = [w for w, _, _ in shapes]
-        talks = [Conversation(rng) for _ in range(self.sessions)]
+        def new_talk(i: int) -> Conversation | CodexConversation:
+            return CodexConversation(rng) if i == 0 else Conversation(rng)
+
+        talks = [new_talk(i) for i in range(self.sessions + 1)]
         with httpx.Client(base_url=self.url, timeout=60,
                           headers={"x-api-key": self.key,
                                    "authorization": f"Bearer {self.key}"}) as client:
@@ -211,9 +267,10 @@ class Traffic:
                 else:
                     i = rng.randrange(len(talks))
                     talk = talks[i]
-                    talk.answered(self._post(client, "/v1/messages", talk.next_body()))
+                    path = talk.path if isinstance(talk, CodexConversation) else "/v1/messages"
+                    talk.answered(self._post(client, path, talk.next_body()))
                     if talk.done:
-                        talks[i] = Conversation(rng)
+                        talks[i] = new_talk(i)
                 self.sent += 1
                 self.stop.wait(rng.uniform(*self.pace_s))
 
@@ -250,6 +307,7 @@ def demo_stack(home: Path, port: int | None = None, traffic: bool = True,
     services: list[Service] = []
     generator: Traffic | None = None
     try:
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)  # a --home that does not exist yet
         say("starting the stand-in provider ...")
         standin = start_standin(log_path=home / "standin.log", strict=strict)
         services.append(standin)

@@ -14,6 +14,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -27,6 +28,7 @@ from callbacks.core.preflight import (
     Check,
     Place,
     ProxySettings,
+    Status,
     key_strength,
     preflight,
 )
@@ -180,12 +182,45 @@ def client_checks() -> list[Check]:
     return out
 
 
+def last_start(store: Store) -> dict[str, Any] | None:
+    """The newest ``preflight`` record in the event log: what the last proxy worker that started
+    on this state folder found (None when there is none)."""
+    def preflight(record: dict[str, Any]) -> bool:
+        return record.get("type") == "state" and record.get("event") == "preflight"
+
+    try:
+        records, _ = store.read_events(enough=lambda found: any(map(preflight, found)))
+    except (StoreError, OSError):
+        return None
+    return next((r for r in reversed(records) if preflight(r)), None)
+
+
+def last_start_check(record: dict[str, Any] | None) -> Check | None:
+    """What the running proxy found at its start, from its own record (its real settings and
+    environment, which the config file alone does not show)."""
+    if record is None:
+        return None
+    bad = [c for c in record.get("checks") or [] if isinstance(c, dict) and c.get("status") != "ok"]
+    status: Status = "fail" if any(c.get("status") == "fail" for c in bad) else \
+        "warn" if bad else "ok"
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(record.get("time") or 0)))
+    where = f"the proxy worker started {when} (pid {record.get('pid')}" + (
+        f", config {record['config']})" if record.get("config") else ")")
+    if not bad:
+        return Check("last_start", "ok", f"{where} found nothing unrouted")
+    return Check("last_start", status, f"{where} found: " + "; ".join(
+        f"{c.get('status')} {c.get('name')}" for c in bad),
+        "fix what the lines above say, then restart the proxy")
+
+
 def diagnose(home: Path, store: Store, config: Path | None, url: str | None,
              env: Mapping[str, str] | None = None) -> list[Check]:
     """Every check, in the order a user reads them."""
     env = os.environ if env is None else env
     info = read_proxy_info(home)
-    config = config or (Path(info["config"]) if info.get("config") else None)
+    started = last_start(store)
+    recorded = info.get("config") or (started or {}).get("config")
+    config = config or (Path(recorded) if recorded else None)
     url = url or info.get("url")
     redis = store.backend == "redis"
     state, state_problem = state_check(store)
@@ -213,6 +248,8 @@ def diagnose(home: Path, store: Store, config: Path | None, url: str | None,
     checks.append(state if state_problem is None else replace(
         state, fix="fix the state file (`reasoning-panel check FILE` says what is wrong)"))
     checks.append(proxy_check(url, str(config) if config else None))
+    last = last_start_check(started)
+    checks += [last] if last else []
     checks += client_checks()
     return checks
 

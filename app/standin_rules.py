@@ -304,12 +304,20 @@ def tool_call(api: str, body: dict[str, Any], step: int) -> tuple[str, dict[str,
         tools = body.get("tools")
         names = {t.get("name") for t in tools if isinstance(t, dict)
                  and t.get("type", "function") == "function"} if isinstance(tools, list) else set()
-        found = re.search(r"\brun=(\S+)", read_turn(api, body).human)
+        found = re.search(r"\brun=([^\s\"'`]+)", read_turn(api, body).human)
         program = found.group(1) if found else "echo"
         if "exec_command" in names:
             return "exec_command", {"cmd": f"{program} standin-step-{step}"}
         if "shell" in names:
             return "shell", {"command": [program, f"standin-step-{step}"]}
+    found = re.search(r"\brun=([^\s\"'`]+)", read_turn(api, body).human)
+    if found and api == "chat":  # opencode's shell tool: ``bash`` with a ``command``
+        for tool in body.get("tools") or []:
+            spec = tool.get("function") if isinstance(tool, dict) else None
+            if isinstance(spec, dict) and spec.get("name") == "bash":
+                schema = spec.get("parameters")
+                return "bash", {**small_input(schema if isinstance(schema, dict) else {}, step),
+                                "command": f"{found.group(1)} standin-step-{step}"}
     tool = first_tool(api, body)
     return (tool[0], small_input(tool[1], step)) if tool else None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Final
 
 from callbacks.core.preflight import (
@@ -23,6 +24,10 @@ from callbacks.core.preflight import (
 )
 
 PROXY_SERVER: Final = "litellm.proxy.proxy_server"
+NEWEST_TESTED: Final = "1.108.7"
+"""The newest ``litellm[proxy]`` that installs from the registry here (1.108.8 to 1.110.2 need
+``litellm-enterprise`` / ``litellm-proxy-extras`` / ``litellm-proxy`` releases it lacks): CI
+runs the proxy tests on it and on the floor, and the install test installs next to it."""
 # What clients see differently across the supported range (the callback does the same in all):
 FALLBACK_NOTE_SINCE: Final = (1, 104, 0)
 """From LiteLLM 1.104 the error a client gets when a whole fallback chain failed (the first
@@ -54,6 +59,12 @@ def proxy_router() -> Any:
     return getattr(proxy_server(), "llm_router", None)
 
 
+def proxy_config_path() -> str | None:
+    """The config file this proxy process runs (None when it does not say)."""
+    path = getattr(proxy_server(), "user_config_file_path", None)
+    return str(Path(path).resolve()) if isinstance(path, str) and path else None
+
+
 def _named(entry: Any, instance: object) -> bool:
     return entry is instance or entry == CALLBACK_PATH
 
@@ -81,3 +92,19 @@ def proxy_settings(instance: object) -> ProxySettings:
         master_key=key_strength(getattr(server, "master_key", None)) if server else "unknown",
         pass_through=tuple(str(p.get("path")) for p in passes if isinstance(p, dict)),
     )
+
+
+def effort_refused(model: str, effort: str) -> bool:
+    """Whether LiteLLM refuses ``effort`` (``xhigh``, ``max``) for the Anthropic ``model``
+    (``anthropic/...``) before calling it, when it translates a chat or Responses call there
+    (``AnthropicConfig.validate_effort_for_model``; False where this LiteLLM has no such check)."""
+    try:
+        from litellm.llms.anthropic.chat.transformation import AnthropicConfig
+
+        # public from LiteLLM 1.106 on; ``_validate_effort_for_model`` before (same signature)
+        check = getattr(AnthropicConfig, "validate_effort_for_model", None) or \
+            getattr(AnthropicConfig, "_validate_effort_for_model", None)
+        provider, _, name = model.partition("/")
+        return check is not None and check(name or model, effort, provider or "anthropic") is not None
+    except Exception:  # noqa: BLE001 - a LiteLLM without the check refuses nothing here
+        return False

@@ -26,6 +26,7 @@ from typing import Any, Final
 
 from litellm.integrations.custom_logger import CustomLogger
 
+from callbacks.compat import effort_refused
 from callbacks.core import responses_history as responses
 from callbacks.core.adapters import adapter_patch, apply_patch, reasoning_patch
 from callbacks.core.context import Limits, estimate_tokens, group_limit, guard
@@ -51,7 +52,14 @@ from callbacks.core.headroom import (
     quota_of_failure,
     quota_summary,
 )
-from callbacks.core.history import Target, fit_history, signatures_in, thinking_on, tool_loop
+from callbacks.core.history import (
+    Target,
+    fit_history,
+    reasoning_text_ids,
+    signatures_in,
+    thinking_on,
+    tool_loop,
+)
 from callbacks.core.policy import Decision, decide
 from callbacks.core.produced import produced_blocks, provider_reasoning
 from callbacks.core.sessions import is_subagent, who_sent
@@ -134,6 +142,12 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
     extra: dict[str, Any] = {"tool_loop": True} if tool_ids else {}
     if tool_ids and memory is not None and isinstance(model, str):
         decision = _hold(decision, model, tool_ids, memory, targets, extra, state, strength.tier)
+    previous = previous_response(data)
+    if previous and "held" not in extra and memory is not None and isinstance(model, str):
+        # the history lives with the provider that stored that response: the whole
+        # conversation stays on its model while the client chains responses by id
+        decision = _hold(decision, model, [previous], memory, targets, extra, state,
+                         strength.tier, what="previous_response")
     chain_tier = decision.tier
     if decision.target is not None and decision.tier is not None:
         context = guard(state, decision.tier, decision.target, lambda: estimate_tokens(data),
@@ -166,6 +180,9 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
     goes_to = decision.target or (model if isinstance(model, str) else "")
     if goes_to:
         target = targets(goes_to) or Target(goes_to)
+        lowered = lower_effort(work, target)
+        if lowered:
+            extra["effort_lowered"] = lowered
         extra.update(fit_to_target(work, target, memory,
                                    strip_all=decision.target is not None and tier == "none",
                                    unheld_loop="hold" in extra))
@@ -193,18 +210,27 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
     }
 
 
+def previous_response(data: Mapping[str, Any]) -> str | None:
+    """A Responses request's ``previous_response_id`` (server-side history), if any."""
+    previous = data.get("previous_response_id")
+    return previous if isinstance(previous, str) and previous and responses.is_responses(data) \
+        else None
+
+
 def _hold(decision: Decision, model: str, tool_ids: list[str], memory: ConversationMemory,
-          targets: Targets, extra: dict[str, Any], state: State, strength: Tier) -> Decision:
-    """Keep a tool continuation on the group that made its ``tool_use`` (or say why not)."""
+          targets: Targets, extra: dict[str, Any], state: State, strength: Tier,
+          what: str = "tool_use") -> Decision:
+    """Keep a tool continuation on the group that made its ``tool_use`` (``what``: or a
+    Responses chain on the group that stored its ``previous_response``), or say why not."""
     known = memory.recall((), tool_ids).tools
     tool_id = next((t for t in reversed(tool_ids) if t in known), None)
     if tool_id is None:
-        extra["hold"] = {"failed": "its tool_use was not made through this proxy (or is forgotten)",
-                         "tool_use": tool_ids[-1]}
+        extra["hold"] = {"failed": f"its {what} was not made through this proxy (or is forgotten)",
+                         what: tool_ids[-1]}
         return decision
     producer = known[tool_id]
     if targets(producer.group) is None:
-        extra["hold"] = {"failed": f"{producer.group} is gone from the proxy", "tool_use": tool_id}
+        extra["hold"] = {"failed": f"{producer.group} is gone from the proxy", what: tool_id}
         return decision
     planned = decision.target or model
     if producer.group == planned:
@@ -214,7 +240,7 @@ def _hold(decision: Decision, model: str, tool_ids: list[str], memory: Conversat
     tier = next((t for t in TIERS if t == producer.tier), None) or next(
         (t for t in TIERS if state.tiers[t].model == producer.group), strength)
     extra["held"] = {"target": producer.group, "tier": tier, "instead_of": planned,
-                     "tool_use": tool_id, **({"began": "passed through"} if producer.tier is None else {})}
+                     what: tool_id, **({"began": "passed through"} if producer.tier is None else {})}
     return Decision("held", tier, producer.group)
 
 
@@ -229,19 +255,38 @@ def fit_to_target(work: dict[str, Any], target: Target, memory: ConversationMemo
     """
     if responses.is_responses(work):
         return _fit_responses(work, target, memory, strip_all, unheld_loop)
-    signatures = signatures_in(work)
-    producers = memory.recall(signatures, ()).signatures if signatures and memory else {}
-    fit = fit_history(work, target, producers, strip_all)
+    signatures, texts = signatures_in(work), reasoning_text_ids(work)
+    recall = memory.recall(signatures, texts) if (signatures or texts) and memory else None
+    producers = recall.signatures if recall else {}
+    tools = recall.tools if recall else {}
+    fit = fit_history(work, target, producers, strip_all, tools)
     out: dict[str, Any] = {}
     if fit.tool_loop_unsigned or (unheld_loop and thinking_on(work)):
         apply_patch(work, reasoning_patch(work, "none", TierTarget(target.group)))
-        fit = fit_history(work, target, producers, strip_all=True)
+        fit = fit_history(work, target, producers, strip_all=True, tools=tools)
         out["reasoning_lost"] = LOSS
     if fit.messages is not None:
         work["messages"] = fit.messages
-    if signatures or fit.dropped:
+    if signatures or texts or fit.dropped:
         out["history"] = fit.summary()
     return out
+
+
+def lower_effort(work: dict[str, Any], target: Target) -> dict[str, Any] | None:
+    """An OpenAI-format effort above ``high`` (``xhigh``, ``max``) that LiteLLM would refuse for
+    the Anthropic model it translates the call to: lowered to ``high`` (recorded, not silent)."""
+    if not target.anthropic or not target.model:
+        return None
+    reasoning = work.get("reasoning")
+    effort = work.get("reasoning_effort") or (reasoning.get("effort") if isinstance(
+        reasoning, Mapping) else None)
+    if effort not in ("xhigh", "max") or not effort_refused(target.model, effort):
+        return None
+    if work.get("reasoning_effort") == effort:
+        work["reasoning_effort"] = "high"
+    else:
+        work["reasoning"] = {**reasoning, "effort": "high"}  # type: ignore[dict-item]
+    return {"from": effort, "to": "high", "why": f"{target.model} does not take it"}
 
 
 def _reasoning_on(body: Mapping[str, Any]) -> bool:
@@ -260,9 +305,7 @@ def _fit_responses(work: dict[str, Any], target: Target, memory: ConversationMem
     items = work.get("input")
     if not isinstance(items, list):
         return {}
-    keys = responses.reasoning_keys(work)
-    ids = [i["id"] for i in items if isinstance(i, dict) and i.get("type") == "reasoning"
-           and not i.get("encrypted_content") and isinstance(i.get("id"), str)]
+    keys, ids = responses.reasoning_refs(work)
     producers: dict[str, Any] = {}
     if (keys or ids) and memory is not None:
         recall = memory.recall(keys, ids)
@@ -434,8 +477,9 @@ def _hidden_retry(kwargs: Mapping[str, Any], routed: Mapping[str, Any]) -> bool:
     """
     fitted = [routed.get("history") or {}] + list(routed.get("refits") or [])
     sent_blocks = (fitted[-1].get("history", fitted[-1]) or {}).get("kept", 0)
-    if not sent_blocks or not _anthropic_native(str(routed.get("fitted_for") or "")):
-        return False
+    if not sent_blocks or routed.get("endpoint") != "/v1/messages" or \
+            not _anthropic_native(str(routed.get("fitted_for") or "")):
+        return False  # only the native Messages path retries that way
     final = kwargs.get("messages")
     return isinstance(final, list) and not _newest_thinking(final)
 
@@ -467,7 +511,8 @@ class ReasoningRouter(CustomLogger):
             self.events.emit(record)
 
     async def _await_tool_producer(self, data: dict[str, Any]) -> None:
-        tool_ids = loop_ids(data)
+        previous = previous_response(data)
+        tool_ids = loop_ids(data) or ([previous] if previous else [])
         if not tool_ids:
             return
         deadline = time.monotonic() + self.TOOL_WAIT_S

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
-from callbacks.compat import proxy_router, proxy_server, proxy_settings
+from callbacks.compat import proxy_config_path, proxy_router, proxy_server, proxy_settings
 from callbacks.core.preflight import Check, ProxySettings, preflight, preflight_record, summary
 from callbacks.core.state import StateError
 from callbacks.stores.base import Store, StoreError
@@ -70,7 +70,7 @@ def run_checks(router: Any) -> list[Check]:
     else:
         log.info("%s", line)
     if router.events is not None:
-        router.events.emit(preflight_record(checks))
+        router.events.emit(preflight_record(checks, config=proxy_config_path()))
     return checks
 
 

@@ -17,7 +17,8 @@ from app.local_stack import cli_command
 KEYS = {"hook_us_p50", "hook_us_p99", "event_ms_p50", "event_ms_p95", "reload_ms_p50",
         "reload_ms_p95", "reload_stale_requests", "rps_without", "rps_with", "p50_ms_without",
         "p95_ms_without", "p50_ms_with", "p95_ms_with", "overhead_ratio",
-        "estimate_us_p50", "estimate_us_p99", "estimate_err_o200k_p50", "fallback_added_ms_p50"}
+        "estimate_us_p50", "estimate_us_p99", "estimate_err_o200k_p50", "fallback_added_ms_p50",
+        "responses_hook_us_p50", "responses_hook_us_p99"}
 
 
 @pytest.mark.timeout(300)
@@ -32,4 +33,5 @@ def test_bench_quick_json_reports_every_figure() -> None:
     assert figures["event_records_seen"] == 300  # 100 req/s for 3 s, every record followed
     assert figures["rps_with"] > 0 and figures["rps_without"] > 0
     assert 0 < figures["hook_us_p50"] <= figures["hook_us_p99"]
+    assert figures["responses_items"] == 201 and figures["responses_reasoning_items"] == 50
     assert figures["fallback_served"] == 40  # every request to the rate-limited tier fell back

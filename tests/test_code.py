@@ -40,3 +40,50 @@ def test_layers_import_one_way(layer: str, forbidden: tuple[str, ...]) -> None:
            for path in sorted((ROOT / layer).glob("*.py")) for name in _imports(path)
            if any(name == f or name.startswith(f + ".") for f in forbidden)]
     assert not bad, bad
+
+
+def _module(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_circles() -> list[list[str]]:
+    """Cycles in the project's import graph (every import, function-level ones included):
+    its strongly connected components of more than one module."""
+    modules = {_module(p): p for layer in ("callbacks", "app") for p in (ROOT / layer).rglob("*.py")}
+    graph = {name: sorted({m for imported in _imports(path) for m in modules
+                           if imported == m or (imported.startswith(m + ".") and m != name)} - {name})
+             for name, path in modules.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(node: str) -> None:  # Tarjan's algorithm
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in graph[node]:
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+
+    for name in sorted(graph):
+        if name not in index:
+            visit(name)
+    return circles
+
+
+def test_no_import_circles() -> None:
+    """A reader can take any module with what it imports, and no more (design.md's layers)."""
+    assert import_circles() == []

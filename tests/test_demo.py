@@ -74,19 +74,22 @@ def test_demo_conversations_replay_cleaned_histories(tmp_path: Path) -> None:
     from app.demo import Traffic
     from callbacks.stores.eventlog import EVENTS_NAME, read_tail
 
-    with demo_stack(tmp_path, traffic=False) as demo:
+    home = tmp_path / "not-yet" / "home"  # --home may name a folder that does not exist yet
+    with demo_stack(home, traffic=False) as demo:
         traffic = Traffic(demo.proxy.url, demo.key, pace_s=(0.0, 0.02), seed=7)
         thread = traffic.start()
 
         def seen() -> list[dict[str, Any]]:
-            return read_tail(tmp_path / EVENTS_NAME)[0]
+            return read_tail(home / EVENTS_NAME)[0]
 
         def ready() -> bool:
             records = seen()
             dropped = [r for r in records if (r.get("history") or {}).get("dropped")]
             loops = [r for r in records if r.get("type") == "routed"
                      and isinstance(r.get("history"), dict) and r["history"].get("kept")]
-            return len(dropped) >= 3 and len(loops) >= 3
+            codex = [r for r in records if r.get("type") == "routed"
+                     and r.get("endpoint") == "/v1/responses" and r.get("tool_loop")]
+            return len(dropped) >= 3 and len(loops) >= 3 and len(codex) >= 3
 
         deadline = time.monotonic() + 120
         while not ready() and time.monotonic() < deadline:
@@ -95,8 +98,11 @@ def test_demo_conversations_replay_cleaned_histories(tmp_path: Path) -> None:
         thread.join(60)
         assert ready()
         failed = [r for r in seen() if r.get("type") == "failed" and r.get("model_group") != "flaky"]
-        assert failed == []
-        assert not [r for r in seen() if r.get("hidden_retry") or r.get("reasoning_lost")]
+        assert failed == [], json.dumps(failed)[:3000]
+        lost = [r for r in seen() if r.get("hidden_retry") or r.get("reasoning_lost")]
+        assert not lost, json.dumps(lost)[:3000]
+        codex = [r for r in seen() if r.get("endpoint") == "/v1/responses"]
+        assert {r["client"] for r in codex} == {"codex_exec/0.171.0"} and all(r["session"] for r in codex)
 
 
 def _run_demo_in_a_terminal(home: Path) -> tuple[subprocess.Popen[bytes], int]:

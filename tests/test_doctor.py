@@ -149,3 +149,17 @@ def test_redis_down_fails_in_fleet_mode(tmp_path: Path, monkeypatch: pytest.Monk
     assert code == 1
     assert checks["redis"]["status"] == "fail"
     assert "state_folder_private" not in checks
+
+
+def test_the_last_start_of_the_proxy_is_reported() -> None:
+    from app.doctor import last_start_check
+    from callbacks.core.preflight import ProxySettings, preflight, preflight_record
+
+    healthy = ProxySettings(litellm_version="1.108.5", callback="callbacks", drop_params=True,
+                            master_key="set", store_where="/tmp/h")
+    ok = last_start_check(preflight_record(preflight(healthy), config="/etc/litellm.yaml"))
+    assert ok is not None and ok.status == "ok" and "config /etc/litellm.yaml" in ok.message
+    bad = last_start_check(preflight_record(preflight(
+        ProxySettings(litellm_version="1.108.5", callback="callbacks", master_key="set"))))
+    assert bad is not None and bad.status == "warn" and "warn drop_params" in bad.message
+    assert last_start_check(None) is None

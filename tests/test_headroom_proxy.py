@@ -173,8 +173,9 @@ def test_two_workers_share_the_figures(proxy2: Proxy, standin: StandIn) -> None:
             replies.append(reply)
             quota = records(proxy2, reply.call_id)["done"][0].get("quota") or {}
             if reply.group == "low-reasoning":  # written to the state folder for the other
-                poll(lambda: shared_remaining(proxy2) == quota["requests"]["remaining"], 10,
-                     what="the figures shared")
+                left = quota["requests"]["remaining"]
+                poll(lambda left=left: shared_remaining(proxy2) == left,  # type: ignore[misc]
+                     10, what="the figures shared")
         groups = [r.group for r in replies]
         assert "fast-coder" in groups and groups[0] == "low-reasoning"
         assert set(served_by(standin, "standin-low")) == {200}  # moved before any 429

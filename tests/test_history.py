@@ -245,3 +245,21 @@ def test_system_messages_after_the_tool_results_do_not_end_a_loop() -> None:
              {"role": "system", "content": [], "output_config": {"effort": "high"}})
     assert tool_loop(b) == ["toolu_1"]
     assert fit_history(b, HAIKU_T, KNOWN).tool_loop_unsigned
+
+
+def test_chat_reasoning_text_of_another_model_is_not_replayed() -> None:
+    mine, theirs = Producer("fast", "openai/fast"), Producer("deep", "deepseek/deep")
+    said = {"role": "assistant", "content": None, "reasoning_content": "hmm", "reasoning": "hmm",
+            "tool_calls": [{"id": "call_1", "type": "function",
+                            "function": {"name": "Read", "arguments": "{}"}}]}
+    chat = {"messages": [{"role": "user", "content": "go"}, said,
+                         {"role": "tool", "tool_call_id": "call_1", "content": "ok"}]}
+    fast = Target("fast", "openai/fast", anthropic=False)
+    fit = fit_history(chat, fast, {}, tools={"call_1": theirs})
+    assert fit.messages is not None and fit.summary() == {"kept": 0, "dropped": 1,
+                                                          "why": {"other model": 1}}
+    assert fit.messages[1] == {k: v for k, v in said.items() if k not in ("reasoning_content",
+                                                                           "reasoning")}
+    assert fit_history(chat, fast, {}, tools={"call_1": mine}).messages is None
+    assert fit_history(chat, fast, {}).messages is None  # unknown maker: kept
+    assert "reasoning_content" not in fit_history(chat, fast, {}, strip_all=True).messages[1]

@@ -8,6 +8,7 @@ wheel there, the config line, the env vars, ``litellm --config``, and all four t
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -20,6 +21,7 @@ import pytest
 import yaml
 
 from app.local_stack import PROJECT_ROOT, Service, free_port, wait_http
+from callbacks.compat import NEWEST_TESTED
 from callbacks.core.preflight import CALLBACK_PATH
 
 from .conftest import StandIn
@@ -27,7 +29,7 @@ from .conftest import StandIn
 pytestmark = pytest.mark.timeout(900)
 
 # Another supported LiteLLM than the one uv.lock holds (1.108.5): the newest installable here.
-OTHER_LITELLM = "1.108.7"
+OTHER_LITELLM = NEWEST_TESTED
 TIERS = {"none": "team-fast", "low": "team-light", "medium": "team-mid", "high": "team-deep"}
 EFFORTS = {"none": None, "low": "low", "medium": "medium", "high": "high"}
 
@@ -43,6 +45,17 @@ def clean_env(**extra: str) -> dict[str, str]:
            if k not in ("VIRTUAL_ENV", "PYTHONPATH", "REASONING_PANEL_HOME",
                         "REASONING_PANEL_REDIS_URL", "LITELLM_MASTER_KEY")}
     return {**env, **extra}
+
+
+NETWORK_ERRORS = ("Failed to fetch", "error sending request", "dns error", "Connection refused",
+                  "timed out", "NewConnectionError", "Temporary failure in name resolution")
+
+
+def skip_if_unreachable(done: subprocess.CompletedProcess[str]) -> None:
+    """Skip, saying why, when an install failed because the package registry is unreachable."""
+    if done.returncode != 0 and any(s in done.stdout + done.stderr for s in NETWORK_ERRORS):
+        print(f"the package registry is unreachable: {done.stderr[-500:]}")
+        pytest.skip("the package registry is unreachable (see the printed reason)")
 
 
 def version_in(python: Path, tmp: Path) -> str:
@@ -64,10 +77,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     python = tmp / "venv" / "bin" / "python"
     done = run([uv, "pip", "install", "--python", str(python), f"litellm[proxy]=={OTHER_LITELLM}"],
                tmp, clean_env())
-    if done.returncode != 0 and any(s in done.stderr for s in ("Failed to fetch", "dns error",
-                                                               "Connection refused", "timed out")):
-        print(f"the registry is unreachable: {done.stderr[-500:]}")
-        pytest.skip("the package registry is unreachable")
+    skip_if_unreachable(done)
     assert done.returncode == 0, done.stderr
     return python
 
@@ -82,6 +92,7 @@ def test_the_wheel_installs_next_to_litellm_and_plain_litellm_routes(
     assert done.returncode == 0, done.stderr
     [wheel] = (tmp_path / "dist").glob("reasoning_panel-*.whl")
     done = run([str(venv.with_name("pip")), "install", str(wheel)], tmp_path, clean_env())
+    skip_if_unreachable(done)
     assert done.returncode == 0, done.stdout + done.stderr
     assert version_in(venv, tmp_path) == before  # the user's LiteLLM is untouched
 
@@ -123,5 +134,15 @@ def test_the_wheel_installs_next_to_litellm_and_plain_litellm_routes(
         assert served == {t: (g, f"[standin-{t}]") for t, g in TIERS.items()}, \
             service.log_text()[-3000:]
         assert (home / "events.jsonl").exists()  # the records go to the state folder
+
+        # the wheel's own `reasoning-panel doctor`, on the plain `litellm` proxy
+        done = run([str(venv.with_name("reasoning-panel")), "doctor", "--json", "--url",
+                    service.url], tmp_path, env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+        assert checks["litellm_version"]["message"].startswith(f"LiteLLM {OTHER_LITELLM} ")
+        assert checks["config"]["message"] == str(config.resolve())  # from the worker's record
+        for name in ("callback", "callback_import", "proxy", "last_start", "master_key"):
+            assert checks[name]["status"] == "ok", checks[name]
     finally:
         service.stop()

@@ -98,6 +98,7 @@ def test_a_proxy_says_once_per_worker_that_all_is_routed(proxy2: Proxy) -> None:
     assert len(records) == 2 and len({r["pid"] for r in records}) == 2
     for record in records:
         assert record["ok"] is True
+        assert record["config"] == str(DEMO_CONFIG)  # which config the proxy runs
         assert {c["status"] for c in record["checks"]} == {"ok"}, record["checks"]
 
 
@@ -133,3 +134,19 @@ def test_tail_shows_what_the_start_up_checks_found() -> None:
     assert ok.endswith("proxy started, checks ok")
     bad = format_state(preflight_record(preflight(replace(HEALTHY, drop_params=False))))
     assert "proxy started: warn drop_params: drop_params is off" in bad
+
+
+def test_the_dashboard_does_not_count_start_up_checks_as_a_reload() -> None:
+    from app.panel.model import PanelModel
+
+    model = PanelModel()
+    changes = model.apply([preflight_record(preflight(HEALTHY))])
+    assert model.last_state is None and len(changes.states) == 1
+
+
+def test_compat_finds_litellms_effort_check_in_every_supported_version() -> None:
+    """LiteLLM 1.106 made ``validate_effort_for_model`` public; before, it is underscored."""
+    from callbacks.compat import effort_refused
+
+    assert effort_refused("anthropic/standin-high", "xhigh")
+    assert not effort_refused("anthropic/claude-opus-4-8", "xhigh")

@@ -177,3 +177,27 @@ def test_any_fitted_history_is_accepted_by_its_target(items: list[dict[str, Any]
     assert (fit.messages is None) == (own and not (strip_all and any(
         i["type"] == "reasoning" for i in items)))
     assert fit.kept + sum(fit.dropped.values()) == sum(i["type"] == "reasoning" for i in items)
+
+
+def test_a_reasoning_item_litellm_made_from_thinking_is_known_by_its_signature() -> None:
+    from callbacks.core.produced import produced_blocks
+    from callbacks.core.responses_history import reasoning_key
+
+    blocks = '[{"type":"thinking","thinking":"hm","signature":"' + "S" * 40 + '"}]'
+    item = {"type": "reasoning", "id": "rs_1", "encrypted_content": blocks}
+    assert reasoning_key(item) == "S" * 40
+    assert "S" * 40 in produced_blocks({"output": [item]})[0]
+
+
+def test_an_effort_the_anthropic_target_refuses_is_lowered_and_said() -> None:
+    from callbacks.model_route_callback import lower_effort
+
+    claude = Target("high-reasoning", "anthropic/standin-high", anthropic=True, responses=False)
+    work: dict[str, Any] = {"input": [], "reasoning": {"effort": "xhigh", "summary": "auto"}}
+    assert lower_effort(work, claude) == {"from": "xhigh", "to": "high",
+                                          "why": "anthropic/standin-high does not take it"}
+    assert work["reasoning"] == {"effort": "high", "summary": "auto"}
+    chat = {"messages": [], "reasoning_effort": "xhigh"}
+    assert lower_effort(chat, claude) and chat["reasoning_effort"] == "high"
+    same = {"input": [], "reasoning": {"effort": "xhigh"}}
+    assert lower_effort(same, target("gpt-5.5")) is None and same["reasoning"]["effort"] == "xhigh"

@@ -188,3 +188,58 @@ def test_a_conversation_on_one_model_is_forwarded_as_it_is(proxy2: Proxy, standi
     assert sent[-1]["body"]["input"] == talk.items[:13]
     records = routed(proxy2.home, [c.call_id for c in talk.calls])
     assert all(r["history"]["dropped"] == 0 for r in list(records.values())[1:])
+
+
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+def test_a_responses_conversation_on_translated_targets(proxy2: Proxy, standin: StandIn,
+                                                        stream: bool) -> None:
+    """Tiers on an Anthropic model and a chat-completions model (LiteLLM translates the Responses
+    call): the providers accept every request; a tool loop on Anthropic keeps its signed thinking
+    or, where LiteLLM gives none back to replay, goes on with reasoning off and says so."""
+    change(proxy2, lambda s: s.with_tier_model("high", "high-reasoning")
+           .with_tier_model("medium", "cerebras-coder"))
+    talk = Codex(proxy2.url, proxy2.key, stream=stream)
+    talk.turn("read the parser", "low", 1)
+    talk.turn("now on claude", "high", 2)
+    talk.turn("now on a chat model", "medium", 2)
+    talk.turn("back to claude", "high", 1)
+    assert [c.group for c in talk.calls] == ["openai-fast"] * 2 + ["high-reasoning"] * 3 + \
+        ["cerebras-coder"] * 3 + ["high-reasoning"] * 2
+    received = standin.requests()
+    assert [(r["model"], r.get("error")) for r in received if r["rejected"]] == []
+    assert len(received) == len(talk.calls)
+    records = routed(proxy2.home, [c.call_id for c in talk.calls])
+    assert all(r["outcome"]["type"] == "done" for r in records.values())
+    for call, r in zip(talk.calls, received, strict=True):
+        if r["api"] != "messages" or not call.continuation:
+            continue
+        loop = r["history"]["tool_loop"]
+        thinking = (r["body"].get("thinking") or {}).get("type")
+        if thinking in ("enabled", "adaptive"):  # kept on: its own signed block replayed
+            assert (loop["first_block"], loop["first_block_signature"]) == ("thinking", "own"), r
+        else:  # turned off: the loss is in the record
+            assert records[call.call_id].get("reasoning_lost"), records[call.call_id]
+
+
+def test_a_chain_by_previous_response_id_stays_where_its_history_is(proxy2: Proxy,
+                                                                    standin: StandIn) -> None:
+    """``store: true`` and ``previous_response_id``: the history lives with the provider that
+    stored it, so a chain stays on that model when the effort changes (held, and recorded)."""
+    client = openai.OpenAI(base_url=proxy2.url + "/v1", api_key=proxy2.key, max_retries=0)
+    first = client.responses.with_raw_response.create(
+        model="gpt-5.5", input="read the parser", reasoning={"effort": "high"}, store=True)
+    second = client.responses.with_raw_response.create(
+        model="gpt-5.5", input="now the lexer", reasoning={"effort": "low"}, store=True,
+        previous_response_id=first.parse().id)
+    assert [first.headers["x-litellm-model-group"], second.headers["x-litellm-model-group"]] == \
+        ["openai-deep", "openai-deep"]
+    assert second.parse().output_text.startswith("[standin-openai-deep]")
+    assert [r["status"] for r in standin.requests()] == [200, 200]
+    record = routed(proxy2.home, [second.headers["x-litellm-call-id"]])[
+        second.headers["x-litellm-call-id"]]
+    assert record["reason"] == "held" and record["held"]["instead_of"] == "openai-fast"
+    assert record["held"]["previous_response"] == first.parse().id
+    # a new chain (no previous_response_id) follows the effort again
+    third = client.responses.with_raw_response.create(
+        model="gpt-5.5", input="something else", reasoning={"effort": "low"}, store=True)
+    assert third.headers["x-litellm-model-group"] == "openai-fast"

@@ -658,7 +658,7 @@ class ReasoningPanel(App[None]):
         self.redraw_requests()
 
     def action_presets(self) -> None:
-        from app.cli import describe_preset
+        from callbacks.core.state import describe_preset
 
         if self.state is None or not self.state.presets:
             self.notify("No presets yet: save the current mapping with "

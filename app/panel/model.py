@@ -271,7 +271,8 @@ class PanelModel:
             self.records_seen += 1
             kind = record.get("type")
             if kind == "state":
-                self.last_state = record
+                if record.get("event") != "preflight":  # a worker's start-up checks: no reload
+                    self.last_state = record
                 changes.states.append(record)
                 continue
             call_id = record.get("call_id")

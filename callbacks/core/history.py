@@ -30,6 +30,9 @@ from typing import Any, Final, Protocol
 
 ENCRYPTED_PREFIX: Final = "litellm_encrypted_reasoning:"
 THINKING_TYPES: Final = ("thinking", "redacted_thinking")
+# Chat-format reasoning text on assistant messages (DeepSeek, OpenRouter, LiteLLM): unsigned, so
+# judged by the producer of the message's tool calls.
+REASONING_FIELDS: Final = ("reasoning_content", "reasoning", "reasoning_details")
 _WELL_FORMED: Final = re.compile(r"^[A-Za-z0-9+/=_\-]{16,}$")
 
 
@@ -189,14 +192,33 @@ def _verdict(block: Mapping[str, Any], target: Target, producers: Mapping[str, M
     return "unverifiable"
 
 
+def reasoning_text_ids(body: Mapping[str, Any]) -> list[str]:
+    """The tool-call ids of chat assistant messages that carry reasoning text (for the memory)."""
+    messages = body.get("messages")
+    return [i for m in messages if isinstance(m, dict) and m.get("role") == "assistant"
+            and any(f in m for f in REASONING_FIELDS) for i in _tool_ids(m)] \
+        if isinstance(messages, list) else []
+
+
+def _reasoning_text_verdict(message: Mapping[str, Any], target: Target,
+                            tools: Mapping[str, Made], strip_all: bool) -> str | None:
+    """Why a chat message's reasoning text cannot go to ``target`` (None: keep it)."""
+    if strip_all:
+        return "thinking off"
+    made = [tools[i] for i in _tool_ids(message) if i in tools]
+    return "other model" if made and not any(target.made(p) for p in made) else None
+
+
 def fit_history(body: Mapping[str, Any], target: Target, producers: Mapping[str, Made],
-                strip_all: bool = False) -> Fit:
+                strip_all: bool = False, tools: Mapping[str, Made] | None = None) -> Fit:
     """Keep the thinking blocks ``target`` can verify; drop the others.
 
     ``body`` is the request as it will be sent; ``producers`` maps signatures to what made them
     (the memory's recall). ``strip_all`` drops every block: the router sends the request without
     thinking (none tier, or a continuation that cannot keep it). An assistant message left with
-    nothing is removed.
+    nothing is removed. A chat message's reasoning text (``reasoning_content`` ...) is dropped
+    when ``tools`` (tool-call id -> producer) says another model made its tool calls, or with
+    ``strip_all``.
     """
     fit = Fit()
     messages = body.get("messages")
@@ -205,6 +227,13 @@ def fit_history(body: Mapping[str, Any], target: Target, producers: Mapping[str,
     out: list[Any] = []
     changed = False
     for message in messages:
+        if isinstance(message, dict) and message.get("role") == "assistant" and any(
+                f in message for f in REASONING_FIELDS):
+            why = _reasoning_text_verdict(message, target, tools or {}, strip_all)
+            if why is not None:
+                message = {k: v for k, v in message.items() if k not in REASONING_FIELDS}
+                fit.dropped[why] += 1
+                changed = True
         held = _assistant_blocks(message)
         if held is None:
             out.append(message)

@@ -191,9 +191,11 @@ def summary(checks: Iterable[Check]) -> str:
         for c in problems)
 
 
-def preflight_record(checks: Iterable[Check], at: float | None = None) -> dict[str, Any]:
-    """The ``state`` record with ``event: preflight`` a proxy process writes once at start-up."""
+def preflight_record(checks: Iterable[Check], at: float | None = None, config: str | None = None
+                     ) -> dict[str, Any]:
+    """The ``state`` record with ``event: preflight`` a proxy process writes once at start-up
+    (``config``: the config file the proxy runs, when it says)."""
     listed = list(checks)
     return {"v": SCHEMA, "type": "state", "time": round(at or time.time(), 6),
             "event": "preflight", "ok": not any(c.status == "fail" for c in listed),
-            "checks": [asdict(c) for c in listed], "pid": os.getpid()}
+            "checks": [asdict(c) for c in listed], "config": config, "pid": os.getpid()}

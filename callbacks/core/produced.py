@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from callbacks.core.history import ENCRYPTED_PREFIX
+from callbacks.core.responses_history import translated_signatures
 
 MAX_DEPTH: Final = 12
+_THINKING: Final = ("thinking", "redacted_thinking")
 
 
 def _plain(obj: Any) -> Any:
@@ -71,6 +73,9 @@ def produced_blocks(response: Any) -> tuple[list[str], list[str]]:
             pass  # already taken above
         if kind == "reasoning" and isinstance(node.get("encrypted_content"), str):
             signatures.append(ENCRYPTED_PREFIX + node["encrypted_content"])
+            signatures.extend(translated_signatures(node["encrypted_content"]))
+        if node.get("object") == "response" and isinstance(node.get("id"), str) and node["id"]:
+            tools.append(node["id"])  # a stored response a later previous_response_id names
         if kind == "reasoning" and isinstance(node.get("id"), str) and node["id"]:
             tools.append(node["id"])  # a stored item replayed by id alone
         if kind in ("tool_use", "server_tool_use") and isinstance(node.get("id"), str):
@@ -119,16 +124,20 @@ def provider_reasoning(sent: Any) -> dict[str, Any] | str:
             found[f"{outer}.effort"] = value["effort"]
     messages = sent.get("messages") or sent.get("input")
     blocks = 0
+    # dict, not Mapping: parsed JSON, and an ABC check costs 10x on a 200-message history
     for message in messages if isinstance(messages, list) else ():
-        if not isinstance(message, Mapping):
+        if not isinstance(message, dict):
             continue
         content = message.get("content")
-        blocks += sum(1 for b in content if isinstance(b, Mapping)
-                      and b.get("type") in ("thinking", "redacted_thinking")) \
-            if isinstance(content, list) else 0
-        blocks += len(message["thinking_blocks"]) if isinstance(
-            message.get("thinking_blocks"), list) else 0
-        blocks += message.get("type") == "reasoning"
+        if isinstance(content, list):
+            for block in content:
+                if isinstance(block, dict) and block.get("type") in _THINKING:
+                    blocks += 1
+        thinking_blocks = message.get("thinking_blocks")
+        if isinstance(thinking_blocks, list):
+            blocks += len(thinking_blocks)
+        if message.get("type") == "reasoning":
+            blocks += 1
     if blocks:
         found["thinking_blocks"] = blocks
     return found

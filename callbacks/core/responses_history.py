@@ -21,6 +21,7 @@ for a target LiteLLM translates to (it could not verify them).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,17 +46,44 @@ def is_output_item(item: Any) -> bool:
     return kind.endswith("_call") or (kind == "message" and item.get("role") == "assistant")
 
 
+def translated_signatures(content: str) -> list[str]:
+    """The thinking signatures inside a reasoning item LiteLLM made from an Anthropic (or other
+    chat) answer: its ``encrypted_content`` is then the JSON list of those thinking blocks."""
+    if not content.startswith("[{"):
+        return []
+    try:
+        blocks = json.loads(content)
+    except ValueError:
+        return []
+    return [sig for b in blocks if isinstance(b, dict)
+            for sig in (b.get("signature"), b.get("data")) if isinstance(sig, str) and sig] \
+        if isinstance(blocks, list) else []
+
+
 def reasoning_key(item: Mapping[str, Any]) -> str | None:
-    """The memory's key of a reasoning item: its encrypted content (as produced_blocks stores it)."""
+    """The memory's key of a reasoning item: its encrypted content (as produced_blocks stores
+    it), or for one LiteLLM translated from thinking blocks, the first block's signature."""
     content = item.get("encrypted_content")
-    return ENCRYPTED_PREFIX + content if isinstance(content, str) and content else None
+    if not isinstance(content, str) or not content:
+        return None
+    inner = translated_signatures(content)
+    return inner[0] if inner else ENCRYPTED_PREFIX + content
 
 
-def reasoning_keys(body: Mapping[str, Any]) -> list[str]:
-    """The memory keys of every replayed reasoning item (for the memory's recall)."""
+def reasoning_refs(body: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """What the memory is asked about the replayed reasoning items: the keys of those with
+    encrypted content, and the ids of those given by id alone."""
     items = body.get("input")
-    return [key for item in items if isinstance(item, dict) and item.get("type") == "reasoning"
-            and (key := reasoning_key(item))] if isinstance(items, list) else []
+    keys: list[str] = []
+    ids: list[str] = []
+    for item in items if isinstance(items, list) else ():
+        if type(item) is dict and item.get("type") == "reasoning":
+            key = reasoning_key(item)
+            if key is not None:
+                keys.append(key)
+            elif isinstance(item.get("id"), str):
+                ids.append(item["id"])
+    return keys, ids
 
 
 def tool_loop(body: Mapping[str, Any]) -> list[str]:
@@ -110,14 +138,14 @@ def fit_input(body: Mapping[str, Any], target: Target, producers: Mapping[str, M
     out: list[Any] = []
     changed = orphaned = False
     for i, item in enumerate(items):
-        if not isinstance(item, dict):
+        if type(item) is not dict:  # parsed JSON: an exact type check is the cheap one
             out.append(item)
             orphaned = False
             continue
         if item.get("type") == "reasoning":
             why = _verdict(item, target, producers, strip_all, store)
-            if why in (None, "unknown") and not is_output_item(
-                    items[i + 1] if i + 1 < len(items) else None) and item.get("id"):
+            if why in (None, "unknown") and item.get("id") and not is_output_item(
+                    items[i + 1] if i + 1 < len(items) else None):
                 why = "no following item"
             if why is None or why == "unknown":
                 out.append(item)
@@ -128,11 +156,11 @@ def fit_input(body: Mapping[str, Any], target: Target, producers: Mapping[str, M
                 fit.dropped[why] += 1
                 changed = orphaned = True
             continue
-        if orphaned and is_output_item(item):
-            if "id" in item:  # its reasoning is gone: no id may point at it
+        if orphaned:
+            if not is_output_item(item):
+                orphaned = False
+            elif "id" in item:  # its reasoning is gone: no id may point at it
                 item = {k: v for k, v in item.items() if k != "id"}
-        else:
-            orphaned = False
         out.append(item)
     if changed:
         fit.messages = out

@@ -488,3 +488,15 @@ def _tier_dict(target: TierTarget) -> str | dict[str, Any]:
     if target.min_remaining:
         out["min_remaining"] = {k: threshold_text(v) for k, v in target.min_remaining.items()}
     return out
+
+
+def describe_caps(caps: Mapping[str, str]) -> str:
+    """Caps in one line, e.g. ``subagent <= low`` (``none`` without any)."""
+    return ", ".join(f"{kind} <= {tier}" for kind, tier in caps.items()) or "none"
+
+
+def describe_preset(preset: Preset) -> str:
+    """A preset in one line: the tiers it sets, its pin and its caps."""
+    tiers = ", ".join(f"{tier} -> {target.model}" for tier, target in preset.tiers.items())
+    return (f"{tiers or 'tiers unchanged'}; pin {preset.pin or 'off'}; "
+            f"caps {describe_caps(preset.caps)}")
