@@ -23,6 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -471,6 +472,7 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
     """Throughput and latency of the proxy without and with the callback, in alternating
     rounds, for short and for long bodies."""
     services: list[Service] = []
+    pool = ThreadPoolExecutor(2)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         try:
@@ -479,20 +481,30 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
             services.append(standin)
             proxies = {}
             groups: dict[str, int] = {}
-            for name, config in (("without", config_without_callback(folder)),
-                                 ("with", DEMO_CONFIG)):
-                home = folder / name
-                proxy = start_proxy(home, config, standin_url=standin.url,
-                                    log_path=folder / f"{name}.log")
-                services.append(proxy)
-                proxies[name] = (proxy.url, saved_master_key(home))
+            configs = {"without": config_without_callback(folder), "with": DEMO_CONFIG}
+            # both start at once: half the wait. The pool's threads live until the proxies
+            # are stopped (a child started with a parent-death signal dies with its thread)
+            starting = {name: pool.submit(start_proxy, folder / name, config,
+                                          standin_url=standin.url,
+                                          log_path=folder / f"{name}.log")
+                        for name, config in configs.items()}
+            failures = []
+            for future in starting.values():  # every one that started is stopped below
+                try:
+                    services.append(future.result())
+                except Exception as exc:  # noqa: BLE001 - raised once both are known
+                    failures.append(exc)
+            if failures:
+                raise failures[0]
+            for name, proxy in zip(configs, services[1:], strict=True):
+                proxies[name] = (proxy.url, saved_master_key(folder / name))
                 groups[name] = proxy.proc.pid
             seed_memory(folder / "with")
             models = {"without": ROUTED_TARGET, "with": "claude-opus-4-8"}
             bodies = {(shape, name): load_body(shape, models[name])
                       for shape in SHAPES for name in proxies}
             for (_shape, name), body in bodies.items():  # warm both up
-                asyncio.run(_load(*proxies[name], 1.0, concurrency, body))
+                asyncio.run(_load(*proxies[name], min(1.0, seconds), concurrency, body))
             done = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[int]]
             lat = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[float]]
             cpu = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[float]]
@@ -526,6 +538,7 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
         finally:
             for service in reversed(services):
                 service.stop()
+            pool.shutdown()
     figures.update(rounds=float(rounds), round_s=seconds, concurrency=float(concurrency),
                    failed_without=float(failed["without"]), failed_with=float(failed["with"]))
     for shape in SHAPES:
@@ -566,7 +579,7 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
     results.update(measure_responses_history(500 if quick else 3_000))
     progress("measuring event latency (hook -> `tail -f`) at 100 requests/s ...")
     results.update(measure_events(rate=100, seconds=3 if quick else 15))
-    rounds, seconds = (5, 1.5) if quick else (7, 5.0)
+    rounds, seconds = (5, 1.0) if quick else (7, 5.0)
     results.update(measure_context(quick, progress))
     results.update(measure_proxy(rounds, seconds, concurrency=8, progress=progress,
                                  reloads=10 if quick else 30, hops=40 if quick else 200))

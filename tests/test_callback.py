@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,17 +84,38 @@ def test_proxy_side_never_imports_textual() -> None:
     assert out.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize("config", ["cerebras", "cerebras_openrouter", "openai", "demo"])
-def test_configs_load_the_callback_with_plain_litellm(config: str, tmp_path: Path) -> None:
+CONFIGS = ["cerebras", "cerebras_openrouter", "openai", "demo"]
+
+
+@pytest.fixture(scope="module")
+def validations(tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[dict[str, subprocess.Popen[str]]]:
+    """`litellm --config configs/X.yaml --validate_config` for every config, started at once
+    (each spends its time importing LiteLLM), each from a folder of its own."""
+    root = Path(__file__).resolve().parent.parent
+    litellm = Path(sys.executable).with_name("litellm")
+    started: dict[str, subprocess.Popen[str]] = {}
+    for config in CONFIGS:
+        folder = tmp_path_factory.mktemp(f"validate-{config}")
+        env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+               "CEREBRAS_API_KEY": "k", "ANTHROPIC_API_KEY": "k", "OPENROUTER_API_KEY": "k",
+               "OPENAI_API_KEY": "k", "REASONING_PANEL_HOME": str(folder),
+               "REASONING_PANEL_STANDIN_URL": "http://127.0.0.1:9"}
+        started[config] = subprocess.Popen(
+            [str(litellm), "--config", str(root / "configs" / f"{config}.yaml"),
+             "--validate_config"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=env, cwd=folder)
+    yield started
+    for proc in started.values():  # a test that failed early leaves its process to stop
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_configs_load_the_callback_with_plain_litellm(
+        config: str, validations: dict[str, subprocess.Popen[str]]) -> None:
     """`litellm --config configs/X.yaml` (the original README's way) loads the callback,
     from any folder."""
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-           "CEREBRAS_API_KEY": "k", "ANTHROPIC_API_KEY": "k", "OPENROUTER_API_KEY": "k",
-           "OPENAI_API_KEY": "k", "REASONING_PANEL_HOME": str(tmp_path),
-           "REASONING_PANEL_STANDIN_URL": "http://127.0.0.1:9"}
-    litellm = Path(sys.executable).with_name("litellm")
-    out = subprocess.run([str(litellm), "--config", str(root / "configs" / f"{config}.yaml"),
-                          "--validate_config"], capture_output=True, text=True, env=env,
-                         cwd=tmp_path, timeout=120)
-    assert "config OK" in out.stdout + out.stderr, out.stdout[-2000:] + out.stderr[-2000:]
+    stdout, stderr = validations[config].communicate(timeout=240)
+    assert "config OK" in stdout + stderr, stdout[-2000:] + stderr[-2000:]
