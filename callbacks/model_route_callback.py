@@ -180,6 +180,10 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
     goes_to = decision.target or (model if isinstance(model, str) else "")
     if goes_to:
         target = targets(goes_to) or Target(goes_to)
+        if strength.rule == "responses_default" and decision.target and tier != "none":
+            made = default_effort(work, target)
+            if made:
+                extra["effort_set"] = made
         lowered = lower_effort(work, target)
         if lowered:
             extra["effort_lowered"] = lowered
@@ -270,6 +274,16 @@ def fit_to_target(work: dict[str, Any], target: Target, memory: ConversationMemo
     if signatures or texts or fit.dropped:
         out["history"] = fit.summary()
     return out
+
+
+def default_effort(work: dict[str, Any], target: Target) -> dict[str, Any] | None:
+    """A Responses call with no effort decides as medium, the OpenAI models' default; a target
+    LiteLLM translates to (Anthropic, chat) would get no reasoning at all, so it is told."""
+    reasoning = work.get("reasoning")
+    if target.responses or (isinstance(reasoning, Mapping) and reasoning.get("effort")):
+        return None
+    work["reasoning"] = {**(reasoning if isinstance(reasoning, Mapping) else {}), "effort": "medium"}
+    return {"to": "medium", "why": f"no effort sent; {target.model or target.group} has no default"}
 
 
 def lower_effort(work: dict[str, Any], target: Target) -> dict[str, Any] | None:

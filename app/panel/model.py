@@ -30,7 +30,8 @@ RULES: Final = {
     "effort": "4. output_config.effort with thinking on -> effort map",
     "budget": "5. thinking budget -> budget thresholds",
     "adaptive": "6. adaptive thinking without an effort -> high",
-    "default": "7. no reasoning signal -> none",
+    "responses_default": "7. Responses API call without an effort -> as medium (the default)",
+    "default": "8. no reasoning signal -> none",
 }
 REASONS: Final = {
     "routed": "routed by strength",
@@ -80,6 +81,7 @@ class Request:
             "effort": f"effort={value}",
             "budget": f"budget={value}",
             "adaptive": "adaptive",
+            "responses_default": "effort unset",
             "default": "no signal",
         }.get(str(rule), "-" if not routed else str(routed.get("reason", "-")))
 
