@@ -680,3 +680,12 @@ class RateWindow:
                 "x-ratelimit-limit-tokens": str(self.tokens),
                 "x-ratelimit-remaining-tokens": str(left_tokens),
                 "x-ratelimit-reset-tokens": wait}
+
+
+def refused_headers(api: str, seconds: float, now: float) -> dict[str, str]:
+    """What a 429 says of the requests limit: none left until ``seconds`` from ``now``."""
+    if api == "messages":
+        return {"anthropic-ratelimit-requests-remaining": "0",
+                "anthropic-ratelimit-requests-reset": rfc3339(now + seconds)}
+    return {"x-ratelimit-remaining-requests": "0",
+            "x-ratelimit-reset-requests": duration_text(seconds)}

@@ -45,7 +45,13 @@ from callbacks.core.fallbacks import (
     fallback_record,
     retry_after,
 )
-from callbacks.core.headroom import Quota, headroom_route, quota_of_call, quota_summary
+from callbacks.core.headroom import (
+    Quota,
+    headroom_route,
+    quota_of_call,
+    quota_of_failure,
+    quota_summary,
+)
 from callbacks.core.history import (
     Target,
     fit_history,
@@ -611,9 +617,7 @@ class ReasoningRouter(CustomLogger):
         quota = None
         try:  # what the provider said is left of its rate limit, for the tiers' headroom
             quota = quota_of_call(kwargs, response_obj, time.time())
-            state = self.live.state  # shared only while some tier keeps a headroom
-            if quota is not None and state is not None and \
-                    any(t.min_remaining for t in state.tiers.values()):
+            if quota is not None and self._keeps_headroom():
                 self.quotas.record(quota)
         except Exception:  # pragma: no cover - bookkeeping must never fail a call
             log.exception("reasoning-panel: could not read the rate-limit headers")
@@ -632,9 +636,11 @@ class ReasoningRouter(CustomLogger):
     async def async_post_call_failure_deployment_hook(
             self, request_data: Mapping[str, object], exception: Exception, call_type: Any,
             fallback_depth: int | None = None) -> None:
-        """Each failed attempt of a request with a fallback chain, for its records."""
+        """Each failed attempt of a request with a fallback chain, for its records; and what
+        a refusal said of the deployment's rate limit, for the tiers' headroom."""
         try:
             metadata = _call_metadata(request_data)
+            self._failed_quota(metadata, request_data.get("model"), exception)
             record = metadata.get(METADATA_KEY)
             if isinstance(record, dict) and record.get("fallbacks"):
                 attempts = record.setdefault("attempts", [])
@@ -661,6 +667,19 @@ class ReasoningRouter(CustomLogger):
         except Exception:  # pragma: no cover - logging must never fail a call
             log.exception("reasoning-panel: could not record a call's outcome")
         return None
+
+    def _keeps_headroom(self) -> bool:
+        state = self.live.state  # figures are recorded only while some tier keeps a headroom
+        return state is not None and any(t.min_remaining for t in state.tiers.values())
+
+    def _failed_quota(self, metadata: Mapping[str, Any], model: Any,
+                      exception: Exception) -> None:
+        if self._keeps_headroom():
+            quota = quota_of_failure(exception, (metadata.get("model_info") or {}).get("id"),
+                                     metadata.get("model_group") or model, time.time(),
+                                     retry_after(exception))
+            if quota is not None:
+                self.quotas.record(quota)
 
     def _remember(self, kwargs: Any, response_obj: Any) -> None:
         signatures, tools = produced_blocks(response_obj)

@@ -173,6 +173,12 @@ def test_the_status_line_warns_when_the_window_shrank_since_launch(tmp_path: Pat
     assert statusline(home, "200000") == (
         "⚠ window now 32,768 (fast-coder) < 200,000 given at launch: restart via "
         "reasoning-panel claude · " + plain)
+    assert statusline(home, "200000").startswith("⚠ window now 32,768")  # from its cache
+    StateFile.in_home(home).write(State(long_context="fast-coder", tiers=tiers(
+        low=TierTarget("low-reasoning", max_input_tokens=16_000))))  # an edit: checked anew
+    assert statusline(home, "200000").startswith("⚠ window now 16,000 (low-reasoning)")
+    StateFile.in_home(home).write(State())
+    assert statusline(home, "200000") == plain
 
 
 # --- the same for Codex: -c model_context_window=N -c model_auto_compact_token_limit=M ----------
