@@ -327,7 +327,7 @@ def _fit_responses(work: dict[str, Any], target: Target, memory: ConversationMem
     fit = responses.fit_input(work, target, producers, strip_all)
     out: dict[str, Any] = {}
     if not strip_all and _reasoning_on(work) and target.anthropic and not target.responses \
-            and responses.tool_loop(work) and (unheld_loop or not responses.own_reasoning_before_calls(
+            and responses.tool_loop(work) and (unheld_loop or not responses.signed_reasoning_before_calls(
                 fit.messages if fit.messages is not None else items)):
         apply_patch(work, reasoning_patch(work, "none", TierTarget(target.group)))
         fit = responses.fit_input(work, target, producers, strip_all=True)

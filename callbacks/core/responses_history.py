@@ -167,9 +167,10 @@ def fit_input(body: Mapping[str, Any], target: Target, producers: Mapping[str, M
     return fit
 
 
-def own_reasoning_before_calls(items: list[Any]) -> bool:
+def signed_reasoning_before_calls(items: list[Any]) -> bool:
     """Whether the turn a continuation answers (the output items before its trailing outputs)
-    carries a reasoning item."""
+    carries a reasoning item LiteLLM can replay as signed thinking (its ``encrypted_content``
+    holds the thinking blocks; a streamed answer's items can come without it)."""
     end = len(items)
     while end and isinstance(items[end - 1], dict) and _kind(items[end - 1]).endswith("_output"):
         end -= 1
@@ -178,4 +179,5 @@ def own_reasoning_before_calls(items: list[Any]) -> bool:
             isinstance(items[start - 1], dict) and items[start - 1].get("type") == "reasoning")):
         start -= 1
     return any(isinstance(item, dict) and item.get("type") == "reasoning"
-               for item in items[start:end])
+               and isinstance(item.get("encrypted_content"), str)
+               and translated_signatures(item["encrypted_content"]) for item in items[start:end])
