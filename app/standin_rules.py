@@ -295,15 +295,20 @@ def first_tool(api: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]] | N
 
 
 def tool_call(api: str, body: dict[str, Any], step: int) -> tuple[str, dict[str, Any]] | None:
-    """The tool call for step ``step`` of a tool loop: on Responses, Codex's shell tools first
-    (``exec_command`` with ``{"cmd": "echo standin-step-K"}``, else ``shell`` with
-    ``{"command": ["echo", "standin-step-K"]}``), else the first tool, its required inputs filled
-    by ``small_input``. ``run=PROGRAM`` in the human text runs ``PROGRAM standin-step-K`` instead
-    of ``echo`` (a test's hook that acts between the steps of a real client's tool loop)."""
+    """The tool call for step ``step`` of a tool loop: Codex's shell tools first (on Responses,
+    and as LiteLLM translates them to the other APIs): ``exec_command`` with
+    ``{"cmd": "echo standin-step-K"}``, else ``shell`` with ``{"command": ["echo",
+    "standin-step-K"]}``; else the first tool, its required inputs filled by ``small_input``.
+    ``run=PROGRAM`` in the human text runs ``PROGRAM standin-step-K`` instead of ``echo`` (a
+    test's hook that acts between the steps of a real client's tool loop)."""
+    tools = body.get("tools")
     if api == "responses":
-        tools = body.get("tools")
         names = {t.get("name") for t in tools if isinstance(t, dict)
                  and t.get("type", "function") == "function"} if isinstance(tools, list) else set()
+    else:  # Codex's tools as LiteLLM translates them (a Responses call to another provider)
+        names = {(t.get("function") or {}).get("name") if api == "chat" else t.get("name")
+                 for t in tools if isinstance(t, dict)} if isinstance(tools, list) else set()
+    if names & {"exec_command", "shell"}:
         found = re.search(r"\brun=([^\s\"'`]+)", read_turn(api, body).human)
         program = found.group(1) if found else "echo"
         if "exec_command" in names:

@@ -90,8 +90,8 @@ PREVIEW_CHARS: Final = 120
 Targets = Callable[[str], Target | None]
 """Model group -> what serves it (None when the proxy has no such group)."""
 LOSS: Final = "tool continuation without its own thinking block: sent with thinking off"
-LOSS_RESPONSES: Final = ("tool continuation without its own reasoning item, to a target that needs "
-                         "it: sent with reasoning off")
+LOSS_RESPONSES: Final = ("tool calls without their own signed reasoning item, to a target that "
+                         "needs it: sent with reasoning off")
 
 
 def loop_ids(data: Mapping[str, Any]) -> list[str]:
@@ -326,9 +326,10 @@ def _fit_responses(work: dict[str, Any], target: Target, memory: ConversationMem
         producers = {**recall.signatures, **recall.tools}
     fit = responses.fit_input(work, target, producers, strip_all)
     out: dict[str, Any] = {}
-    if not strip_all and _reasoning_on(work) and target.anthropic and not target.responses \
-            and responses.tool_loop(work) and (unheld_loop or not responses.own_reasoning_before_calls(
-                fit.messages if fit.messages is not None else items)):
+    fitted = fit.messages if fit.messages is not None else items
+    if not strip_all and _reasoning_on(work) and target.anthropic and not target.responses and (
+            (unheld_loop and responses.tool_loop(work))
+            or responses.calls_without_signed_reasoning(fitted)):
         apply_patch(work, reasoning_patch(work, "none", TierTarget(target.group)))
         fit = responses.fit_input(work, target, producers, strip_all=True)
         out["reasoning_lost"] = LOSS_RESPONSES

@@ -112,8 +112,8 @@ class Request:
     def reasoning_lost(self) -> str | None:
         """Why the provider got less reasoning than the request asked for, if it did."""
         routed, outcome = self.routed or {}, self.outcome or {}
-        if routed.get("reasoning_lost"):
-            return "sent without thinking: its tool loop could not be held"
+        if routed.get("reasoning_lost"):  # the record says why: a loop not held, no signed block
+            return "sent without thinking: " + str(routed["reasoning_lost"]).split(": sent with")[0]
         if outcome.get("hidden_retry"):
             return "LiteLLM retried it without thinking after the provider refused a block"
         sent = outcome.get("sent")
