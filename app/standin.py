@@ -120,8 +120,8 @@ Faults, per model, via ``POST /_standin/faults`` (``GET`` lists them, ``DELETE``
   ``context_length_exceeded``, ``Your input exceeds the context window of this model. ...``.
 - A model whose name contains ``fail`` always answers 500.
 - ``{"model": M, "rate_limit": {"requests": N, "tokens": T, "window_s": W}}`` (``null``: back
-  to the default; any key left out keeps its default: 10,000 requests and 10,000,000 tokens per
-  60 s): M's rate limit, counted in fixed windows from the first request of each. Every answer
+  to the default; any key left out keeps its default: 10,000,000 requests and 10,000,000,000
+  tokens per 60 s, which no benchmark reaches): M's rate limit, counted in fixed windows from the first request of each. Every answer
   (errors too) reports where the model's limit stands, in each API's headers: on ``messages``
   Anthropic's ``anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}`` (reset an RFC 3339
   time), elsewhere OpenAI's ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` (reset a

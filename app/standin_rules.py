@@ -609,7 +609,8 @@ def responses_tool_loop(items: object, model: str, known: list[str], tool_ids: d
 
 # --- rate limits ---------------------------------------------------------------------------------
 
-DEFAULT_RATE_LIMIT: Final = {"requests": 10_000, "tokens": 10_000_000, "window_s": 60.0}
+DEFAULT_RATE_LIMIT: Final = {"requests": 10_000_000, "tokens": 10_000_000_000,
+                             "window_s": 60.0}
 """Every model's limits until told otherwise: never reached by the demo or the tests, but
 reported, so the headers count down as a real provider's do."""
 
