@@ -101,7 +101,9 @@ def effort_refused(model: str, effort: str) -> bool:
     try:
         from litellm.llms.anthropic.chat.transformation import AnthropicConfig
 
-        check = getattr(AnthropicConfig, "validate_effort_for_model", None)
+        # public from LiteLLM 1.106 on; ``_validate_effort_for_model`` before (same signature)
+        check = getattr(AnthropicConfig, "validate_effort_for_model", None) or \
+            getattr(AnthropicConfig, "_validate_effort_for_model", None)
         provider, _, name = model.partition("/")
         return check is not None and check(name or model, effort, provider or "anthropic") is not None
     except Exception:  # noqa: BLE001 - a LiteLLM without the check refuses nothing here

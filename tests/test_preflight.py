@@ -142,3 +142,11 @@ def test_the_dashboard_does_not_count_start_up_checks_as_a_reload() -> None:
     model = PanelModel()
     changes = model.apply([preflight_record(preflight(HEALTHY))])
     assert model.last_state is None and len(changes.states) == 1
+
+
+def test_compat_finds_litellms_effort_check_in_every_supported_version() -> None:
+    """LiteLLM 1.106 made ``validate_effort_for_model`` public; before, it is underscored."""
+    from callbacks.compat import effort_refused
+
+    assert effort_refused("anthropic/standin-high", "xhigh")
+    assert not effort_refused("anthropic/claude-opus-4-8", "xhigh")

@@ -16,8 +16,9 @@ and ``time`` (Unix seconds). Types:
 - ``failed``: the call failed (``call_id``, ``model_group``, ``deployment``, ``error_class``,
   ``status_code``, ``message``, ``latency_ms``; ``retry_after`` when the provider asked to wait;
   ``attempts`` when a whole fallback chain failed: one record, after the last attempt);
-- ``state``: ``event`` is ``reload`` (``changes``: list of ``{key, old, new}``) or ``refused``
-  (``message``); ``pid`` says which proxy worker saw it;
+- ``state``: ``event`` is ``reload`` (``changes``: list of ``{key, old, new}``), ``refused``
+  (``message``) or ``preflight`` (once per proxy worker at start-up: ``ok``, ``checks``,
+  ``config``; :mod:`callbacks.core.preflight`); ``pid`` says which proxy worker saw it;
 - ``fleet`` (fleet mode only): ``event`` is ``recovered`` (Redis is back after ``down_s``
   seconds; ``dropped`` records were lost meanwhile).
 
