@@ -440,6 +440,11 @@ async def _reloads(url: str, key: str, state_file: StateFile, changes: int,
 SHAPES = ("short", "long")
 
 
+def _standin_limit(url: str, model: str) -> None:
+    httpx.post(f"{url}/_standin/faults", timeout=10, json={
+        "model": model, "rate_limit": {"requests": 10**9, "tokens": 10**12}}).raise_for_status()
+
+
 def group_cpu_s(pgid: int) -> float:
     """CPU seconds (user + system) used so far by the live processes of a process group (a
     proxy and its workers): steadier than throughput on a machine others load too."""
@@ -479,6 +484,10 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
             progress("starting the stand-in provider and two proxies ...")
             standin = start_standin()
             services.append(standin)
+            # the stand-in's default rate limits (tokens a minute) would refuse the long
+            # conversation's load: limits far above it, so both proxies are only served
+            for model in ("standin-medium", "standin-fast-coder"):
+                _standin_limit(standin.url, model)
             proxies = {}
             groups: dict[str, int] = {}
             configs = {"without": config_without_callback(folder), "with": DEMO_CONFIG}

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Final, TextIO
 
-from app.client_proxy import client_proxy
+from app.client_proxy import client_proxy, find_client, run_client, teller
 from app.client_window import claude_window_env, describe, launch_window
 from app.statusline import statusline_setting
 
@@ -45,12 +41,9 @@ def claude_command(claude: str, home: Path, statusline: bool, args: list[str]) -
 def run_claude(home: Path, config: Path | None, statusline: bool, args: list[str],
                err: TextIO | None = None, window: bool = True) -> int:
     """Run Claude Code through this state folder's proxy; its exit code."""
-    def say(message: str) -> None:
-        print(f"reasoning-panel: {message}", file=err or sys.stderr, flush=True)
-
-    claude = shutil.which("claude")
+    say = teller(err)
+    claude = find_client("claude", "@anthropic-ai/claude-code", say)
     if claude is None:
-        say("`claude` is not on PATH (npm install -g @anthropic-ai/claude-code)")
         return 127
     proxy = client_proxy(home, config, PROXY_LOG, say)
     if isinstance(proxy, int):
@@ -67,12 +60,7 @@ def run_claude(home: Path, config: Path | None, statusline: bool, args: list[str
             say(describe(found, told))
         except Exception as exc:  # noqa: BLE001 - Claude Code still starts, with its own window
             say(f"could not work out the input window ({exc}); Claude Code keeps its own")
-    # Ctrl+C belongs to Claude Code (it reaches the whole foreground group): stay to clean up.
-    # A handler, not SIG_IGN: an ignored signal would stay ignored in claude after exec.
-    previous = signal.signal(signal.SIGINT, lambda *_: None)
     try:
-        code = subprocess.call(claude_command(claude, home, statusline, args), env=env)
+        return run_client(claude_command(claude, home, statusline, args), env)
     finally:
-        signal.signal(signal.SIGINT, previous)
         proxy.stop()
-    return code if code >= 0 else 128 - code

@@ -8,12 +8,16 @@ the proxy it started itself.
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, TextIO
 
 from app.local_stack import Service, preferred_port, start_proxy
 from callbacks.launcher import master_key, read_proxy_info
@@ -72,3 +76,31 @@ def client_proxy(home: Path, config: Path | None, log_name: str,
         url = started.url
     key = master_key(home, config or Path(os.devnull))
     return ClientProxy(url, key.value, started)
+
+
+def teller(err: TextIO | None) -> Callable[[str], None]:
+    """How a launcher speaks: one ``reasoning-panel: ...`` line on stderr."""
+    def say(message: str) -> None:
+        print(f"reasoning-panel: {message}", file=err or sys.stderr, flush=True)
+    return say
+
+
+def find_client(name: str, package: str, say: Callable[[str], None]) -> str | None:
+    """The client program on PATH, or None (having said how to install it)."""
+    found = shutil.which(name)
+    if found is None:
+        say(f"`{name}` is not on PATH (npm install -g {package})")
+    return found
+
+
+def run_client(command: list[str], env: dict[str, str]) -> int:
+    """Run the client in the foreground; its exit code (128 + N when signal N ended it).
+
+    Ctrl+C belongs to the client (it reaches the whole foreground group): the launcher stays
+    to clean up. A handler, not SIG_IGN: an ignored signal would stay ignored in the client."""
+    previous = signal.signal(signal.SIGINT, lambda *_: None)
+    try:
+        code = subprocess.call(command, env=env)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return code if code >= 0 else 128 - code

@@ -36,6 +36,10 @@ tokens from its characters and errs up to about a fifth high; a client that comp
 the window (Claude Code also keeps its own reserve of about 33k tokens for the summary below
 its auto-compact window) sends bodies the guard lets through instead of moving them up a
 tier."""
+MIN_WINDOW: Final = 32_000
+"""A window below this is too small for a coding agent to work in (Codex's instructions and tools
+alone take about 9k tokens; it would compact on every turn): such a model is left to the
+context guard, which moves a request too large for it up a tier, and the launcher says so."""
 CLAUDE_WINDOW_ENV: Final = "CLAUDE_CODE_AUTO_COMPACT_WINDOW"
 CLAUDE_MAX_ENV: Final = "CLAUDE_CODE_MAX_CONTEXT_TOKENS"
 
@@ -53,6 +57,11 @@ class ClientWindow:
     """The model group that has it."""
     windows: Mapping[str, int | None] = field(default_factory=dict)
     """Every reachable model group and its window (None: unknown)."""
+
+    @property
+    def too_small(self) -> tuple[str, ...]:
+        """Reachable model groups whose window is below :data:`MIN_WINDOW` (left to the guard)."""
+        return tuple(m for m, w in self.windows.items() if w is not None and w < MIN_WINDOW)
 
     @property
     def unknown(self) -> tuple[str, ...]:
@@ -91,7 +100,7 @@ def model_window(state: State, model: str, windows: Windows) -> int | None:
 def client_window(state: State, windows: Windows) -> ClientWindow:
     """The smallest input window among the models a session on ``state`` can reach."""
     found = {model: model_window(state, model, windows) for model in reachable_models(state)}
-    known = [(w, m) for m, w in found.items() if w is not None]
+    known = [(w, m) for m, w in found.items() if w is not None and w >= MIN_WINDOW]
     if not known:
         return ClientWindow(None, None, found)
     window, model = min(known)
@@ -172,6 +181,9 @@ def describe(window: ClientWindow, told: str = "") -> str:
     """One sentence: the window chosen and why (or why none); ``told``: what was set."""
     skipped = window.unknown
     unknown = f" (unknown window, skipped: {', '.join(skipped)})" if skipped else ""
+    if window.too_small:
+        unknown += (f" (below {MIN_WINDOW:,} tokens, left to the context guard: "
+                    f"{', '.join(window.too_small)})")
     if window.window is None or window.compact_at is None:
         return ("no reachable model has a known input window (set tiers.<tier>.max_input_tokens "
                 f"or model_info.max_input_tokens){unknown}: the client keeps its own")

@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import shutil
-import signal
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Final, TextIO
 
-from app.client_proxy import client_proxy
+from app.client_proxy import client_proxy, find_client, run_client, teller
 from app.client_window import CLIENT_WINDOW_ENV, codex_window_args, describe, launch_window
 from callbacks.stores.store import open_store
 
@@ -74,12 +70,9 @@ def ensure_routed(home: Path, model: str, say: Callable[[str], None]) -> None:
 def run_codex(home: Path, config: Path | None, args: list[str], err: TextIO | None = None,
               window: bool = True) -> int:
     """Run Codex through this state folder's proxy; its exit code."""
-    def say(message: str) -> None:
-        print(f"reasoning-panel: {message}", file=err or sys.stderr, flush=True)
-
-    codex = shutil.which("codex")
+    say = teller(err)
+    codex = find_client("codex", "@openai/codex", say)
     if codex is None:
-        say("`codex` is not on PATH (npm install -g @openai/codex)")
         return 127
     proxy = client_proxy(home, config, PROXY_LOG, say)
     if isinstance(proxy, int):
@@ -100,11 +93,6 @@ def run_codex(home: Path, config: Path | None, args: list[str], err: TextIO | No
                     env[CLIENT_WINDOW_ENV] = str(found.window)
             except Exception as exc:  # noqa: BLE001 - Codex still starts, with its own window
                 say(f"could not work out the input window ({exc}); Codex keeps its own")
-        previous = signal.signal(signal.SIGINT, lambda *_: None)  # Ctrl+C belongs to Codex
-        try:
-            code = subprocess.call(codex_command(codex, proxy.url, args, window_args), env=env)
-        finally:
-            signal.signal(signal.SIGINT, previous)
+        return run_client(codex_command(codex, proxy.url, args, window_args), env)
     finally:
         proxy.stop()
-    return code if code >= 0 else 128 - code

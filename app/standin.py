@@ -120,8 +120,9 @@ Faults, per model, via ``POST /_standin/faults`` (``GET`` lists them, ``DELETE``
   ``context_length_exceeded``, ``Your input exceeds the context window of this model. ...``.
 - A model whose name contains ``fail`` always answers 500.
 - ``{"model": M, "rate_limit": {"requests": N, "tokens": T, "window_s": W}}`` (``null``: back
-  to the default; any key left out keeps its default: 10,000 requests and 10,000,000 tokens per
-  60 s): M's rate limit, counted in fixed windows from the first request of each. Every answer
+  to the default; any key left out keeps its default: 10,000,000 requests and 10,000,000,000
+  tokens per 60 s, which no benchmark reaches): M's rate limit, counted in fixed windows from
+  the first request of each. Every answer
   (errors too) reports where the model's limit stands, in each API's headers: on ``messages``
   Anthropic's ``anthropic-ratelimit-{requests,tokens}-{limit,remaining,reset}`` (reset an RFC 3339
   time), elsewhere OpenAI's ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}`` (reset a
@@ -129,6 +130,7 @@ Faults, per model, via ``POST /_standin/faults`` (``GET`` lists them, ``DELETE``
   plus output tokens (known before a stream starts, so streamed answers carry the figures after
   them too). When either is used up, requests get the ``rate_limit`` fault's 429 with a
   ``retry-after`` of the seconds to the window's reset (recorded as fault ``rate_limited``).
+  Any 429 (a ``rate_limit`` fault too) says no request is left until its ``retry-after``.
 
 Order: a fault (after its delay), then the rate limit, then the context limit, then the strict
 rules. Errors come in each API's shape: Anthropic ``{"type": "error", "error": {"type",
@@ -477,8 +479,12 @@ class StandIn:
             error.update(param=failure.param, code=failure.code)
         record.update(status=failure.status, rejected=True, error=error)
         if record["model"]:  # where its rate limit stands, as on every answer
-            failure.headers = {**self._window(record["model"]).headers(api, time.time()),
-                               **failure.headers}
+            now = time.time()
+            headers = self._window(record["model"]).headers(api, now)
+            if failure.status == 429 and failure.headers.get("retry-after", "").isdigit():
+                headers.update(rules.refused_headers(api, int(failure.headers["retry-after"]),
+                                                     now))
+            failure.headers = {**headers, **failure.headers}
         return error_response(api, failure)
 
     def _answered(self, record: dict[str, Any], answer: Answer, content: list[str],

@@ -295,15 +295,20 @@ def first_tool(api: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]] | N
 
 
 def tool_call(api: str, body: dict[str, Any], step: int) -> tuple[str, dict[str, Any]] | None:
-    """The tool call for step ``step`` of a tool loop: on Responses, Codex's shell tools first
-    (``exec_command`` with ``{"cmd": "echo standin-step-K"}``, else ``shell`` with
-    ``{"command": ["echo", "standin-step-K"]}``), else the first tool, its required inputs filled
-    by ``small_input``. ``run=PROGRAM`` in the human text runs ``PROGRAM standin-step-K`` instead
-    of ``echo`` (a test's hook that acts between the steps of a real client's tool loop)."""
+    """The tool call for step ``step`` of a tool loop: Codex's shell tools first (on Responses,
+    and as LiteLLM translates them to the other APIs): ``exec_command`` with
+    ``{"cmd": "echo standin-step-K"}``, else ``shell`` with ``{"command": ["echo",
+    "standin-step-K"]}``; else the first tool, its required inputs filled by ``small_input``.
+    ``run=PROGRAM`` in the human text runs ``PROGRAM standin-step-K`` instead of ``echo`` (a
+    test's hook that acts between the steps of a real client's tool loop)."""
+    tools = body.get("tools")
     if api == "responses":
-        tools = body.get("tools")
         names = {t.get("name") for t in tools if isinstance(t, dict)
                  and t.get("type", "function") == "function"} if isinstance(tools, list) else set()
+    else:  # Codex's tools as LiteLLM translates them (a Responses call to another provider)
+        names = {(t.get("function") or {}).get("name") if api == "chat" else t.get("name")
+                 for t in tools if isinstance(t, dict)} if isinstance(tools, list) else set()
+    if names & {"exec_command", "shell"}:
         found = re.search(r"\brun=([^\s\"'`]+)", read_turn(api, body).human)
         program = found.group(1) if found else "echo"
         if "exec_command" in names:
@@ -604,7 +609,8 @@ def responses_tool_loop(items: object, model: str, known: list[str], tool_ids: d
 
 # --- rate limits ---------------------------------------------------------------------------------
 
-DEFAULT_RATE_LIMIT: Final = {"requests": 10_000, "tokens": 10_000_000, "window_s": 60.0}
+DEFAULT_RATE_LIMIT: Final = {"requests": 10_000_000, "tokens": 10_000_000_000,
+                             "window_s": 60.0}
 """Every model's limits until told otherwise: never reached by the demo or the tests, but
 reported, so the headers count down as a real provider's do."""
 
@@ -680,3 +686,12 @@ class RateWindow:
                 "x-ratelimit-limit-tokens": str(self.tokens),
                 "x-ratelimit-remaining-tokens": str(left_tokens),
                 "x-ratelimit-reset-tokens": wait}
+
+
+def refused_headers(api: str, seconds: float, now: float) -> dict[str, str]:
+    """What a 429 says of the requests limit: none left until ``seconds`` from ``now``."""
+    if api == "messages":
+        return {"anthropic-ratelimit-requests-remaining": "0",
+                "anthropic-ratelimit-requests-reset": rfc3339(now + seconds)}
+    return {"x-ratelimit-remaining-requests": "0",
+            "x-ratelimit-reset-requests": duration_text(seconds)}

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 PLACEHOLDER: Final = "reasoning-panel: -"
 CLIENT_WINDOW_ENV: Final = "REASONING_PANEL_CLIENT_WINDOW"  # app.client_window's, imported late
+WINDOW_CHECK: Final = "window-check.json"
 TAIL_BYTES: Final = 2 * 1024 * 1024  # about 5,000 requests: the recent past of every session
 CALL_ID: Final = re.compile(rb'"call_id":\s*"([^"]*)"')
 SETTINGS_ENV: Final = "CLAUDE_CONFIG_DIR"
@@ -160,16 +161,47 @@ def render(payload: str, home: Path) -> str:
 
 def with_window_warning(line: str, home: Path) -> str:
     """``line`` led by a warning when the mapping now reaches a smaller input window than the
-    launcher gave Claude Code (only for a Claude Code the launcher started)."""
-    if CLIENT_WINDOW_ENV not in os.environ:
+    launcher gave Claude Code (only for a Claude Code the launcher started).
+
+    Reading the state costs the YAML parser (about 70 ms with its imports), so the answer is
+    kept in ``window-check.json`` beside it, keyed by the state file's and the windows' size
+    and time: only the first status line after an edit pays for it.
+    """
+    given = os.environ.get(CLIENT_WINDOW_ENV, "")
+    if not given.isdigit():
         return line
     try:
-        from app.client_window import window_warning
-
-        warning = window_warning(home, os.environ)
+        warning = _window_warning(home, given)
     except Exception:  # noqa: BLE001 - no state to compare with: the plain line
         return line
     return f"{warning} · {line}" if warning else line
+
+
+def _window_warning(home: Path, given: str) -> str | None:
+    key = [given]
+    for name in ("state.yaml", "windows.json"):
+        try:
+            stat = (home / name).stat()
+            key.append(f"{stat.st_mtime_ns}:{stat.st_size}")
+        except FileNotFoundError:
+            key.append("-")
+    cache = home / WINDOW_CHECK
+    fleet = bool(os.environ.get("REASONING_PANEL_REDIS_URL"))  # the state is not a file there
+    if not fleet:
+        try:
+            cached = json.loads(cache.read_text(encoding="utf-8"))
+            if cached.get("key") == key:
+                return cached.get("warning")  # type: ignore[no-any-return]
+        except (OSError, ValueError, AttributeError):
+            pass
+    from app.client_window import window_warning
+
+    warning = window_warning(home, os.environ)
+    if not fleet:
+        from callbacks.stores.statefile import atomic_write
+
+        atomic_write(cache, json.dumps({"key": key, "warning": warning}))
+    return warning
 
 
 def main(home: Path, stdin: TextIO | None = None, out: TextIO | None = None) -> int:

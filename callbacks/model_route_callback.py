@@ -45,7 +45,13 @@ from callbacks.core.fallbacks import (
     fallback_record,
     retry_after,
 )
-from callbacks.core.headroom import Quota, headroom_route, quota_of_call, quota_summary
+from callbacks.core.headroom import (
+    Quota,
+    headroom_route,
+    quota_of_call,
+    quota_of_failure,
+    quota_summary,
+)
 from callbacks.core.history import (
     Target,
     fit_history,
@@ -84,8 +90,8 @@ PREVIEW_CHARS: Final = 120
 Targets = Callable[[str], Target | None]
 """Model group -> what serves it (None when the proxy has no such group)."""
 LOSS: Final = "tool continuation without its own thinking block: sent with thinking off"
-LOSS_RESPONSES: Final = ("tool continuation without its own reasoning item, to a target that needs "
-                         "it: sent with reasoning off")
+LOSS_RESPONSES: Final = ("tool calls without their own signed reasoning item, to a target that "
+                         "needs it: sent with reasoning off")
 
 
 def loop_ids(data: Mapping[str, Any]) -> list[str]:
@@ -174,6 +180,10 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
     goes_to = decision.target or (model if isinstance(model, str) else "")
     if goes_to:
         target = targets(goes_to) or Target(goes_to)
+        if strength.rule == "responses_default" and decision.target and tier != "none":
+            made = default_effort(work, target)
+            if made:
+                extra["effort_set"] = made
         lowered = lower_effort(work, target)
         if lowered:
             extra["effort_lowered"] = lowered
@@ -266,6 +276,16 @@ def fit_to_target(work: dict[str, Any], target: Target, memory: ConversationMemo
     return out
 
 
+def default_effort(work: dict[str, Any], target: Target) -> dict[str, Any] | None:
+    """A Responses call with no effort decides as medium, the OpenAI models' default; a target
+    LiteLLM translates to (Anthropic, chat) would get no reasoning at all, so it is told."""
+    reasoning = work.get("reasoning")
+    if target.responses or (isinstance(reasoning, Mapping) and reasoning.get("effort")):
+        return None
+    work["reasoning"] = {**(reasoning if isinstance(reasoning, Mapping) else {}), "effort": "medium"}
+    return {"to": "medium", "why": f"no effort sent; {target.model or target.group} has no default"}
+
+
 def lower_effort(work: dict[str, Any], target: Target) -> dict[str, Any] | None:
     """An OpenAI-format effort above ``high`` (``xhigh``, ``max``) that LiteLLM would refuse for
     the Anthropic model it translates the call to: lowered to ``high`` (recorded, not silent)."""
@@ -306,9 +326,10 @@ def _fit_responses(work: dict[str, Any], target: Target, memory: ConversationMem
         producers = {**recall.signatures, **recall.tools}
     fit = responses.fit_input(work, target, producers, strip_all)
     out: dict[str, Any] = {}
-    if not strip_all and _reasoning_on(work) and target.anthropic and not target.responses \
-            and responses.tool_loop(work) and (unheld_loop or not responses.own_reasoning_before_calls(
-                fit.messages if fit.messages is not None else items)):
+    fitted = fit.messages if fit.messages is not None else items
+    if not strip_all and _reasoning_on(work) and target.anthropic and not target.responses and (
+            (unheld_loop and responses.tool_loop(work))
+            or responses.calls_without_signed_reasoning(fitted)):
         apply_patch(work, reasoning_patch(work, "none", TierTarget(target.group)))
         fit = responses.fit_input(work, target, producers, strip_all=True)
         out["reasoning_lost"] = LOSS_RESPONSES
@@ -597,9 +618,7 @@ class ReasoningRouter(CustomLogger):
         quota = None
         try:  # what the provider said is left of its rate limit, for the tiers' headroom
             quota = quota_of_call(kwargs, response_obj, time.time())
-            state = self.live.state  # shared only while some tier keeps a headroom
-            if quota is not None and state is not None and \
-                    any(t.min_remaining for t in state.tiers.values()):
+            if quota is not None and self._keeps_headroom():
                 self.quotas.record(quota)
         except Exception:  # pragma: no cover - bookkeeping must never fail a call
             log.exception("reasoning-panel: could not read the rate-limit headers")
@@ -618,9 +637,11 @@ class ReasoningRouter(CustomLogger):
     async def async_post_call_failure_deployment_hook(
             self, request_data: Mapping[str, object], exception: Exception, call_type: Any,
             fallback_depth: int | None = None) -> None:
-        """Each failed attempt of a request with a fallback chain, for its records."""
+        """Each failed attempt of a request with a fallback chain, for its records; and what
+        a refusal said of the deployment's rate limit, for the tiers' headroom."""
         try:
             metadata = _call_metadata(request_data)
+            self._failed_quota(metadata, request_data.get("model"), exception)
             record = metadata.get(METADATA_KEY)
             if isinstance(record, dict) and record.get("fallbacks"):
                 attempts = record.setdefault("attempts", [])
@@ -647,6 +668,19 @@ class ReasoningRouter(CustomLogger):
         except Exception:  # pragma: no cover - logging must never fail a call
             log.exception("reasoning-panel: could not record a call's outcome")
         return None
+
+    def _keeps_headroom(self) -> bool:
+        state = self.live.state  # figures are recorded only while some tier keeps a headroom
+        return state is not None and any(t.min_remaining for t in state.tiers.values())
+
+    def _failed_quota(self, metadata: Mapping[str, Any], model: Any,
+                      exception: Exception) -> None:
+        if self._keeps_headroom():
+            quota = quota_of_failure(exception, (metadata.get("model_info") or {}).get("id"),
+                                     metadata.get("model_group") or model, time.time(),
+                                     retry_after(exception))
+            if quota is not None:
+                self.quotas.record(quota)
 
     def _remember(self, kwargs: Any, response_obj: Any) -> None:
         signatures, tools = produced_blocks(response_obj)

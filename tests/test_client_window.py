@@ -173,6 +173,12 @@ def test_the_status_line_warns_when_the_window_shrank_since_launch(tmp_path: Pat
     assert statusline(home, "200000") == (
         "⚠ window now 32,768 (fast-coder) < 200,000 given at launch: restart via "
         "reasoning-panel claude · " + plain)
+    assert statusline(home, "200000").startswith("⚠ window now 32,768")  # from its cache
+    StateFile.in_home(home).write(State(long_context="fast-coder", tiers=tiers(
+        low=TierTarget("low-reasoning", max_input_tokens=32_000))))  # an edit: checked anew
+    assert statusline(home, "200000").startswith("⚠ window now 32,000 (low-reasoning)")
+    StateFile.in_home(home).write(State())
+    assert statusline(home, "200000") == plain
 
 
 # --- the same for Codex: -c model_context_window=N -c model_auto_compact_token_limit=M ----------
@@ -232,3 +238,14 @@ def test_codex_no_window_and_unknown_windows_set_nothing(home: Proxy, fake_codex
     home.state_file.write(cast(State, MAPPINGS[0].values[0]))
     done, seen = codex_launch(home, fake_codex, tmp_path / "seen.json", "--no-window")
     assert overrides(seen["argv"]) == [] and seen["window"] is None
+
+
+def test_a_window_too_small_to_work_in_is_left_to_the_context_guard() -> None:
+    from app.client_window import MIN_WINDOW, client_window, describe
+
+    state = State(tiers=tiers(low=TierTarget("low-reasoning", max_input_tokens=8000),
+                              high=TierTarget("high-reasoning", max_input_tokens=200_000)))
+    found = client_window(state, {}.get)
+    assert (found.window, found.model, found.too_small) == (200_000, "high-reasoning",
+                                                            ("low-reasoning",))
+    assert f"below {MIN_WINDOW:,} tokens, left to the context guard: low-reasoning" in describe(found)

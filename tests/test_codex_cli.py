@@ -70,8 +70,16 @@ def test_codex_survives_effort_changes_remaps_and_pins(proxy2: Proxy, standin: S
     codex("last check steps=2", "high")
     expect += ["standin-openai-deep"] * 3
 
-    received: list[dict[str, Any]] = [r for r in standin.requests() if r["api"] == "responses"]
-    assert [(r["model"], r.get("error")) for r in received if r["rejected"]] == []
+    # the high tier on an Anthropic model: LiteLLM translates Codex's calls (streamed, their
+    # reasoning items carry no signed thinking back): the loop goes on, the loss is recorded
+    subprocess.run([*cli_command(), "--home", str(proxy2.home), "set", "high", "high-reasoning"],
+                   check=True, capture_output=True)
+    codex("now on claude steps=2", "high")
+
+    everything = standin.requests()
+    assert [(r["model"], r.get("error")) for r in everything if r["rejected"]] == []
+    assert [r["model"] for r in everything if r["api"] == "messages"] == ["standin-high"] * 3
+    received: list[dict[str, Any]] = [r for r in everything if r["api"] == "responses"]
     assert [r["model"] for r in received] == expect
     for r in received:
         history = r.get("history") or {}
@@ -85,6 +93,10 @@ def test_codex_survives_effort_changes_remaps_and_pins(proxy2: Proxy, standin: S
     assert held == [("openai-fast", "openai-coder")] * 3 + [("openai-coder", "openai-deep")] * 2
     assert {r["client"].split("/")[0] for r in events} == {"codex_exec"}
     assert len({r["session"] for r in events}) == 1 and events[0]["session"]
+    on_claude = events[-3:]
+    assert [r["target"] for r in on_claude] == ["high-reasoning"] * 3
+    assert all(r.get("reasoning_lost") or (r.get("history") or {}).get("kept") for r in on_claude[1:])
+    events = events[:-3]
     last = events[-3]["history"]
     assert last["kept"] > 0 and "other model" in last.get("why", {})
 

@@ -20,6 +20,7 @@ from callbacks.core.headroom import (
     headroom_route,
     quota_from_headers,
     quota_of_call,
+    quota_of_failure,
 )
 from callbacks.core.state import State, StateError, parse_state, state_to_dict
 from callbacks.stores.quotas import QUOTAS_NAME, FileQuotas, QuotaBook
@@ -144,7 +145,8 @@ def test_what_stays_put_says_why() -> None:
 
 
 def test_workers_share_figures_through_the_state_folder(tmp_path: Path) -> None:
-    one, two = QuotaBook(FileQuotas(tmp_path)), QuotaBook(FileQuotas(tmp_path))
+    one = QuotaBook(FileQuotas(tmp_path), background=False)
+    two = QuotaBook(FileQuotas(tmp_path), background=False)
     one.record(quota("d-a", "a", 3))
     two.record(quota("d-b", "b", 5))
     one.sync_once()
@@ -181,3 +183,60 @@ def test_set_headroom_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         Threshold(5, True)
     assert run("set-headroom", "low", "off") == 0
     assert StateFile.in_home(tmp_path).read().tiers["low"].min_remaining == {}
+
+
+def test_the_background_writer_shares_figures_between_processes_books(tmp_path: Path) -> None:
+    from .redis_server import poll
+
+    writer, reader = QuotaBook(FileQuotas(tmp_path)), QuotaBook(FileQuotas(tmp_path))
+    reader.latest()  # starts its reading thread
+    writer.record(quota("d-a", "a", 3))
+    poll(lambda: [q.deployment for q in reader.of_group("a")] == ["d-a"], 10,
+         what="the other book sees the figures")
+
+
+def test_fleet_instances_share_figures_through_redis(tmp_path: Path) -> None:
+    from callbacks.stores.redis_store import RedisStore
+
+    from .redis_server import RedisServer, poll
+
+    server = RedisServer(tmp_path / "redis").start()
+    try:
+        one = RedisStore(server.url, tmp_path / "one", {}).quotas()
+        two = RedisStore(server.url, tmp_path / "two", {}).quotas()
+        two.latest()
+        one.record(quota("d-a", "a", 3))
+        poll(lambda: [q.requests.remaining for q in two.of_group("a")  # type: ignore[union-attr]
+                      ] == [3], 10, what="the other instance sees the figures")
+        assert json.loads(server.client().hget("rp:{fleet}:quotas", "d-a") or "{}")[
+            "requests"]["remaining"] == 3
+        server.kill()  # Redis gone: recording goes on locally, nothing raises
+        one.record(quota("d-a", "a", 1))
+        assert [q.requests.remaining for q in one.of_group("a")] == [1]  # type: ignore[union-attr]
+    finally:
+        server.stop()
+
+
+def test_a_429_leaves_no_headroom_whatever_the_threshold_names() -> None:
+    class RateLimited(Exception):
+        status_code = 429
+
+    refused = quota_of_failure(RateLimited(), "d-a", "a", NOW, wait=5)
+    assert refused == Quota("d-a", "a", NOW, Remaining(0, None, NOW + 5))
+    tokens_only = {"tokens": Threshold(5, True)}
+    move = headroom_route("a", tokens_only, "a", ["b"], figures(refused), NOW, loop=False)
+    assert move is not None and move.target == "b"
+    assert move.record["requests"] == {"remaining": 0, "limit": None, "min": "0",
+                                       "reset": NOW + 5}
+    assert headroom_route("a", tokens_only, "a", ["b"], figures(refused), NOW + 5,
+                          loop=False) is None  # its retry-after passed
+
+    class WithHeaders(Exception):
+        status_code = 429
+        litellm_response_headers = {"x-ratelimit-remaining-requests": "0",
+                                    "x-ratelimit-limit-requests": "6",
+                                    "x-ratelimit-reset-requests": "12s"}
+
+    assert quota_of_failure(WithHeaders(), "d-a", "a", NOW, wait=1) == Quota(
+        "d-a", "a", NOW, Remaining(0, 6, NOW + 12))
+    assert quota_of_failure(RateLimited(), None, "a", NOW, wait=5) is None

@@ -5,6 +5,7 @@ a tool loop, and the records say so; both endpoints, streamed and not."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -12,14 +13,43 @@ import anthropic
 import pytest
 
 from callbacks.core.headroom import Threshold
+from callbacks.stores.quotas import QUOTAS_NAME
 
 from .conftest import Proxy, StandIn
+from .redis_server import poll
 from .test_fallbacks import ENDPOINTS, Reply, _fresh, ask, edit_tier, records, served_by
 
 pytestmark = pytest.mark.timeout(240)
 __all__ = ["_fresh"]  # the fixture that resets the state and the stand-in's faults
 
 WINDOW_S = 15  # long enough for the first requests on a loaded machine, short for the test
+
+
+def figures_expired(proxy: Proxy) -> bool:
+    """Whether no rate-limit figure the proxy's workers share is low any more: each has passed
+    its reset or has more than half of its limit left."""
+    saved = proxy.home / QUOTAS_NAME
+    if not saved.exists():
+        return True
+    now = time.time()
+    return all((f["reset"] is not None and f["reset"] <= now)
+               or (f["limit"] and f["remaining"] / f["limit"] > 0.5)
+               for entry in json.loads(saved.read_text()).values()
+               for f in (entry.get("requests"), entry.get("tokens")) if f)
+
+
+def shared_remaining(proxy: Proxy) -> int | None:
+    saved = proxy.home / QUOTAS_NAME
+    entry = json.loads(saved.read_text()).get("standin-low") if saved.exists() else None
+    return entry["requests"]["remaining"] if entry else None
+
+
+@pytest.fixture(autouse=True)
+def _earlier_figures_expired(proxy: Proxy) -> None:
+    """The proxy is shared: an earlier test's low figures must have reset before this one
+    starts (they belong to the same stand-in models)."""
+    poll(lambda: figures_expired(proxy), WINDOW_S + 30, every=0.2,
+         what="an earlier test's rate-limit figures reset")
 
 
 def rate_limit(standin: StandIn, model: str, requests: int) -> None:
@@ -102,3 +132,53 @@ def test_a_tool_loop_stays_on_its_model_and_the_record_says_why(
     assert low(proxy, "messages", False).group == "fast-coder"
     assert set(served_by(standin, "standin-low")) == {200}
     assert not standin.rejected()  # its own thinking block went back to its own model
+
+
+@pytest.mark.parametrize(("endpoint", "stream"), [ENDPOINTS[0], ENDPOINTS[3]])
+def test_after_one_429_the_tier_stops_calling_its_model_until_the_retry_after(
+        proxy: Proxy, standin: StandIn, endpoint: str, stream: bool) -> None:
+    """A refusal says nothing is left until its retry-after: only the first request pays a
+    refused call; the next ones go to the fallback at once."""
+    edit_tier(proxy, "low", fallbacks=("fast-coder",),
+              min_remaining={"tokens": Threshold(5, True)})
+    standin.misbehave("standin-low", "rate_limit", retry_after=10)
+    first = low(proxy, endpoint, stream)
+    assert first.group == "fast-coder"
+    assert records(proxy, first.call_id)["done"][0]["fallback"]["reason"] == "rate_limit"
+    later = [low(proxy, endpoint, stream) for _ in range(3)]
+    assert [r.group for r in later] == ["fast-coder"] * 3
+    for reply in later:
+        [routed] = records(proxy, reply.call_id)["routed"]
+        assert routed["headroom"]["to"] == "fast-coder"
+        assert routed["headroom"]["requests"]["remaining"] == 0
+        assert "fallback" not in records(proxy, reply.call_id)["done"][0]
+    assert served_by(standin, "standin-low") == [429]  # one refused call, not four
+
+
+def test_two_workers_share_the_figures(proxy2: Proxy, standin: StandIn) -> None:
+    """With two proxy workers the figures one worker read reach the other through the state
+    folder: the tier moves before its model's limit runs out, whichever worker decides (the
+    other worker reads them within about 0.1 s: a headroom of 3 covers a request or two
+    decided in between)."""
+    from .conftest import reset_state
+
+    reset_state(proxy2)
+    try:
+        edit_tier(proxy2, "low", fallbacks=("fast-coder",),
+                  min_remaining={"requests": Threshold(3, False)})
+        rate_limit(standin, "standin-low", 6)
+        replies = []
+        for _ in range(8):
+            reply = low(proxy2, "messages", False)
+            replies.append(reply)
+            quota = records(proxy2, reply.call_id)["done"][0].get("quota") or {}
+            if reply.group == "low-reasoning":  # written to the state folder for the other
+                left = quota["requests"]["remaining"]
+                poll(lambda left=left: shared_remaining(proxy2) == left,  # type: ignore[misc]
+                     10, what="the figures shared")
+        groups = [r.group for r in replies]
+        assert "fast-coder" in groups and groups[0] == "low-reasoning"
+        assert set(served_by(standin, "standin-low")) == {200}  # moved before any 429
+        assert not standin.rejected()
+    finally:
+        reset_state(proxy2)

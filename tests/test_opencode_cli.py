@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from app.local_stack import cli_command
+
 from .conftest import Proxy, StandIn, reset_state
 from .test_codex_cli import _records, hook
 from .test_responses_proxy import codex_state
@@ -49,13 +51,25 @@ def test_opencode_variants_route_and_a_loop_is_held(proxy2: Proxy, standin: Stan
     opencode(f"now the lexer steps=3 {hook(work, 'remap.sh', proxy2.home, 'set', 'low', 'openai-coder')}",
              "low")
     opencode("and the tests steps=1", "low")
+    # the high tier on an Anthropic model: opencode replays reasoning text but no signed thinking,
+    # so a loop there goes on with thinking off (Anthropic's tool-loop rule), and says so
+    subprocess.run([*cli_command(), "--home", str(proxy2.home), "set", "high", "high-reasoning"],
+                   check=True, capture_output=True)
+    opencode("now on claude steps=2", "high")
 
-    received: list[dict[str, Any]] = [r for r in standin.requests()
+    everything = standin.requests()
+    assert [(r["model"], r.get("error")) for r in everything if r["rejected"]] == []
+    assert [r["model"] for r in everything if r["api"] == "messages" and r["body"].get("tools")] \
+        == ["standin-high"] * 3
+    received: list[dict[str, Any]] = [r for r in everything
                                       if r["api"] == "chat" and r["body"].get("tools")]
-    assert [(r["model"], r.get("error")) for r in received if r["rejected"]] == []
     assert [r["model"] for r in received] == ["standin-openai-deep"] * 3 + \
         ["standin-openai-fast"] * 4 + ["standin-openai-coder"] * 2
-    events = [r for r in _records(proxy2.home) if r.get("endpoint") == "/v1/chat/completions"]
+    events = [r for r in _records(proxy2.home) if r.get("endpoint") == "/v1/chat/completions"
+              and r.get("target") != "high-reasoning"]
+    on_claude = [r for r in _records(proxy2.home) if r.get("target") == "high-reasoning"
+                 and r.get("tool_loop")]
+    assert len(on_claude) == 2 and all(r.get("reasoning_lost") for r in on_claude)
     held = [(r["held"]["target"], r["held"]["instead_of"]) for r in events if r.get("reason") == "held"]
     assert held == [("openai-fast", "openai-coder")] * 3
     assert {r["signal"] for r in events} == {"reasoning_effort"}

@@ -239,6 +239,11 @@ async def test_holds_and_lost_reasoning_are_marked(home: Path) -> None:
         await pilot.press("enter")
         text = str(app.screen.query_one("#detail-text", Static).render())
         assert "⚠ LiteLLM retried it without thinking after the provider refused a block" in text
+        await pilot.press("escape")
+        table(app, "requests").move_cursor(row=request_rows(app).index("lost-1"))
+        await pilot.press("enter")
+        text = str(app.screen.query_one("#detail-text", Static).render())
+        assert "sent without thinking: tool continuation without its own thinking block" in text
 
 
 async def test_a_narrow_terminal_keeps_the_columns_that_matter(home: Path) -> None:

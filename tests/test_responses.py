@@ -201,3 +201,17 @@ def test_an_effort_the_anthropic_target_refuses_is_lowered_and_said() -> None:
     assert lower_effort(chat, claude) and chat["reasoning_effort"] == "high"
     same = {"input": [], "reasoning": {"effort": "xhigh"}}
     assert lower_effort(same, target("gpt-5.5")) is None and same["reasoning"]["effort"] == "xhigh"
+
+
+def test_a_translated_anthropic_target_needs_signed_reasoning_before_its_calls() -> None:
+    from callbacks.core.responses_history import calls_without_signed_reasoning
+
+    signed = {"type": "reasoning", "id": "rs_1", "summary": [],
+              "encrypted_content": '[{"type":"thinking","thinking":"hm","signature":"' + "S" * 40 + '"}]'}
+    streamed = {"type": "reasoning", "id": "rs_2", "summary": [{"type": "summary_text", "text": "hm"}]}
+    compaction = user("You are performing a CONTEXT CHECKPOINT COMPACTION.")
+    assert calls_without_signed_reasoning([user(), streamed, call(1), output(1)])
+    assert calls_without_signed_reasoning([user(), streamed, call(1), output(1), compaction])
+    assert not calls_without_signed_reasoning([user(), signed, call(1), output(1), compaction])
+    assert not calls_without_signed_reasoning([user(), streamed, said(1), user()])  # no calls
+    assert not calls_without_signed_reasoning([user()])

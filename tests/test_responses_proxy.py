@@ -203,13 +203,16 @@ def test_a_responses_conversation_on_translated_targets(proxy2: Proxy, standin: 
     talk.turn("now on claude", "high", 2)
     talk.turn("now on a chat model", "medium", 2)
     talk.turn("back to claude", "high", 1)
+    talk.turn("no effort set", None, 0)  # decides as medium: the chat model is told so
     assert [c.group for c in talk.calls] == ["openai-fast"] * 2 + ["high-reasoning"] * 3 + \
-        ["cerebras-coder"] * 3 + ["high-reasoning"] * 2
+        ["cerebras-coder"] * 3 + ["high-reasoning"] * 2 + ["cerebras-coder"]
     received = standin.requests()
     assert [(r["model"], r.get("error")) for r in received if r["rejected"]] == []
     assert len(received) == len(talk.calls)
     records = routed(proxy2.home, [c.call_id for c in talk.calls])
     assert all(r["outcome"]["type"] == "done" for r in records.values())
+    assert records[talk.calls[-1].call_id]["effort_set"]["to"] == "medium"
+    assert received[-1]["api"] == "chat" and received[-1]["reasoning"]  # it did reason
     for call, r in zip(talk.calls, received, strict=True):
         if r["api"] != "messages" or not call.continuation:
             continue

@@ -30,7 +30,8 @@ RULES: Final = {
     "effort": "4. output_config.effort with thinking on -> effort map",
     "budget": "5. thinking budget -> budget thresholds",
     "adaptive": "6. adaptive thinking without an effort -> high",
-    "default": "7. no reasoning signal -> none",
+    "responses_default": "7. Responses API call without an effort -> as medium (the default)",
+    "default": "8. no reasoning signal -> none",
 }
 REASONS: Final = {
     "routed": "routed by strength",
@@ -80,6 +81,7 @@ class Request:
             "effort": f"effort={value}",
             "budget": f"budget={value}",
             "adaptive": "adaptive",
+            "responses_default": "effort unset",
             "default": "no signal",
         }.get(str(rule), "-" if not routed else str(routed.get("reason", "-")))
 
@@ -110,8 +112,8 @@ class Request:
     def reasoning_lost(self) -> str | None:
         """Why the provider got less reasoning than the request asked for, if it did."""
         routed, outcome = self.routed or {}, self.outcome or {}
-        if routed.get("reasoning_lost"):
-            return "sent without thinking: its tool loop could not be held"
+        if routed.get("reasoning_lost"):  # the record says why: a loop not held, no signed block
+            return "sent without thinking: " + str(routed["reasoning_lost"]).split(": sent with")[0]
         if outcome.get("hidden_retry"):
             return "LiteLLM retried it without thinking after the provider refused a block"
         sent = outcome.get("sent")

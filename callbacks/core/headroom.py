@@ -191,20 +191,23 @@ def below(quotas: Iterable[Quota], minimum: Mapping[str, Threshold], now: float
     """The ``headroom`` figures when every deployment with fresh figures is at or below
     ``minimum`` (the router could still pick one that is not), before its reset; else None.
 
-    Figures whose reset has passed say nothing any more (a new window began).
+    Figures whose reset has passed say nothing any more (a new window began). A limit with
+    nothing left counts whichever limits ``minimum`` names (a 429 leaves no headroom).
     """
     fresh: list[tuple[Quota, dict[str, dict[str, Any]], float]] = []
     for quota in quotas:
         hits: dict[str, dict[str, Any]] = {}
         latest = 0.0
-        for kind, threshold in minimum.items():
-            figures = quota.of(kind)
-            if figures is None:
+        for kind in KINDS:
+            figures, threshold = quota.of(kind), minimum.get(kind)
+            if figures is None or not (figures.remaining == 0 or threshold and
+                                       threshold.reached(figures)):
                 continue
             until = figures.reset if figures.reset is not None else quota.at + STALE_S
-            if now < until and threshold.reached(figures):
+            if now < until:
                 hits[kind] = {"remaining": figures.remaining, "limit": figures.limit,
-                              "min": threshold.text(), "reset": round(until, 3)}
+                              "min": threshold.text() if threshold else "0",
+                              "reset": round(until, 3)}
                 latest = max(latest, until)
         fresh.append((quota, hits, latest))
     if not fresh or not all(hits for _, hits, _ in fresh):
@@ -292,3 +295,30 @@ def quota_of_call(kwargs: Mapping[str, Any], response_obj: Any, now: float) -> Q
     if not isinstance(deployment, str) or not deployment or not isinstance(group, str):
         return None
     return quota_from_headers(call_headers(kwargs, response_obj), deployment, group, now)
+
+
+def quota_of_failure(exc: BaseException, deployment: Any, group: Any, now: float,
+                     wait: float | None) -> Quota | None:
+    """A failed attempt's figures: the rate-limit headers of its error response when it has
+    them; a 429 whose headers show nothing used up counts as no request left until its
+    ``retry-after`` (``wait``): it was refused, whatever the figures say."""
+    if not isinstance(deployment, str) or not deployment or not isinstance(group, str):
+        return None
+    quota = None
+    response = getattr(exc, "response", None)
+    for headers in (getattr(exc, "litellm_response_headers", None),
+                    getattr(response, "headers", None)):
+        items = getattr(headers, "items", None)
+        if callable(items):
+            quota = quota_from_headers(dict(items()), deployment, group, now)
+            if quota is not None:
+                break
+    if getattr(exc, "status_code", None) != 429 or any(
+            f is not None and f.remaining == 0 for f in (quota and (quota.requests, quota.tokens)
+                                                         or ())):
+        return quota
+    if wait is None:
+        return quota
+    limit = quota.requests.limit if quota is not None and quota.requests else None
+    return Quota(deployment, group, now, Remaining(0, limit, now + wait),
+                 quota.tokens if quota is not None else None)

@@ -169,9 +169,16 @@ def _tool_ids(message: Mapping[str, Any]) -> list[str]:
 
 
 def thinking_on(body: Mapping[str, Any]) -> bool:
-    """Whether a request asks for thinking (``thinking.type`` enabled or adaptive)."""
+    """Whether a request asks for thinking: ``thinking.type`` enabled or adaptive, or an OpenAI
+    effort (``reasoning_effort``, ``reasoning.effort``) other than none, which LiteLLM turns
+    into thinking for an Anthropic target."""
     thinking = body.get("thinking")
-    return isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "adaptive")
+    if isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "adaptive"):
+        return True
+    reasoning = body.get("reasoning")
+    effort = body.get("reasoning_effort") or (
+        reasoning.get("effort") if isinstance(reasoning, Mapping) else None)
+    return effort not in (None, "none") and thinking is None
 
 
 def _verdict(block: Mapping[str, Any], target: Target, producers: Mapping[str, Made],

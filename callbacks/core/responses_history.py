@@ -167,15 +167,25 @@ def fit_input(body: Mapping[str, Any], target: Target, producers: Mapping[str, M
     return fit
 
 
-def own_reasoning_before_calls(items: list[Any]) -> bool:
-    """Whether the turn a continuation answers (the output items before its trailing outputs)
-    carries a reasoning item."""
-    end = len(items)
-    while end and isinstance(items[end - 1], dict) and _kind(items[end - 1]).endswith("_output"):
-        end -= 1
+def last_turn(items: list[Any]) -> list[Any]:
+    """The model's last turn in ``input``: the run of reasoning and output items that ends with
+    the last output item (LiteLLM makes it the final assistant message of a translated call)."""
+    end = next((i + 1 for i in range(len(items) - 1, -1, -1) if is_output_item(items[i])), 0)
     start = end
     while start and (is_output_item(items[start - 1]) or (
             isinstance(items[start - 1], dict) and items[start - 1].get("type") == "reasoning")):
         start -= 1
-    return any(isinstance(item, dict) and item.get("type") == "reasoning"
-               for item in items[start:end])
+    return items[start:end]
+
+
+def calls_without_signed_reasoning(items: list[Any]) -> bool:
+    """Whether the model's last turn made tool calls but carries no reasoning item LiteLLM can
+    replay as signed thinking (its ``encrypted_content`` holds the thinking blocks; a streamed
+    answer's items come without it). Anthropic refuses such a history with thinking on, whatever
+    follows it (tool results, or a user message such as Codex's compaction prompt)."""
+    turn = last_turn(items)
+    if not any(isinstance(item, dict) and _kind(item).endswith("_call") for item in turn):
+        return False
+    return not any(isinstance(item, dict) and item.get("type") == "reasoning"
+                   and isinstance(item.get("encrypted_content"), str)
+                   and translated_signatures(item["encrypted_content"]) for item in turn)

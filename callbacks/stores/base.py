@@ -13,11 +13,13 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from callbacks.core.state import State, state_to_dict
 from callbacks.stores.memory import ConversationMemory
-from callbacks.stores.quotas import QuotaBook
+
+if TYPE_CHECKING:  # the stores import it themselves; readers of this module need not
+    from callbacks.stores.quotas import QuotaBook
 
 REDIS_URL_ENV: Final = "REASONING_PANEL_REDIS_URL"
 """Fleet mode's switch: the Redis URL (``--redis URL`` on the command line)."""

@@ -49,9 +49,11 @@ class QuotaBook:
     """Per-deployment rate-limit figures: :meth:`record` after a response, :meth:`of_group` on
     the request path."""
 
-    def __init__(self, backend: QuotaBackend | None, sync_s: float = SYNC_S) -> None:
+    def __init__(self, backend: QuotaBackend | None, sync_s: float = SYNC_S,
+                 background: bool = True) -> None:
         self.backend = backend
         self.sync_s = sync_s
+        self.background = background  # False: only explicit sync_once calls (tests)
         self._own: dict[str, Quota] = {}
         self._shared: dict[str, Quota] = {}
         self._pending: dict[str, Quota] = {}
@@ -60,7 +62,7 @@ class QuotaBook:
         self._pid = 0
 
     def _start(self) -> None:
-        if self._pid == os.getpid() or self.backend is None:
+        if self._pid == os.getpid() or self.backend is None or not self.background:
             return
         self._pid = os.getpid()  # a forked worker starts its own thread
         self._wake = threading.Event()
