@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ def hook(folder: Path, name: str, home: Path, *change: str) -> str:
 
 def test_codex_survives_effort_changes_remaps_and_pins(proxy2: Proxy, standin: StandIn,
                                                        tmp_path: Path) -> None:
+    since = time.time()  # the shared proxy's log holds earlier tests' records too
     reset_state(proxy2)
     proxy2.state_file.write(codex_state())
     standin.clear()
@@ -88,7 +90,7 @@ def test_codex_survives_effort_changes_remaps_and_pins(proxy2: Proxy, standin: S
         if loop and (r["body"].get("reasoning") or {}).get("effort"):
             assert (loop["first_block"], loop["first_block_signature"]) == ("reasoning", "own"), r
     # the records: which requests were held, what history was dropped, who sent them
-    events = [r for r in _records(proxy2.home) if r.get("endpoint") == "/v1/responses"]
+    events = [r for r in _records(proxy2.home, since) if r.get("endpoint") == "/v1/responses"]
     held = [(r["held"]["target"], r["held"]["instead_of"]) for r in events if r.get("reason") == "held"]
     assert held == [("openai-fast", "openai-coder")] * 3 + [("openai-coder", "openai-deep")] * 2
     assert {r["client"].split("/")[0] for r in events} == {"codex_exec"}
@@ -101,9 +103,11 @@ def test_codex_survives_effort_changes_remaps_and_pins(proxy2: Proxy, standin: S
     assert last["kept"] > 0 and "other model" in last.get("why", {})
 
 
-def _records(home: Path) -> list[dict[str, Any]]:
+def _records(home: Path, since: float) -> list[dict[str, Any]]:
+    """The ``routed`` records made since ``since`` (Unix seconds)."""
     from callbacks.stores.eventlog import EVENTS_NAME
 
     from .test_eventlog import all_records
 
-    return [r for r in all_records(home / EVENTS_NAME) if r.get("type") == "routed"]
+    return [r for r in all_records(home / EVENTS_NAME)
+            if r.get("type") == "routed" and r.get("time", 0) >= since]

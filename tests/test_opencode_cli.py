@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ pytestmark = [pytest.mark.timeout(600),
 
 def test_opencode_variants_route_and_a_loop_is_held(proxy2: Proxy, standin: StandIn,
                                                     tmp_path: Path) -> None:
+    since = time.time()  # the shared proxy's log holds earlier tests' records too
     reset_state(proxy2)
     proxy2.state_file.write(codex_state())
     standin.clear()
@@ -65,9 +67,9 @@ def test_opencode_variants_route_and_a_loop_is_held(proxy2: Proxy, standin: Stan
                                       if r["api"] == "chat" and r["body"].get("tools")]
     assert [r["model"] for r in received] == ["standin-openai-deep"] * 3 + \
         ["standin-openai-fast"] * 4 + ["standin-openai-coder"] * 2
-    events = [r for r in _records(proxy2.home) if r.get("endpoint") == "/v1/chat/completions"
+    events = [r for r in _records(proxy2.home, since) if r.get("endpoint") == "/v1/chat/completions"
               and r.get("target") != "high-reasoning"]
-    on_claude = [r for r in _records(proxy2.home) if r.get("target") == "high-reasoning"
+    on_claude = [r for r in _records(proxy2.home, since) if r.get("target") == "high-reasoning"
                  and r.get("tool_loop")]
     assert len(on_claude) == 2 and all(r.get("reasoning_lost") for r in on_claude)
     held = [(r["held"]["target"], r["held"]["instead_of"]) for r in events if r.get("reason") == "held"]
