@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import callbacks.model_route_callback as hook
+import callbacks.routing as routing
 from callbacks.core.state import State
 from callbacks.stores.statefile import StateFile
 
@@ -60,7 +61,7 @@ def test_internal_error_passes_the_request_through_unchanged(
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("detector exploded")
 
-    monkeypatch.setattr(hook, "detect_strength", boom)
+    monkeypatch.setattr(routing, "detect_strength", boom)
     data = {"model": "claude-opus-4-8", "thinking": {"type": "disabled"}}
     out = call(router, data, "anthropic_messages")
     assert out["model"] == "claude-opus-4-8"

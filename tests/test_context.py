@@ -17,7 +17,7 @@ from app.tail import format_request
 from callbacks.core.context import CHARS_PER_TOKEN, MEDIA_TOKENS, estimate_tokens, guard
 from callbacks.core.fallbacks import failure_reason, fallback_chain, fallback_record
 from callbacks.core.state import State, StateError, TierTarget, parse_state, state_to_dict
-from callbacks.model_route_callback import route_request
+from callbacks.routing import route_request
 from callbacks.stores.eventlog import EVENTS_NAME
 from callbacks.stores.statefile import LiveState, StateFile, parse_state_text
 

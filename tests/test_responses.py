@@ -190,7 +190,7 @@ def test_a_reasoning_item_litellm_made_from_thinking_is_known_by_its_signature()
 
 
 def test_an_effort_the_anthropic_target_refuses_is_lowered_and_said() -> None:
-    from callbacks.model_route_callback import lower_effort
+    from callbacks.routing import lower_effort
 
     claude = Target("high-reasoning", "anthropic/standin-high", anthropic=True, responses=False)
     work: dict[str, Any] = {"input": [], "reasoning": {"effort": "xhigh", "summary": "auto"}}

@@ -1,0 +1,219 @@
+"""What each call did, for the records and the memory: the ``done`` / ``failed`` records, the
+body each deployment really gets (``done.sent``), a history refitted for a fallback, what a call
+produced (the conversation memory) and the rate-limit figures providers report (headroom).
+
+:class:`CallBook` holds it for one proxy worker; the callback's LiteLLM hooks hand it their
+arguments. Nothing here may fail a call: the hooks catch and log.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from callbacks.core.events import (
+    outcome_record,
+)
+from callbacks.core.fallbacks import (
+    attempt_record,
+    chain_failed_record,
+    fallback_record,
+    retry_after,
+)
+from callbacks.core.headroom import (
+    Quota,
+    quota_of_failure,
+    quota_summary,
+)
+from callbacks.core.produced import produced_blocks, provider_reasoning
+from callbacks.proxy_targets import ProxyTargets
+from callbacks.routing import _anthropic_native, fit_to_target, target_of
+from callbacks.stores.base import LiveView
+from callbacks.stores.memory import ConversationMemory, Producer
+from callbacks.stores.quotas import QuotaBook
+
+log = logging.getLogger("reasoning_panel")
+
+METADATA_KEY: Final = "reasoning_panel"
+STARTED_KEY: Final = "reasoning_panel_at"  # when the hook saw the request (Unix seconds)
+MAX_ATTEMPTS: Final = 20
+
+
+def call_metadata(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The request metadata inside LiteLLM's call kwargs (deployment hook and log events): the
+    one holding the decision record (a client's own ``metadata``, e.g. Claude Code's
+    ``user_id``, can sit beside it), else the first there is."""
+    found = [holder[key] for holder in (kwargs, kwargs.get("litellm_params") or {})
+             for key in ("litellm_metadata", "metadata")
+             if isinstance(holder.get(key), dict) and holder[key]]
+    return next((m for m in found if METADATA_KEY in m), found[0] if found else {})
+
+
+# The reasoning fields of a body (what :func:`provider_reasoning` reads), kept per call from the
+# deployment hook until the call's outcome: a few references, never a copy of the body.
+SENT_KEYS: Final = ("thinking", "reasoning_effort", "output_config", "reasoning", "messages",
+                    "input")
+MAX_SENT: Final = 4096  # calls in flight whose final body is kept (the oldest go first)
+
+
+def _sent_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: body[key] for key in SENT_KEYS if key in body}
+
+
+def _reported_body(kwargs: Mapping[str, Any]) -> Any:
+    """The body LiteLLM's logging reports it sent, on the paths where it does (no deployment
+    hook ran: a call LiteLLM made without one)."""
+    return (kwargs.get("additional_args") or {}).get("complete_input_dict")
+
+
+def _newest_thinking(messages: list[Any]) -> bool:
+    """Whether any message holds a thinking block, looking from the newest one (a kept block
+    is most often in the last assistant turns)."""
+    for message in reversed(messages):
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if isinstance(content, list) and any(
+                isinstance(b, Mapping) and b.get("type") in ("thinking", "redacted_thinking")
+                for b in content):
+            return True
+    return False
+
+
+def _hidden_retry(kwargs: Mapping[str, Any], routed: Mapping[str, Any]) -> bool:
+    """Whether LiteLLM retried the call without thinking after the provider refused a block.
+
+    On the native Messages path LiteLLM strips every thinking block and calls again once when
+    the provider answers 400 about a signature; nothing flags it. The final body it reports
+    then holds none of the blocks the hook sent.
+    """
+    fitted = [routed.get("history") or {}] + list(routed.get("refits") or [])
+    sent_blocks = (fitted[-1].get("history", fitted[-1]) or {}).get("kept", 0)
+    if not sent_blocks or routed.get("endpoint") != "/v1/messages" or \
+            not _anthropic_native(str(routed.get("fitted_for") or "")):
+        return False  # only the native Messages path retries that way
+    final = kwargs.get("messages")
+    return isinstance(final, list) and not _newest_thinking(final)
+
+
+class CallBook:
+    """One worker's bookkeeping of calls (see the module docstring)."""
+
+    def __init__(self, memory: ConversationMemory, targets: ProxyTargets, quotas: QuotaBook,
+                 emit: Callable[[dict[str, Any]], None], live: LiveView) -> None:
+        self.memory, self.targets, self.quotas, self.emit, self.live = \
+            memory, targets, quotas, emit, live
+        self._sent: dict[str, dict[str, Any]] = {}  # call id -> the final body's reasoning fields
+
+    def keep_sent(self, body: Mapping[str, Any]) -> None:
+        """Remember the reasoning fields of the body this deployment gets, for ``done.sent``
+        (the last attempt's wins: the one that served the call)."""
+        call_id = body.get("litellm_call_id")
+        if not isinstance(call_id, str):
+            return
+        sent = self._sent
+        sent.pop(call_id, None)
+        if len(sent) >= MAX_SENT:
+            del sent[next(iter(sent))]
+        sent[call_id] = _sent_fields(body)
+
+    def take_sent(self, kwargs: Mapping[str, Any]) -> Any:
+        call_id = kwargs.get("litellm_call_id")
+        kept = self._sent.pop(call_id, None) if isinstance(call_id, str) else None
+        return kept if kept is not None else _reported_body(kwargs)
+
+    def fit_deployment(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+        metadata = call_metadata(kwargs)
+        record = metadata.get(METADATA_KEY)
+        if not isinstance(record, dict) or not (isinstance(kwargs.get("messages"), list)
+                                                or isinstance(kwargs.get("input"), list)):
+            return None
+        model = self.targets.deployment_model((metadata.get("model_info") or {}).get("id"))
+        model = model or str(kwargs.get("model") or "")
+        group = str(metadata.get("model_group") or record.get("target") or model)
+        if not model or model == record.get("fitted_for"):
+            return None
+        work = dict(kwargs)
+        none_tier = record.get("target") is not None and record.get("tier") == "none"
+        extra = fit_to_target(work, target_of(group, model), self.memory,
+                              strip_all=none_tier)
+        record["fitted_for"] = model
+        if extra.get("reasoning_lost") or (extra.get("history") or {}).get("dropped"):
+            record.setdefault("refits", []).append({"group": group, "model": model, **extra})
+        return work
+
+    def keeps_headroom(self) -> bool:
+        state = self.live.state  # figures are recorded only while some tier keeps a headroom
+        return state is not None and any(t.min_remaining for t in state.tiers.values())
+
+    def failed_quota(self, metadata: Mapping[str, Any], model: Any,
+                      exception: Exception) -> None:
+        if self.keeps_headroom():
+            quota = quota_of_failure(exception, (metadata.get("model_info") or {}).get("id"),
+                                     metadata.get("model_group") or model, time.time(),
+                                     retry_after(exception))
+            if quota is not None:
+                self.quotas.record(quota)
+
+    def remember(self, kwargs: Any, response_obj: Any) -> None:
+        signatures, tools = produced_blocks(response_obj)
+        if not signatures and not tools:
+            return
+        slo = kwargs.get("standard_logging_object") or {}
+        group = slo.get("model_group") or kwargs.get("model")
+        if not group:
+            return
+        record = call_metadata(kwargs).get(METADATA_KEY) or {}
+        model = self.targets.deployment_model(slo.get("model_id")) or str(kwargs.get("model") or "")
+        tier = record.get("tier") if record.get("target") else None
+        self.memory.remember(Producer(str(group), model, tier), signatures, tools)
+
+    def outcome(self, kwargs: Any, failed: bool, quota: Quota | None = None) -> None:
+        try:
+            metadata = call_metadata(kwargs)
+            record = outcome_record(kwargs, failed, metadata.get(STARTED_KEY))
+            if quota is not None:
+                record["quota"] = quota_summary(quota)
+            routed = metadata.get(METADATA_KEY) or {}
+            if routed.get("refits"):
+                record["refits"] = routed["refits"]
+            fallback = None if failed or not routed.get("fallbacks") else fallback_record(
+                routed.get("target"), record.get("model_group"), routed.get("attempts") or [])
+            if fallback is not None:
+                record.update(fallback=fallback, attempts=routed.get("attempts") or [])
+            wait = retry_after(kwargs.get("exception")) if failed else None
+            if wait is not None:  # the provider's cooldown, for the panel's tier health
+                record["retry_after"] = wait
+            sent = self.take_sent(kwargs)
+            if not failed:
+                if _hidden_retry(kwargs, routed):
+                    record["hidden_retry"] = True
+                    # LiteLLM dropped ``thinking`` and every thinking block before the retry
+                    kept = sent if isinstance(sent, Mapping) else {}
+                    sent = {k: v for k, v in kept.items() if k != "thinking"} | {
+                        "messages": kwargs.get("messages")}
+                record["sent"] = provider_reasoning(sent)
+            self.emit(record)
+        except Exception:  # pragma: no cover - logging must never fail a call
+            log.exception("reasoning-panel: could not record a call's outcome")
+
+    def attempt_failed(self, request_data: Mapping[str, Any], exception: Exception) -> None:
+        """A failed attempt: its rate-limit figures, and for a request with a fallback chain,
+        the attempt in its record."""
+        metadata = call_metadata(request_data)
+        self.failed_quota(metadata, request_data.get("model"), exception)
+        record = metadata.get(METADATA_KEY)
+        if isinstance(record, dict) and record.get("fallbacks"):
+            attempts = record.setdefault("attempts", [])
+            if len(attempts) < MAX_ATTEMPTS:
+                attempts.append(attempt_record(
+                    str(metadata.get("model_group") or request_data.get("model")),
+                    (metadata.get("model_info") or {}).get("id"), exception))
+
+    def chain_failed(self, request_data: Mapping[str, Any], exception: Exception) -> None:
+        """The one ``failed`` record of a request whose whole fallback chain failed."""
+        metadata = call_metadata(request_data)
+        record = metadata.get(METADATA_KEY)
+        if isinstance(record, dict) and record.get("fallbacks"):
+            self.emit(chain_failed_record(request_data.get("litellm_call_id"), record, exception,
+                                          metadata.get(STARTED_KEY)))
