@@ -32,8 +32,9 @@ from callbacks.stores.statefile import StateFile
 
 SOURCES = sorted((PROJECT_ROOT / "callbacks").rglob("*.py")) + sorted(
     (PROJECT_ROOT / "app").rglob("*.py"))
-PROSE = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8") if \
-    (PROJECT_ROOT / "README.md").exists() else "A paragraph of prose. " * 400
+PROSE = "\n".join(page.read_text(encoding="utf-8") for page in [
+    PROJECT_ROOT / "README.md", *sorted((PROJECT_ROOT / "docs").glob("*.md"))] if page.exists()
+) or "A paragraph of prose. " * 400
 
 
 def _pct(values: list[float], p: float) -> float:

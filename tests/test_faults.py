@@ -1,6 +1,6 @@
 """Fault suite: what can go wrong around the callback, and the promise that holds each time.
 
-Every test's docstring names the promise it checks; README.md lists them under Reliability.
+Every test's docstring names the promise it checks; docs/reliability.md lists them.
 """
 
 from __future__ import annotations
