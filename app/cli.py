@@ -103,7 +103,7 @@ def cmd_proxy(args: argparse.Namespace) -> int:
 
 
 def cmd_standin(args: argparse.Namespace) -> int:
-    from app.standin import main as standin_main
+    from app.standin.server import main as standin_main
 
     standin_main(["--host", args.host, "--port", str(args.port),
                   *(["--strict"] if args.strict else [])])
@@ -339,7 +339,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 def cmd_statusline(args: argparse.Namespace) -> int:
-    from app import statusline
+    from app.clients import statusline
 
     if args.install or args.dry_run:
         return statusline.install(_home(args), dry_run=args.dry_run)
@@ -347,7 +347,7 @@ def cmd_statusline(args: argparse.Namespace) -> int:
 
 
 def cmd_claude(args: argparse.Namespace) -> int:
-    from app.claude import run_claude
+    from app.clients.claude import run_claude
 
     claude_args = args.claude_args[1:] if args.claude_args[:1] == ["--"] else args.claude_args
     return run_claude(_home(args), Path(args.config).expanduser() if args.config else None,
@@ -355,7 +355,7 @@ def cmd_claude(args: argparse.Namespace) -> int:
 
 
 def cmd_codex(args: argparse.Namespace) -> int:
-    from app.codex import run_codex
+    from app.clients.codex import run_codex
 
     codex_args = args.codex_args[1:] if args.codex_args[:1] == ["--"] else args.codex_args
     return run_codex(_home(args), Path(args.config).expanduser() if args.config else None,
@@ -388,11 +388,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     if args.statusline:
-        from app.statusline_bench import run_statusline_bench
+        from app.bench.statusline import run_statusline_bench
 
         return run_statusline_bench(as_json=args.json, runs=10 if args.quick else 40)
     if args.panel:
-        from app.panel_bench import run_panel_bench
+        from app.bench.panel import run_panel_bench
 
         results = run_panel_bench(args.json)
         if args.json:
@@ -403,10 +403,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     fleet_url = args.redis or os.environ.get(REDIS_URL_ENV, "").strip()
     if fleet_url:
-        from app.fleet_bench import run_fleet_bench
+        from app.bench.fleet import run_fleet_bench
 
         return run_fleet_bench(fleet_url, quick=args.quick, as_json=args.json)
-    from app.bench import run_bench
+    from app.bench.main import run_bench
 
     return run_bench(quick=args.quick, as_json=args.json, fallbacks_only=args.fallbacks)
 

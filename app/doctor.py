@@ -153,7 +153,7 @@ def state_check(store: Store) -> tuple[Check, str | None]:
 
 
 def proxy_check(url: str | None, config: str | None) -> Check:
-    from app.client_proxy import proxy_answers
+    from app.clients.proxy import proxy_answers
 
     if not url:
         return Check("proxy", "warn", "no proxy recorded for this state folder (a proxy started "

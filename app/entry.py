@@ -30,7 +30,7 @@ def main() -> int:
     home = statusline_home(sys.argv[1:])
     if home is not None:
         try:
-            from app.statusline import main as statusline
+            from app.clients.statusline import main as statusline
         except Exception:  # noqa: BLE001 - a broken install still gives Claude Code a line
             print("reasoning-panel: -")
             return 0

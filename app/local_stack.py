@@ -134,7 +134,7 @@ def _spawn(name: str, cmd: list[str], env: dict[str, str], url: str, log_path: P
 def start_standin(port: int | None = None, log_path: Path | None = None,
                   timeout: float = 30, strict: bool = False) -> Service:
     """Start the stand-in provider and wait until it answers; ``strict`` applies the Anthropic
-    API's rules on replayed history (app/standin.py)."""
+    API's rules on replayed history (app/standin/server.py)."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = [sys.executable, "-m", "app.standin", "--port", str(port), *(["--strict"] if strict else [])]

@@ -49,7 +49,7 @@ class StandIn:
         self._call("POST", "/_standin/faults",
                    {"model": model, "status": status, "delay_ms": delay_ms})
 
-    # Misbehaviour on purpose (app/standin.py documents each kind and its error texts).
+    # Misbehaviour on purpose (app/standin/server.py documents each kind and its error texts).
     def misbehave(self, model: str, kind: str, count: int | None = None,
                   retry_after: int | None = None, delay_ms: int | None = None,
                   status: int | None = None, every: int | None = None) -> None:

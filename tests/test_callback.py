@@ -78,7 +78,7 @@ def test_unknown_model_type_is_not_routed(router: hook.ReasoningRouter) -> None:
 
 def test_proxy_side_never_imports_textual() -> None:
     """The callback runs headless on servers: importing it must not pull in the TUI."""
-    code = ("import sys, callbacks.model_route_callback, callbacks.launcher, app.standin, "
+    code = ("import sys, callbacks.model_route_callback, callbacks.launcher, app.standin.server, "
             "app.local_stack; print('textual' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parent.parent)

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import pytest
 
-from app.client_window import (
+from app.clients.window import (
     CLIENT_WINDOW_ENV,
     WINDOWS_FILE,
     client_window,
@@ -241,7 +241,7 @@ def test_codex_no_window_and_unknown_windows_set_nothing(home: Proxy, fake_codex
 
 
 def test_a_window_too_small_to_work_in_is_left_to_the_context_guard() -> None:
-    from app.client_window import MIN_WINDOW, client_window, describe
+    from app.clients.window import MIN_WINDOW, client_window, describe
 
     state = State(tiers=tiers(low=TierTarget("low-reasoning", max_input_tokens=8000),
                               high=TierTarget("high-reasoning", max_input_tokens=200_000)))

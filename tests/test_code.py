@@ -96,3 +96,11 @@ def test_the_callback_module_is_a_thin_adapter() -> None:
 def test_no_import_circles() -> None:
     """A reader can take any module with what it imports, and no more (design.md's layers)."""
     assert import_circles() == []
+
+
+def test_every_package_says_what_it_is() -> None:
+    """A reader finds a part by its folder: each package opens with a docstring."""
+    silent = [str(init.relative_to(ROOT)) for layer in ("callbacks", "app")
+              for init in (ROOT / layer).rglob("__init__.py")
+              if ast.get_docstring(ast.parse(init.read_text())) is None]
+    assert silent == []

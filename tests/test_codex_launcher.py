@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from app.codex import codex_command, codex_model
+from app.clients.codex import codex_command, codex_model
 from app.local_stack import cli_command
 from callbacks.core.state import State
 

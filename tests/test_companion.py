@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
+from app.clients.statusline import render
 from app.local_stack import cli_command
-from app.statusline import render
 from callbacks.core.state import Preset, TierTarget
 from callbacks.stores.eventlog import EVENTS_NAME
 from callbacks.stores.statefile import StateFile
@@ -342,7 +342,7 @@ def test_bench_statusline_reports_its_figures() -> None:
 def test_the_status_line_reads_only_its_sessions_lines(tmp_path: Path) -> None:
     """The tail is filtered on raw lines before parsing: the session's records and the
     outcomes of its calls, from the rotated file too when the current one has none."""
-    from app.statusline import session_records
+    from app.clients.statusline import session_records
 
     records = sessions_log()
     (tmp_path / (EVENTS_NAME + ".1")).write_text("".join(json.dumps(r) + "\n" for r in records[:8]))

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.bench import config_without_callback
+from app.bench.main import config_without_callback
 from app.local_stack import start_proxy
 from app.panel.app import ReasoningPanel
 from callbacks.core.state import State

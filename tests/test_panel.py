@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Input, OptionList, Static
 
-from app.client_window import WINDOWS_FILE
+from app.clients.window import WINDOWS_FILE
 from app.panel.app import ReasoningPanel
 from app.panel.screens import DetailScreen, ModelPicker, SettingsScreen
 from callbacks.core.state import DEFAULT_EFFORT_MAP, State

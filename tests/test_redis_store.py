@@ -385,7 +385,7 @@ def test_a_tool_id_remembered_on_one_instance_is_recalled_on_another(
 
 def test_the_status_line_and_the_report_read_the_fleets_stream(
         server: RedisServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from app.statusline import session_records
+    from app.clients.statusline import session_records
 
     fleet = store(server, tmp_path)
     sink = fleet.event_log()

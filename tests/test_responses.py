@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.standin_rules import encrypted_content, responses_error
+from app.standin.rules import encrypted_content, responses_error
 from callbacks.core.history import ENCRYPTED_PREFIX, Target
 from callbacks.core.responses_history import fit_input, is_responses, tool_loop
 from callbacks.core.sessions import is_subagent, who_sent

@@ -18,8 +18,7 @@ import openai
 import pytest
 from starlette.testclient import TestClient
 
-from app.standin import StandIn as StandInApp
-from app.standin_rules import (
+from app.standin.rules import (
     EXPECTED_THINKING,
     count_input_tokens,
     encrypted_by,
@@ -27,6 +26,7 @@ from app.standin_rules import (
     sign,
     verifies,
 )
+from app.standin.server import StandIn as StandInApp
 
 from .conftest import Proxy, StandIn
 

@@ -1,0 +1,1 @@
+"""The terminal dashboard (Textual): the tiers, the request stream, sessions, settings."""

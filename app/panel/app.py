@@ -20,7 +20,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from app.client_window import group_windows, model_window, saved_windows
+from app.clients.window import group_windows, model_window, saved_windows
 from app.panel.model import PASS, PanelModel, Request, count_text, money, sparkline
 from app.panel.prices import price
 from app.panel.screens import DetailScreen, ModelPicker, SettingsScreen

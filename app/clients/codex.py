@@ -5,7 +5,7 @@ Uses the proxy that serves the state folder (or starts one, stopped when Codex e
 key in :data:`KEY_ENV`), so ``~/.codex`` is never edited. The model Codex starts with (``-m``,
 else :data:`DEFAULT_MODEL`) is added to the state's ``route_models`` when no pattern routes it
 yet, and the launcher says so. Unless told not to, Codex also gets the smallest input window a
-session can reach (:mod:`app.client_window`) so it compacts before a tier's model would refuse.
+session can reach (:mod:`app.clients.window`) so it compacts before a tier's model would refuse.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Final, TextIO
 
-from app.client_proxy import client_proxy, find_client, run_client, teller
-from app.client_window import CLIENT_WINDOW_ENV, codex_window_args, describe, launch_window
+from app.clients.proxy import client_proxy, find_client, run_client, teller
+from app.clients.window import CLIENT_WINDOW_ENV, codex_window_args, describe, launch_window
 from callbacks.stores.store import open_store
 
 PROXY_LOG: Final = "codex-proxy.log"

@@ -8,7 +8,7 @@
   deployment: the proxy without the callback is asked for ``medium-reasoning`` directly, the one
   with it for ``claude-opus-4-8`` at effort medium, which the callback routes there. (LiteLLM's
   own cost differs from one target model to another; that is not the callback's cost.)
-- the context estimate and the fallback hop (:mod:`app.bench_context`; alone with ``--fallbacks``).
+- the context estimate and the fallback hop (:mod:`app.bench.context`; alone with ``--fallbacks``).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from typing import Any
 import httpx
 import yaml
 
-from app.bench_context import measure_context, measure_fallback_hop, measure_standalone_hop
-from app.bench_context import rows as context_rows
+from app.bench.context import measure_context, measure_fallback_hop, measure_standalone_hop
+from app.bench.context import rows as context_rows
 from app.local_stack import DEMO_CONFIG, Service, start_proxy, start_standin
 from app.panel.model import percentile as nearest_rank
 from callbacks.core.state import State
@@ -207,7 +207,7 @@ def measure_long_conversation(n: int) -> dict[str, float]:
 
 def measure_responses_history(n: int) -> dict[str, float]:
     """p50 / p99 of the hook on :func:`responses_history` (wall and CPU time), in microseconds."""
-    from app.bench_responses import responses_history
+    from app.bench.responses import responses_history
     from callbacks.core.history import ENCRYPTED_PREFIX
     from callbacks.model_route_callback import ReasoningRouter
     from callbacks.stores.memory import Producer
@@ -580,7 +580,7 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
         _print(figures, context_rows(figures), as_json)
         return 0
 
-    from app.statusline_bench import measure_statusline
+    from app.bench.statusline import measure_statusline
 
     results: dict[str, float] = {"unix_time": time.time(), "cpus": float(os.cpu_count() or 0),
                                  "load_1m_before": os.getloadavg()[0]}

@@ -4,7 +4,7 @@ Uses the proxy that serves the state folder when it answers, else starts one (an
 Claude Code exits), then runs ``claude`` with ``ANTHROPIC_BASE_URL`` / ``ANTHROPIC_AUTH_TOKEN``
 pointing at it and, unless told not to, the status line (through ``claude --settings``, so the
 user's own settings files are left alone) and the smallest input window a session can reach
-(:mod:`app.client_window`), so that Claude Code compacts before any tier's model would refuse it.
+(:mod:`app.clients.window`), so that Claude Code compacts before any tier's model would refuse it.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import os
 from pathlib import Path
 from typing import Final, TextIO
 
-from app.client_proxy import client_proxy, find_client, run_client, teller
-from app.client_window import claude_window_env, describe, launch_window
-from app.statusline import statusline_setting
+from app.clients.proxy import client_proxy, find_client, run_client, teller
+from app.clients.statusline import statusline_setting
+from app.clients.window import claude_window_env, describe, launch_window
 
 PROXY_LOG: Final = "claude-proxy.log"
 

@@ -2,7 +2,7 @@
 Responses API's checks on replayed history (with the APIs' own error texts), the tool-call
 convention, token counting.
 
-``app/standin.py`` serves them; its docstring describes the behaviour. Tests may import
+``app/standin/server.py`` serves them; its docstring describes the behaviour. Tests may import
 ``sign``, ``redacted_data`` and ``encrypted_content`` to build history a model accepts.
 """
 

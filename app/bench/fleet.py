@@ -25,7 +25,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from app.bench import event_lag, percentile, time_hooks
+from app.bench.main import event_lag, percentile, time_hooks
 from app.local_stack import Service, cli_command, free_port, start_proxy
 from callbacks.core.state import State
 from callbacks.stores.base import REDIS_URL_ENV, StoreError

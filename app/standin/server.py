@@ -44,7 +44,7 @@ user message with ``tool_result`` blocks (messages), a run of ``tool`` messages 
 too (its text says ``step K of N``).
 Without ``steps=N`` (or without tools) the answer is text.
 
-Signatures are deterministic: ``standin_rules.sign(model, text)`` (an HMAC of the model and the
+Signatures are deterministic: ``rules.sign(model, text)`` (an HMAC of the model and the
 thinking text, base64, about 250 characters, starting ``E`` like a real one), so a block verifies
 only on the model that made it and only with its text unchanged. ``redacted_data(model, seed)``
 and ``encrypted_content(model, seed)`` are self-verifying per model.
@@ -136,7 +136,7 @@ Order: a fault (after its delay), then the rate limit, then the context limit, t
 rules. Errors come in each API's shape: Anthropic ``{"type": "error", "error": {"type",
 "message"}, "request_id"}``, OpenAI ``{"error": {"message", "type", "param", "code"}}``.
 
-Tokens are counted cheaply and deterministically (``standin_rules.count_input_tokens``): the
+Tokens are counted cheaply and deterministically (``rules.count_input_tokens``): the
 characters of the JSON of system/instructions + messages/input + tools, divided by 4 (at least
 1): 4,000 characters of text are about 1,000 tokens. Output tokens are the words of the reply.
 
@@ -178,7 +178,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from app import standin_rules as rules
+from app.standin import rules
 
 MAX_RECORDED: Final = 2000
 MAX_REMEMBERED: Final = 10000  # tool_use ids kept to say which model made them

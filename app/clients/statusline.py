@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from app.panel.model import Request
 
 PLACEHOLDER: Final = "reasoning-panel: -"
-CLIENT_WINDOW_ENV: Final = "REASONING_PANEL_CLIENT_WINDOW"  # app.client_window's, imported late
+CLIENT_WINDOW_ENV: Final = "REASONING_PANEL_CLIENT_WINDOW"  # app.clients.window's, imported late
 WINDOW_CHECK: Final = "window-check.json"
 TAIL_BYTES: Final = 2 * 1024 * 1024  # about 5,000 requests: the recent past of every session
 CALL_ID: Final = re.compile(rb'"call_id":\s*"([^"]*)"')
@@ -194,7 +194,7 @@ def _window_warning(home: Path, given: str) -> str | None:
                 return cached.get("warning")  # type: ignore[no-any-return]
         except (OSError, ValueError, AttributeError):
             pass
-    from app.client_window import window_warning
+    from app.clients.window import window_warning
 
     warning = window_warning(home, os.environ)
     if not fleet:

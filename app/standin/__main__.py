@@ -1,0 +1,3 @@
+from app.standin.server import main
+
+main()
