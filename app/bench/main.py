@@ -161,6 +161,30 @@ def long_conversation(messages: int = 200, thinking_blocks: int = 50) -> dict[st
             "output_config": {"effort": "medium"}, "tools": TOOLS, "messages": history}
 
 
+def time_fitting_hook(router: Any, body: dict[str, Any], call_type: str, n: int
+                      ) -> tuple[list[float], list[float]]:
+    """Wall and CPU time (us) of ``n`` pre-call hooks on ``body`` after 200 warm-up calls; every
+    tool id is remembered, so the hook never waits. Checks it really fitted the history."""
+    samples: list[float] = []
+    cpu: list[float] = []
+    for i in range(n + 200):
+        data = dict(body, litellm_metadata={}, litellm_call_id=f"{call_type}-{i}")
+        coro = router.async_pre_call_hook(None, None, data, call_type)
+        start, used = time.perf_counter_ns(), time.thread_time_ns()
+        try:
+            coro.send(None)
+        except StopIteration:
+            pass
+        if i >= 200:  # warm-up
+            samples.append((time.perf_counter_ns() - start) / 1000)
+            cpu.append((time.thread_time_ns() - used) / 1000)
+    record = data["litellm_metadata"]["reasoning_panel"]
+    assert record["history"]["dropped"] > 0, record  # the bench measures real fitting
+    if router.events is not None:
+        router.events.flush()
+    return samples, cpu
+
+
 def measure_long_conversation(n: int) -> dict[str, float]:
     """The hook's cost on a long conversation (history fitting, the tool-loop hold, the shared
     SQLite memory, events on), in microseconds."""
@@ -172,8 +196,6 @@ def measure_long_conversation(n: int) -> dict[str, float]:
     signatures = signatures_in(body)
     tools = [b["id"] for m in body["messages"] if m["role"] == "assistant"
              for b in m["content"] if b["type"] == "tool_use"]
-    samples: list[float] = []
-    cpu: list[float] = []
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as home:
         state_file = StateFile.in_home(Path(home))
         state_file.write(State())
@@ -185,21 +207,7 @@ def measure_long_conversation(n: int) -> dict[str, float]:
         router.memory.remember(groups[0], [], tools)
         router.memory.flush()
         settle(state_file)
-        for i in range(n + 200):
-            data = dict(body, litellm_metadata={}, litellm_call_id=f"long-{i}")
-            coro = router.async_pre_call_hook(None, None, data, "anthropic_messages")
-            start, used = time.perf_counter_ns(), time.thread_time_ns()
-            try:
-                coro.send(None)  # every tool_use is remembered: the hook never waits
-            except StopIteration:
-                pass
-            if i >= 200:  # warm-up
-                samples.append((time.perf_counter_ns() - start) / 1000)
-                cpu.append((time.thread_time_ns() - used) / 1000)
-        record = data["litellm_metadata"]["reasoning_panel"]
-        assert record["history"]["dropped"] > 0, record  # the bench measures real fitting
-        if router.events is not None:
-            router.events.flush()
+        samples, cpu = time_fitting_hook(router, body, "anthropic_messages", n)
     return {"long_hook_us_p50": percentile(samples, 50), "long_hook_us_p99": percentile(samples, 99),
             "long_hook_cpu_us_p50": percentile(cpu, 50), "long_hook_cpu_us_p99": percentile(cpu, 99),
             "long_messages": float(len(body["messages"])), "long_thinking_blocks": float(len(signatures))}
@@ -215,8 +223,6 @@ def measure_responses_history(n: int) -> dict[str, float]:
     body = responses_history()
     reasoning = [i for i in body["input"] if i["type"] == "reasoning"]
     calls = [i["call_id"] for i in body["input"] if i["type"] == "function_call"]
-    samples: list[float] = []
-    cpu: list[float] = []
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as home:
         state_file = StateFile.in_home(Path(home))
         state_file.write(State(route_models=("claude-*", "gpt-5.5*")))
@@ -229,21 +235,7 @@ def measure_responses_history(n: int) -> dict[str, float]:
         router.memory.remember(groups[0], [], calls)
         router.memory.flush()
         settle(state_file)
-        for i in range(n + 200):
-            data = dict(body, litellm_metadata={}, litellm_call_id=f"responses-{i}")
-            coro = router.async_pre_call_hook(None, None, data, "aresponses")
-            start, used = time.perf_counter_ns(), time.thread_time_ns()
-            try:
-                coro.send(None)  # every call id is remembered: the hook never waits
-            except StopIteration:
-                pass
-            if i >= 200:  # warm-up
-                samples.append((time.perf_counter_ns() - start) / 1000)
-                cpu.append((time.thread_time_ns() - used) / 1000)
-        record = data["litellm_metadata"]["reasoning_panel"]
-        assert record["history"]["dropped"] > 0, record  # the bench measures real fitting
-        if router.events is not None:
-            router.events.flush()
+        samples, cpu = time_fitting_hook(router, body, "aresponses", n)
     return {"responses_hook_us_p50": percentile(samples, 50),
             "responses_hook_us_p99": percentile(samples, 99),
             "responses_hook_cpu_us_p50": percentile(cpu, 50),
