@@ -263,11 +263,6 @@ def lower_effort(work: dict[str, Any], target: Target) -> dict[str, Any] | None:
     return {"from": effort, "to": "high", "why": f"{target.model} does not take it"}
 
 
-def _reasoning_on(body: Mapping[str, Any]) -> bool:
-    reasoning = body.get("reasoning")
-    return isinstance(reasoning, Mapping) and reasoning.get("effort") not in (None, "none")
-
-
 def _fit_responses(work: dict[str, Any], target: Target, memory: ConversationMemory | None,
                    strip_all: bool, unheld_loop: bool) -> dict[str, Any]:
     """:func:`fit_to_target` for a Responses ``input``.
@@ -287,7 +282,7 @@ def _fit_responses(work: dict[str, Any], target: Target, memory: ConversationMem
     fit = responses.fit_input(work, target, producers, strip_all)
     out: dict[str, Any] = {}
     fitted = fit.messages if fit.messages is not None else items
-    if not strip_all and _reasoning_on(work) and target.anthropic and not target.responses and (
+    if not strip_all and thinking_on(work) and target.anthropic and not target.responses and (
             (unheld_loop and responses.tool_loop(work))
             or responses.calls_without_signed_reasoning(fitted)):
         apply_patch(work, reasoning_patch(work, "none", TierTarget(target.group)))
