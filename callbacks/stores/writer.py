@@ -6,6 +6,11 @@ process polls the queue every ``poll_s`` and hands what it finds, in batches, to
 burst gathers into one batch by itself. A new process (a forked proxy worker) starts its own
 thread and queue: what the parent had queued is the parent's to write. Past ``max_pending``
 queued items, new ones are dropped and counted in ``dropped``, never blocking the caller.
+
+A write that raises one of the ``retry`` exceptions (a remote store away) keeps its batch: after
+a pause from ``backoff`` (``poll_s`` without one) the very same list is written again, until it
+goes through; meanwhile ``flush`` waits and new items queue up to ``max_pending``. Any other
+exception drops the batch (counted in ``dropped``, logged) and the writer goes on.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, Protocol, TypeVar
 
 log = logging.getLogger("reasoning_panel")
 
@@ -24,17 +29,29 @@ T = TypeVar("T")
 POLL_S: Final = 0.01  # how long a queued item waits at most before its write begins
 
 
+class Delays(Protocol):
+    """Pauses between retries, e.g. :class:`callbacks.stores.base.Backoff`."""
+
+    def wait(self) -> None: ...
+
+    def reset(self) -> None: ...
+
+
 class BatchWriter(Generic[T]):
     """Items put from any thread, written in order by one polling thread per process."""
 
     def __init__(self, name: str, write: Callable[[list[T]], None], max_pending: int,
-                 batch: int = 1_000, poll_s: float = POLL_S) -> None:
+                 batch: int = 1_000, poll_s: float = POLL_S,
+                 retry: tuple[type[Exception], ...] = (), backoff: Delays | None = None) -> None:
         self.name = name
         self.max_pending = max_pending
         self.batch = batch
         self.poll_s = poll_s
         self.dropped = 0
+        """Items not written: the queue was full, or their batch failed."""
         self._write = write
+        self._retry = retry
+        self._backoff = backoff
         self._queue: collections.deque[T] = collections.deque()
         self._pid = 0
         self._busy = False
@@ -92,8 +109,22 @@ class BatchWriter(Generic[T]):
             while queue and len(batch) < self.batch:
                 batch.append(queue.popleft())
             try:
-                self._write(batch)
+                self._write_until_done(batch)
             except Exception:  # noqa: BLE001 - the writer must never die
+                self.dropped += len(batch)
                 log.exception("reasoning-panel: the %s writer failed a batch", self.name)
             finally:
                 self._busy = False
+
+    def _write_until_done(self, batch: list[T]) -> None:
+        while True:
+            try:
+                self._write(batch)
+                break
+            except self._retry:  # the same list again: ``write`` may know it by identity
+                if self._backoff is None:
+                    time.sleep(self.poll_s)
+                else:
+                    self._backoff.wait()
+        if self._backoff is not None:
+            self._backoff.reset()
