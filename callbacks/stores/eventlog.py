@@ -72,7 +72,7 @@ class EventLog:
     # --- producer side (the request path): cheap, never raises -------------------------------
 
     def emit(self, record: dict[str, Any]) -> None:
-        """Queue a record for writing (an append; the writer polls for it)."""
+        """Queue a record for writing (an append; the writer takes it within a window)."""
         self._writer.put(record)
 
     def flush(self, timeout: float = 5.0) -> bool:
