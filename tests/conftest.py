@@ -114,9 +114,11 @@ def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
 def _proxy(tmp_path_factory: pytest.TempPathFactory, standin: StandIn, workers: int
            ) -> Iterator[Proxy]:
     home = tmp_path_factory.mktemp(f"home-{workers}w")
-    # started from an unrelated folder: the command must work from any cwd
+    # started from an unrelated folder: the command must work from any cwd; each test worker
+    # (pytest -n) starts its own, at times both at once on a loaded machine: hence 300 s
     service = start_proxy(home, standin_url=standin.url, num_workers=workers,
-                          log_path=home / "proxy.log", cwd=tmp_path_factory.mktemp("cwd"))
+                          log_path=home / "proxy.log", cwd=tmp_path_factory.mktemp("cwd"),
+                          timeout=300)
     yield Proxy(service, home)
     service.stop()
 
