@@ -72,9 +72,9 @@ def _newest_thinking(messages: list[Any]) -> bool:
     """Whether any message holds a thinking block, looking from the newest one (a kept block
     is most often in the last assistant turns)."""
     for message in reversed(messages):
-        content = message.get("content") if isinstance(message, Mapping) else None
+        content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list) and any(
-                isinstance(b, Mapping) and b.get("type") in ("thinking", "redacted_thinking")
+                isinstance(b, dict) and b.get("type") in ("thinking", "redacted_thinking")
                 for b in content):
             return True
     return False
@@ -189,7 +189,7 @@ class CallBook:
                 if _hidden_retry(kwargs, routed):
                     record["hidden_retry"] = True
                     # LiteLLM dropped ``thinking`` and every thinking block before the retry
-                    kept = sent if isinstance(sent, Mapping) else {}
+                    kept = sent if isinstance(sent, dict) else {}
                     sent = {k: v for k, v in kept.items() if k != "thinking"} | {
                         "messages": kwargs.get("messages")}
                 record["sent"] = provider_reasoning(sent)

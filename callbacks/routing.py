@@ -240,9 +240,9 @@ def default_effort(work: dict[str, Any], target: Target) -> dict[str, Any] | Non
     """A Responses call with no effort decides as medium, the OpenAI models' default; a target
     LiteLLM translates to (Anthropic, chat) would get no reasoning at all, so it is told."""
     reasoning = work.get("reasoning")
-    if target.responses or (isinstance(reasoning, Mapping) and reasoning.get("effort")):
+    if target.responses or (isinstance(reasoning, dict) and reasoning.get("effort")):
         return None
-    work["reasoning"] = {**(reasoning if isinstance(reasoning, Mapping) else {}), "effort": "medium"}
+    work["reasoning"] = {**(reasoning if isinstance(reasoning, dict) else {}), "effort": "medium"}
     return {"to": "medium", "why": f"no effort sent; {target.model or target.group} has no default"}
 
 

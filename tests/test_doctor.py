@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 import yaml
 
+from app import doctor as doctor_module
 from app.cli import main
 from app.local_stack import DEMO_CONFIG, free_port
+from callbacks.core.preflight import Check
 from callbacks.launcher import PROXY_INFO_FILE
 from callbacks.stores.base import REDIS_URL_ENV
 from callbacks.stores.statefile import HOME_ENV
@@ -20,13 +22,35 @@ from .conftest import Proxy, reset_state
 pytestmark = pytest.mark.timeout(240)
 
 
+real_import_check = doctor_module.import_check
+IMPORT_CHECKS: dict[tuple[str, Path], Check] = {}
+
+
+def import_check_once(name: str, config: Path) -> Check:
+    """The real import check, run once per callback name and config folder in this module: it
+    imports LiteLLM in a fresh interpreter (about 12 s of CPU), and its answer depends on
+    nothing else the tests vary."""
+    key = (name, config.parent)
+    if key not in IMPORT_CHECKS:
+        IMPORT_CHECKS[key] = real_import_check(name, config)
+    return IMPORT_CHECKS[key]
+
+
 @pytest.fixture(autouse=True)
 def _env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No fleet mode or state folder leaks in from the environment or from another test
-    (``main`` exports ``--redis``)."""
+    (``main`` exports ``--redis``); the callback's import is checked once per name and folder."""
     monkeypatch.delenv(REDIS_URL_ENV, raising=False)
     monkeypatch.delenv(HOME_ENV, raising=False)
     monkeypatch.delenv("LITELLM_MASTER_KEY", raising=False)
+    monkeypatch.setattr(doctor_module, "import_check", import_check_once)
+
+
+@pytest.fixture(scope="module")
+def configs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One folder for the configs the tests write (each its own file name), so the import
+    check of the same callback from there runs once."""
+    return tmp_path_factory.mktemp("configs")
 
 
 def doctor(home: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
@@ -42,10 +66,10 @@ def private_home(tmp_path: Path) -> Path:
     return home
 
 
-def write_config(tmp_path: Path, **litellm_settings: Any) -> Path:
+def write_config(folder: Path, name: str, **litellm_settings: Any) -> Path:
     config = yaml.safe_load(DEMO_CONFIG.read_text())
     config["litellm_settings"].update(litellm_settings)
-    path = tmp_path / "proxy.yaml"
+    path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -108,10 +132,11 @@ def test_a_proxy_that_is_down_fails(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert checks["config"]["status"] == "ok"  # the running proxy's config, from the state folder
 
 
-def test_a_bypassing_setting_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bypassing_setting_is_named(tmp_path: Path, configs: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
     home = private_home(tmp_path)
-    config = write_config(tmp_path, use_chat_completions_url_for_anthropic_messages=True,
-                          drop_params=False)
+    config = write_config(configs, "bypassing",
+                          use_chat_completions_url_for_anthropic_messages=True, drop_params=False)
     code, checks = doctor(home, "--config", str(config), capsys=capsys)
     assert code == 0  # warnings: routing works, with a gap
     assert checks["endpoint /v1/messages"]["status"] == "warn"
@@ -119,11 +144,12 @@ def test_a_bypassing_setting_is_named(tmp_path: Path, capsys: pytest.CaptureFixt
     assert checks["drop_params"]["status"] == "warn"
 
 
-def test_a_callback_only_logging_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_callback_only_logging_fails(tmp_path: Path, configs: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
     home = private_home(tmp_path)
     config = yaml.safe_load(DEMO_CONFIG.read_text())
     config["litellm_settings"]["success_callback"] = [config["litellm_settings"].pop("callbacks")]
-    path = tmp_path / "logging-only.yaml"
+    path = configs / "logging-only.yaml"
     path.write_text(yaml.safe_dump(config))
     code, checks = doctor(home, "--config", str(path), capsys=capsys)
     assert code == 1
@@ -131,10 +157,11 @@ def test_a_callback_only_logging_fails(tmp_path: Path, capsys: pytest.CaptureFix
     assert "never runs" in checks["callback"]["message"]
 
 
-def test_a_callback_that_does_not_import_fails(tmp_path: Path,
+def test_a_callback_that_does_not_import_fails(tmp_path: Path, configs: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     home = private_home(tmp_path)
-    config = write_config(tmp_path, callbacks="model_route_callback.proxy_handler_instance")
+    config = write_config(configs, "unknown-callback",
+                          callbacks="model_route_callback.proxy_handler_instance")
     code, checks = doctor(home, "--config", str(config), capsys=capsys)
     assert code == 1
     assert checks["callback_import"]["status"] == "fail"

@@ -1,11 +1,14 @@
-"""The background writer the event log and the memory share: order, limits, failures, forks."""
+"""The background writer the stores share: order, limits, failures, retries, forks."""
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 
-from callbacks.stores.writer import BatchWriter
+from callbacks.stores.writer import BatchWriter, WriterThread
+
+from .redis_server import poll
 
 
 def test_items_are_written_in_order_and_flush_waits_for_them() -> None:
@@ -15,6 +18,32 @@ def test_items_are_written_in_order_and_flush_waits_for_them() -> None:
         writer.put(i)
     assert writer.flush(5.0)
     assert written == list(range(1000)) and not writer.pending()
+
+
+def test_writers_sharing_a_thread_are_written_by_one_thread_started_by_the_first_item() -> None:
+    shared = WriterThread("test-shared", window_s=0.02)
+    names: list[str] = []
+    events: list[int] = []
+    memory: list[int] = []
+
+    def into(out: list[int]) -> Callable[[list[int]], None]:
+        def write(batch: list[int]) -> None:
+            names.append(threading.current_thread().name)
+            out.extend(batch)
+        return write
+
+    first = BatchWriter("a", into(events), max_pending=1_000, thread=shared)
+    second = BatchWriter("b", into(memory), max_pending=1_000, thread=shared)
+    assert "reasoning-panel-test-shared" not in {t.name for t in threading.enumerate()}
+    for i in range(300):  # a burst, as a loaded proxy's records and memory entries come
+        first.put(i)
+        second.put_many([i, -i])
+    assert first.flush(5.0) and second.flush(5.0)
+    assert events == list(range(300))
+    assert memory == [x for i in range(300) for x in (i, -i)]
+    assert set(names) == {"reasoning-panel-test-shared"}
+    assert len(names) < 20  # the burst went in a few rounds, not one write per item
+    assert [t.name for t in threading.enumerate()].count("reasoning-panel-test-shared") == 1
 
 
 def test_a_full_queue_drops_and_counts_new_items_without_blocking() -> None:
@@ -47,6 +76,69 @@ def test_a_failing_write_does_not_stop_the_writer() -> None:
     assert writer.flush(5.0)
     writer.put("good")
     assert writer.flush(5.0) and written == ["good"]
+
+
+class Away(Exception):
+    """A remote store that does not answer."""
+
+
+class Pauses:
+    """Delays between retries, counted; each waits until the test lets it go."""
+
+    def __init__(self) -> None:
+        self.waits = 0
+        self.resets = 0
+        self.go = threading.Event()
+
+    def wait(self) -> None:
+        self.waits += 1
+        self.go.wait(5.0)
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+def test_a_batch_failing_with_a_retry_exception_is_written_again_until_it_goes_through() -> None:
+    tries: list[list[int]] = []
+    written: list[int] = []
+
+    def write(batch: list[int]) -> None:
+        tries.append(batch)
+        if len(tries) <= 3:
+            raise Away("not answering")
+        written.extend(batch)
+
+    pauses = Pauses()
+    writer = BatchWriter("test", write, max_pending=1_000, batch=10, retry=(Away,), backoff=pauses)
+    for i in range(100):
+        writer.put(i)
+    poll(lambda: pauses.waits == 1, timeout=5.0, what="the first failure")
+    for i in range(100, 150):  # queued meanwhile, written after the kept batch
+        writer.put(i)
+    assert not writer.flush(0.05) and writer.pending() and written == []
+    pauses.go.set()
+    assert writer.flush(5.0)
+    assert written == list(range(150)) and writer.dropped == 0  # each once, in order
+    assert tries[1] is tries[0] and tries[2] is tries[0] and tries[3] is tries[0]  # the same list
+    assert pauses.waits == 3 and pauses.resets >= 1
+    assert len(tries) == 3 + len({id(batch) for batch in tries})  # every other batch tried once
+
+
+def test_an_exception_not_named_for_retry_drops_its_batch_and_the_writer_goes_on() -> None:
+    written: list[str] = []
+
+    def write(batch: list[str]) -> None:
+        if "bad" in batch:
+            raise ValueError("cannot encode")
+        written.extend(batch)
+
+    pauses = Pauses()
+    writer = BatchWriter("test", write, max_pending=100, batch=1, retry=(Away,), backoff=pauses)
+    writer.put("bad")
+    assert writer.flush(5.0)
+    writer.put("good")
+    assert writer.flush(5.0)
+    assert written == ["good"] and writer.dropped == 1 and pauses.waits == 0
 
 
 def test_a_forked_process_writes_its_own_items_only() -> None:

@@ -34,7 +34,7 @@ def apply_patch(body: dict[str, Any], patch: Patch) -> None:
 
 
 def _thinking_on(thinking: Any) -> bool:
-    return isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "adaptive")
+    return isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive")
 
 
 def reasoning_patch(body: Mapping[str, Any], tier: str, target: TierTarget) -> Patch:
@@ -58,16 +58,16 @@ def reasoning_patch(body: Mapping[str, Any], tier: str, target: TierTarget) -> P
     if "thinking" in body and body.get("thinking") != {"type": "disabled"}:
         patch["thinking"] = {"type": "disabled"} if tier == "none" else DELETE
     output_config = body.get("output_config")
-    if isinstance(output_config, Mapping) and "effort" in output_config:
+    if isinstance(output_config, dict) and "effort" in output_config:
         rest = {k: v for k, v in output_config.items() if k != "effort"}
         patch["output_config"] = rest or DELETE
 
     for key, value in copy.deepcopy(dict(target.params)).items():  # never share the state's
         current = patch.get(key, body.get(key))
-        if key == "output_config" and isinstance(current, Mapping) and isinstance(value, Mapping):
+        if key == "output_config" and isinstance(current, dict) and isinstance(value, dict):
             value = {**current, **value}
         client = body.get(key)
-        if key == "thinking" and _thinking_on(value) and isinstance(client, Mapping):
+        if key == "thinking" and _thinking_on(value) and isinstance(client, dict):
             # the client's extra keys (e.g. ``display``) survive a replaced thinking mode
             value = {**{k: v for k, v in client.items() if k not in ("type", "budget_tokens")},
                      **value}
@@ -88,11 +88,11 @@ def _message_efforts(messages: Any, output_config: Any) -> list[Any] | None:
     the top level: the same value, or removed when the top level has none. None: no change."""
     if not isinstance(messages, list):
         return None
-    effort = output_config.get("effort") if isinstance(output_config, Mapping) else None
+    effort = output_config.get("effort") if isinstance(output_config, dict) else None
     out, changed = [], False
     for message in messages:
-        config = message.get("output_config") if isinstance(message, Mapping) else None
-        if isinstance(config, Mapping) and "effort" in config and config["effort"] != effort:
+        config = message.get("output_config") if isinstance(message, dict) else None
+        if isinstance(config, dict) and "effort" in config and config["effort"] != effort:
             rest = {k: v for k, v in config.items() if k != "effort"}
             if effort is not None:
                 rest["effort"] = effort
@@ -106,14 +106,14 @@ def _message_efforts(messages: Any, output_config: Any) -> list[Any] | None:
 
 def _drop_clear_thinking(context_management: Any) -> Any:
     """``context_management`` without thinking-clearing edits; None when nothing to change."""
-    if not isinstance(context_management, Mapping):
+    if not isinstance(context_management, dict):
         return None
     edits = context_management.get("edits")
     if not isinstance(edits, list):
         return None
     kept = [
         e for e in edits
-        if not (isinstance(e, Mapping) and str(e.get("type", "")).startswith("clear_thinking"))
+        if not (isinstance(e, dict) and str(e.get("type", "")).startswith("clear_thinking"))
     ]
     if len(kept) == len(edits):
         return None
@@ -130,14 +130,14 @@ def clean_schema(schema: Any) -> Any:
     """A copy of a JSON schema with Cerebras-unsupported keywords moved into descriptions."""
     if isinstance(schema, list):
         return [clean_schema(item) for item in schema]
-    if not isinstance(schema, Mapping):
+    if not isinstance(schema, dict):
         return schema
     out: dict[str, Any] = {}
     moved: list[str] = []
     for key, value in schema.items():
-        if key in CEREBRAS_UNSUPPORTED and not isinstance(value, Mapping):
+        if key in CEREBRAS_UNSUPPORTED and not isinstance(value, dict):
             moved.append(f"{key}: {value}")
-        elif key in _SCHEMA_MAPS and isinstance(value, Mapping):
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
             out[key] = {name: clean_schema(sub) for name, sub in value.items()}
         elif key in _SCHEMA_LISTS or key in ("items", "additionalProperties", "not"):
             out[key] = clean_schema(value)
@@ -152,12 +152,12 @@ def clean_schema(schema: Any) -> Any:
 
 
 def _clean_tool(tool: Any) -> Any:
-    if not isinstance(tool, Mapping):
+    if not isinstance(tool, dict):
         return tool
     if isinstance(tool.get("input_schema"), Mapping):  # Anthropic
         return {**tool, "input_schema": clean_schema(tool["input_schema"])}
     function = tool.get("function")
-    if isinstance(function, Mapping) and isinstance(function.get("parameters"), Mapping):  # OpenAI
+    if isinstance(function, dict) and isinstance(function.get("parameters"), Mapping):  # OpenAI
         return {**tool, "function": {**function, "parameters": clean_schema(function["parameters"])}}
     if isinstance(tool.get("parameters"), Mapping):  # OpenAI Responses API
         return {**tool, "parameters": clean_schema(tool["parameters"])}
@@ -168,7 +168,7 @@ def _block_text(block: Any) -> str:
     """One content block as plain text; tool blocks are described, not dropped."""
     if isinstance(block, str):
         return block
-    if not isinstance(block, Mapping):
+    if not isinstance(block, dict):
         return str(block)
     kind = block.get("type")
     if kind == "text" or (kind is None and "text" in block):
@@ -195,7 +195,7 @@ def _content_text(content: Any) -> str:
 def _plain_messages(messages: list[Any]) -> list[Any]:
     out = []
     for message in messages:
-        if isinstance(message, Mapping) and isinstance(message.get("content"), list):
+        if isinstance(message, dict) and isinstance(message.get("content"), list):
             message = {**message, "content": _content_text(message["content"])}
         out.append(message)
     return out

@@ -62,7 +62,7 @@ def latest_user_text(body: Mapping[str, Any], notes: list[str] | None = None) ->
             notes.append(f"messages={_short(messages)} ignored: not a list")
         return ""
     for message in reversed(messages):
-        if not isinstance(message, Mapping) or message.get("role") != "user":
+        if not isinstance(message, dict) or message.get("role") != "user":
             continue
         content = message.get("content")
         if isinstance(content, str):
@@ -71,7 +71,7 @@ def latest_user_text(body: Mapping[str, Any], notes: list[str] | None = None) ->
             return "\n".join(
                 str(block.get("text", ""))
                 for block in content
-                if isinstance(block, Mapping) and isinstance(block.get("text"), str)
+                if isinstance(block, dict) and isinstance(block.get("text"), str)
             )
         return ""
     return ""
@@ -79,18 +79,18 @@ def latest_user_text(body: Mapping[str, Any], notes: list[str] | None = None) ->
 
 def reasoning_fields(body: Mapping[str, Any]) -> list[str]:
     """The reasoning-related fields a request carries, as ``name=value`` (for explanations)."""
-    if not isinstance(body, Mapping):
+    if not isinstance(body, dict):
         return []
     found = []
     thinking = body.get("thinking")
-    if isinstance(thinking, Mapping):
+    if isinstance(thinking, dict):
         found.append(f"thinking.type={thinking.get('type')}")
         if "budget_tokens" in thinking:
             found.append(f"thinking.budget_tokens={thinking.get('budget_tokens')}")
     elif "thinking" in body:
         found.append(f"thinking={_short(thinking)}")
     output_config = body.get("output_config")
-    if isinstance(output_config, Mapping) and "effort" in output_config:
+    if isinstance(output_config, dict) and "effort" in output_config:
         found.append(f"output_config.effort={output_config.get('effort')}")
     where, value = message_effort(body)
     if value is not None:
@@ -98,7 +98,7 @@ def reasoning_fields(body: Mapping[str, Any]) -> list[str]:
     if "reasoning_effort" in body:
         found.append(f"reasoning_effort={body.get('reasoning_effort')}")
     reasoning = body.get("reasoning")
-    if isinstance(reasoning, Mapping) and "effort" in reasoning:
+    if isinstance(reasoning, dict) and "effort" in reasoning:
         found.append(f"reasoning.effort={reasoning.get('effort')}")
     return found
 
@@ -112,7 +112,7 @@ def message_effort(body: Mapping[str, Any]) -> tuple[str, Any]:
             message = messages[i]
             if type(message) is dict and "output_config" in message:  # the common case, fast
                 config = message["output_config"]
-                if isinstance(config, Mapping) and config.get("effort") is not None:
+                if isinstance(config, dict) and config.get("effort") is not None:
                     return f"messages[{i}].output_config.effort", config["effort"]
     return "", None
 
@@ -125,7 +125,7 @@ def _short(value: Any) -> str:
 def detect_strength(body: Mapping[str, Any], settings: Detection) -> Strength:
     """Decide the reasoning strength of a request body (any endpoint's shape)."""
     notes: list[str] = []
-    if not isinstance(body, Mapping):
+    if not isinstance(body, dict):
         return Strength("none", "default", "", "default", (f"body={_short(body)} is not a mapping",))
     effort_map = settings.effort_map
 
@@ -137,7 +137,7 @@ def detect_strength(body: Mapping[str, Any], settings: Detection) -> Strength:
 
     thinking = body.get("thinking", None)
     has_thinking = "thinking" in body
-    if has_thinking and not isinstance(thinking, Mapping):
+    if has_thinking and not isinstance(thinking, dict):
         notes.append(f"thinking={thinking!r} ignored: not a mapping")
         thinking = None
     kind = thinking.get("type") if thinking is not None else None
@@ -158,11 +158,11 @@ def detect_strength(body: Mapping[str, Any], settings: Detection) -> Strength:
         if found:
             return found
     reasoning = body.get("reasoning")
-    if isinstance(reasoning, Mapping) and reasoning.get("effort") is not None:
+    if isinstance(reasoning, dict) and reasoning.get("effort") is not None:
         found = effort("reasoning.effort", reasoning["effort"], "reasoning_effort")
         if found:
             return found
-    elif reasoning is not None and not isinstance(reasoning, Mapping):
+    elif reasoning is not None and not isinstance(reasoning, dict):
         notes.append(f"reasoning={reasoning!r} ignored: not a mapping")
     # a Responses body with no effort: the model's default effort
     if isinstance(body.get("input"), list | str) and "messages" not in body:
@@ -171,9 +171,9 @@ def detect_strength(body: Mapping[str, Any], settings: Detection) -> Strength:
 
     # 4. Anthropic effort (top level, else the last message-level one), only with thinking on
     output_config = body.get("output_config")
-    raw_effort = output_config.get("effort") if isinstance(output_config, Mapping) else None
+    raw_effort = output_config.get("effort") if isinstance(output_config, dict) else None
     signal = "output_config.effort"
-    if output_config is not None and not isinstance(output_config, Mapping):
+    if output_config is not None and not isinstance(output_config, dict):
         notes.append(f"output_config={output_config!r} ignored: not a mapping")
     if raw_effort is None:
         signal, raw_effort = message_effort(body)

@@ -140,16 +140,16 @@ def tool_loop(body: Mapping[str, Any]) -> list[str]:
         return []
     last = next((m for m in reversed(messages)
                  if not (isinstance(m, dict) and m.get("role") == "system")), None)
-    if not isinstance(last, Mapping):
+    if not isinstance(last, dict):
         return []
     content = last.get("content")
     answers = last.get("role") == "tool" or (
         last.get("role") == "user" and isinstance(content, list)
-        and any(isinstance(b, Mapping) and b.get("type") == "tool_result" for b in content))
+        and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content))
     if not answers:
         return []
     for message in reversed(messages):
-        if isinstance(message, Mapping) and message.get("role") == "assistant":
+        if isinstance(message, dict) and message.get("role") == "assistant":
             return _tool_ids(message)
     return []
 
@@ -158,12 +158,12 @@ def _tool_ids(message: Mapping[str, Any]) -> list[str]:
     ids: list[str] = []
     content = message.get("content")
     for block in content if isinstance(content, list) else ():
-        if isinstance(block, Mapping) and block.get("type") == "tool_use" and \
+        if isinstance(block, dict) and block.get("type") == "tool_use" and \
                 isinstance(block.get("id"), str):
             ids.append(block["id"])
     calls = message.get("tool_calls")
     for call in calls if isinstance(calls, list) else ():
-        if isinstance(call, Mapping) and isinstance(call.get("id"), str):
+        if isinstance(call, dict) and isinstance(call.get("id"), str):
             ids.append(call["id"])
     return ids
 
@@ -173,11 +173,11 @@ def thinking_on(body: Mapping[str, Any]) -> bool:
     effort (``reasoning_effort``, ``reasoning.effort``) other than none, which LiteLLM turns
     into thinking for an Anthropic target."""
     thinking = body.get("thinking")
-    if isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "adaptive"):
+    if isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
         return True
     reasoning = body.get("reasoning")
     effort = body.get("reasoning_effort") or (
-        reasoning.get("effort") if isinstance(reasoning, Mapping) else None)
+        reasoning.get("effort") if isinstance(reasoning, dict) else None)
     return effort not in (None, "none") and thinking is None
 
 
@@ -277,13 +277,13 @@ def fit_history(body: Mapping[str, Any], target: Target, producers: Mapping[str,
 
 def _last_assistant(messages: list[Any]) -> Any:
     for message in reversed(messages):
-        if isinstance(message, Mapping) and message.get("role") == "assistant":
+        if isinstance(message, dict) and message.get("role") == "assistant":
             return message
     return None
 
 
 def _starts_with_thinking(message: Any) -> bool:
-    if not isinstance(message, Mapping):
+    if not isinstance(message, dict):
         return False
     content = message.get("content")
     if isinstance(content, list) and content:

@@ -44,8 +44,8 @@ def request_headers(data: Mapping[str, Any]) -> dict[str, str]:
     the same request's headers are parsed once, however many questions are asked of them)."""
     global _parsed
     server = data.get("proxy_server_request")
-    headers = server.get("headers") if isinstance(server, Mapping) else None
-    if not isinstance(headers, Mapping):
+    headers = server.get("headers") if isinstance(server, dict) else None
+    if not isinstance(headers, dict):
         return {}
     seen, parsed = _parsed
     if seen is headers:
@@ -58,15 +58,15 @@ def request_headers(data: Mapping[str, Any]) -> dict[str, str]:
 def _client_body(data: Mapping[str, Any]) -> Mapping[str, Any]:
     """The body as the client sent it (LiteLLM keeps a copy), else the request data."""
     server = data.get("proxy_server_request")
-    body = server.get("body") if isinstance(server, Mapping) else None
-    return body if isinstance(body, Mapping) else data
+    body = server.get("body") if isinstance(server, dict) else None
+    return body if isinstance(body, dict) else data
 
 
 def _user_id_session(data: Mapping[str, Any]) -> str | None:
     """``session_id`` inside the JSON string ``metadata.user_id`` (Claude Code)."""
     for source in (data, _client_body(data)):
         metadata = source.get("metadata")
-        user_id = metadata.get("user_id") if isinstance(metadata, Mapping) else None
+        user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
         if not isinstance(user_id, str) or not user_id.startswith("{"):
             continue
         try:
@@ -81,7 +81,7 @@ def _user_id_session(data: Mapping[str, Any]) -> str | None:
 def _codex_body_session(data: Mapping[str, Any]) -> str | None:
     for source in (data, _client_body(data)):
         metadata = source.get("client_metadata")
-        session = metadata.get("session_id") if isinstance(metadata, Mapping) else None
+        session = metadata.get("session_id") if isinstance(metadata, dict) else None
         if _short(session) or _short(source.get("prompt_cache_key")):
             return _short(session) or _short(source.get("prompt_cache_key"))
     return None
@@ -128,7 +128,7 @@ def _first_system_text(data: Mapping[str, Any]) -> str:
     system = data.get("system")
     if isinstance(system, str):
         return system
-    if isinstance(system, list) and system and isinstance(system[0], Mapping):
+    if isinstance(system, list) and system and isinstance(system[0], dict):
         text = system[0].get("text")
         return text if isinstance(text, str) else ""
     return ""

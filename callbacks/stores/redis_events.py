@@ -2,11 +2,12 @@
 worker appends to and every reader (``tail``, the panel) reads.
 
 Writing never waits on Redis: :meth:`RedisEventLog.emit` queues the record (up to
-``MAX_PENDING``; beyond that records are dropped and counted); a background thread sends
-batches. While Redis is unreachable the thread keeps the batch and retries; once it is back, a
-``fleet`` record says how long it was away and how many records were dropped. Each batch goes
-through a small script that skips records the stream already has (each writer numbers its
-records), so a batch retried after a timeout is never added twice.
+``MAX_PENDING``; beyond that records are dropped and counted); the stores' background writer
+(:class:`~callbacks.stores.writer.BatchWriter`) sends batches. While Redis is unreachable it
+keeps the batch and retries; once Redis is back, a ``fleet`` record says how long it was away
+and how many records were dropped. Each batch goes through a small script that skips records
+the stream already has (each writer numbers its records), so a batch retried after a timeout is
+never added twice.
 
 Reading: :func:`read_events` pages back with ``XREVRANGE``; :func:`follow_events` goes on with
 ``XREAD BLOCK`` from the last entry id it returned, so a reader that reconnects misses nothing
@@ -15,7 +16,6 @@ and sees nothing twice (unless the stream was trimmed past it meanwhile).
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import os
@@ -31,13 +31,13 @@ from callbacks.core.events import fleet_record
 from callbacks.stores.base import Backoff, Record
 from callbacks.stores.eventlog import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
 from callbacks.stores.redis_conn import BLOCK_MS, TIMEOUT_S, RedisConfig, explain
+from callbacks.stores.writer import BatchWriter
 
 log = logging.getLogger("reasoning_panel")
 
 STREAM_MAXLEN: Final = 100_000  # entries kept (approximately: MAXLEN ~)
 MAX_PENDING: Final = 20_000  # records buffered per worker while Redis is away
 BATCH: Final = 500
-COALESCE_S: Final = 0.002
 SEQUENCE_TTL_S: Final = 24 * 3600
 
 # KEYS: stream, sequence key. ARGV: maxlen, sequence ttl, then (sequence, record) pairs.
@@ -70,101 +70,71 @@ class RedisEventLog:
         self.maxlen = maxlen
         self.max_bytes = DEFAULT_MAX_BYTES  # set by the hook from the state; the stream is
         self.backups = DEFAULT_BACKUPS  # bounded by entries instead
-        self.dropped = 0
         self.sent = 0
         self.down: str | None = None
-        self._queue: collections.deque[Record] = collections.deque()
-        self._inflight: list[tuple[int, str]] = []
-        self._wake = threading.Event()
+        self._writer: BatchWriter[Record] = BatchWriter(
+            "stream", self._send, MAX_PENDING, BATCH, retry=(redis.RedisError,),
+            backoff=Backoff(cap=0.5))
+        # The sender's own, per process (a forked worker starts afresh in _send):
         self._pid = 0
+        self._client: redis.Redis | None = None
+        self._script: Any = None
+        self._writer_id = ""
+        self._sequence = 0
+        self._numbered: tuple[list[Record], list[Any]] = ([], [])  # a batch, its script args
+        self._down_since = 0.0
+        self._reported = 0  # drops already told in a recovery record
 
-    # --- the request path ------------------------------------------------------------------
+    @property
+    def dropped(self) -> int:
+        """Records dropped: too many waiting while Redis was away, or a batch that failed."""
+        return self._writer.dropped
 
     def emit(self, record: Record) -> None:
-        if self._pid != os.getpid():
-            self._start()
-        if len(self._queue) >= MAX_PENDING:
-            self.dropped += 1
-            return
         record["instance"] = self.instance
-        self._queue.append(record)
-        if not self._wake.is_set():
-            self._wake.set()
+        self._writer.put(record)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far is in the stream (False if Redis is away)."""
-        deadline = time.monotonic() + timeout
-        while self._queue or self._inflight:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.001)
-        return True
+        return self._writer.flush(timeout)
 
-    def _start(self) -> None:
-        self._pid = os.getpid()
-        self._queue = collections.deque()
-        self._inflight = []
-        self._wake = threading.Event()
-        threading.Thread(target=self._run, name="reasoning-panel-stream", daemon=True).start()
+    # --- the sender thread (a RedisError keeps the batch: the writer sends it again) ---------
 
-    # --- the sender thread -------------------------------------------------------------------
-
-    def _run(self) -> None:
-        writer = f"{self.instance}:{secrets.token_hex(4)}"  # a restarted pid numbers afresh
-        sequence = 0
-        client: redis.Redis | None = None
-        script: Any = None
-        backoff = Backoff(cap=0.5)
-        down_since = 0.0
-        reported = 0  # drops already told in a recovery record
-        while True:
-            if not self._inflight:
-                self._wake.wait()
-                time.sleep(COALESCE_S)  # let a burst gather into one batch
-                self._wake.clear()
-                batch: list[tuple[int, str]] = []
-                while self._queue and len(batch) < BATCH:
-                    sequence += 1
-                    batch.append((sequence, _encode(self._queue.popleft())))
-                self._inflight = batch
-                if not batch:
-                    continue
-            try:
-                if client is None:
-                    client = self.config.client()
-                    script = client.register_script(ADD_SCRIPT)
-                args: list[Any] = [self.maxlen, SEQUENCE_TTL_S]
-                for item in self._inflight:
-                    args += item
-                script(keys=[self.config.keys.events, self.config.keys.sequence(writer)],
-                       args=args, client=client)
-                self.sent += len(self._inflight)
-                backoff.reset()
-                if self.down is not None:
-                    lost, reported = self.dropped - reported, self.dropped
-                    log.warning("reasoning-panel: Redis is back after %.1f s; the event stream "
-                                "resumes (%d records dropped meanwhile)",
-                                time.time() - down_since, lost)
-                    self.down = None
-                    self.emit(fleet_record("recovered", down_s=round(time.time() - down_since, 3),
-                                           dropped=lost))
-                self._inflight = []  # after the recovery record is queued: flush() waits for it
-                if self._queue:
-                    self._wake.set()
-            except redis.RedisError as exc:
-                if self.down is None:
-                    down_since = time.time()
-                    self.down = str(explain(exc, self.config))
-                    log.warning("reasoning-panel: %s; records are kept (up to %d) until it is back",
-                                self.down, MAX_PENDING)
-                if client is not None:
-                    client.close()
-                client = None
-                backoff.wait()
-            except Exception:  # noqa: BLE001 - the sender must never die
-                log.exception("reasoning-panel: could not send records; dropping a batch")
-                self.dropped += len(self._inflight)
-                self._inflight = []
+    def _send(self, batch: list[Record]) -> None:
+        if self._pid != os.getpid():
+            self._pid, self._client, self._sequence, self.down = os.getpid(), None, 0, None
+            self._writer_id = f"{self.instance}:{secrets.token_hex(4)}"  # a pid numbers afresh
+        if batch is not self._numbered[0]:  # a retried batch keeps its sequence numbers
+            args: list[Any] = [self.maxlen, SEQUENCE_TTL_S]
+            for record in batch:
+                self._sequence += 1
+                args += (self._sequence, _encode(record))
+            self._numbered = (batch, args)
+        try:
+            if self._client is None:
+                self._client = self.config.client()
+                self._script = self._client.register_script(ADD_SCRIPT)
+            self._script(keys=[self.config.keys.events, self.config.keys.sequence(self._writer_id)],
+                         args=self._numbered[1], client=self._client)
+        except redis.RedisError as exc:
+            if self.down is None:
+                self._down_since = time.time()
+                self.down = str(explain(exc, self.config))
+                log.warning("reasoning-panel: %s; records are kept (up to %d) until it is back",
+                            self.down, MAX_PENDING)
+            if self._client is not None:
+                self._client.close()
+            self._client = None
+            raise
+        self.sent += len(batch)
+        if self.down is not None:
+            down_s = time.time() - self._down_since
+            lost, self._reported = self.dropped - self._reported, self.dropped
+            log.warning("reasoning-panel: Redis is back after %.1f s; the event stream resumes "
+                        "(%d records dropped meanwhile)", down_s, lost)
+            self.down = None
+            # queued before this batch is done: flush() waits for it too
+            self.emit(fleet_record("recovered", down_s=round(down_s, 3), dropped=lost))
 
 
 # --- reading ---------------------------------------------------------------------------------

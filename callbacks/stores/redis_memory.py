@@ -11,7 +11,6 @@ made it ending, long before the client has run the tool.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import fcntl
 import logging
@@ -27,6 +26,7 @@ from callbacks.stores.base import Backoff
 from callbacks.stores.memory import Producer, Recall, SqliteMemory, signature_key, tool_key
 from callbacks.stores.redis_conn import BLOCK_MS, TIMEOUT_S, RedisConfig
 from callbacks.stores.statefile import atomic_write
+from callbacks.stores.writer import BatchWriter
 
 log = logging.getLogger("reasoning_panel")
 
@@ -47,22 +47,25 @@ class RedisMemory:
         self.local = local
         self.instance = instance
         self.home = local.path.parent
-        self.dropped = 0
-        self._out: collections.deque[Item] = collections.deque()
-        self._sending = False
-        self._wake = threading.Event()
+        self._writer: BatchWriter[Item] = BatchWriter(
+            "memory-send", self._send, MAX_PENDING, BATCH, retry=(redis.RedisError,),
+            backoff=Backoff(cap=1.0))
+        self._client: redis.Redis | None = None
         self._pid = 0
         self._start()
 
     def _start(self) -> None:
+        """Once in each process (a forked worker too): its own connection and follower."""
         if self._pid == os.getpid():
             return
-        self._pid = os.getpid()
-        self._out = collections.deque()
-        self._wake = threading.Event()
-        for target, name in ((self._send, "send"), (self._follow, "follow")):
-            threading.Thread(target=target, name=f"reasoning-panel-memory-{name}",
-                             daemon=True).start()
+        self._pid, self._client = os.getpid(), None
+        threading.Thread(target=self._follow, name="reasoning-panel-memory-follow",
+                         daemon=True).start()
+
+    @property
+    def dropped(self) -> int:
+        """Entries not sent to the fleet: too many waiting, or a batch that failed."""
+        return self._writer.dropped
 
     # --- the interface -----------------------------------------------------------------------
 
@@ -75,11 +78,7 @@ class RedisMemory:
             return
         self._start()
         self.local.remember_keys(items)
-        if len(self._out) + len(items) > MAX_PENDING:
-            self.dropped += len(items)
-            return
-        self._out.extend(items)
-        self._wake.set()
+        self._writer.put_many(items)
 
     def recall(self, signatures: Iterable[str], tool_use_ids: Iterable[str]) -> Recall:
         return self.local.recall(signatures, tool_use_ids)
@@ -87,49 +86,27 @@ class RedisMemory:
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until what was remembered here is local and sent to the fleet."""
         deadline = time.monotonic() + timeout
-        while self._out or self._sending:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.001)
-        return self.local.flush(max(0.0, deadline - time.monotonic()))
+        return self._writer.flush(timeout) and \
+            self.local.flush(max(0.0, deadline - time.monotonic()))
 
-    # --- sending ---------------------------------------------------------------------------------
+    # --- sending (a RedisError keeps the batch: the writer sends it again) ----------------------
 
-    def _send(self) -> None:
-        client: redis.Redis | None = None
-        backoff = Backoff(cap=1.0)
-        batch: list[Item] = []
-        while True:
-            if not batch:
-                self._wake.wait()
-                self._wake.clear()
-                self._sending = True
-                while self._out and len(batch) < BATCH:
-                    batch.append(self._out.popleft())
-                if not batch:
-                    self._sending = False
-                    continue
-            try:
-                if client is None:
-                    client = self.config.client()
-                pipe = client.pipeline(transaction=False)
-                for key, producer, at in batch:
-                    pipe.xadd(self.config.keys.memory, {
-                        "k": key, "g": producer.group, "m": producer.model,
-                        "t": producer.tier or "", "at": repr(at), "i": self.instance,
-                    }, maxlen=MEMORY_MAXLEN, approximate=True)
-                pipe.execute()
-                batch = []
-                backoff.reset()
-                if self._out:
-                    self._wake.set()
-                else:
-                    self._sending = False
-            except redis.RedisError:
-                if client is not None:
-                    client.close()
-                client = None
-                backoff.wait()  # keep the batch; the request path is not affected
+    def _send(self, batch: list[Item]) -> None:
+        try:
+            if self._client is None:
+                self._client = self.config.client()
+            pipe = self._client.pipeline(transaction=False)
+            for key, producer, at in batch:
+                pipe.xadd(self.config.keys.memory, {
+                    "k": key, "g": producer.group, "m": producer.model,
+                    "t": producer.tier or "", "at": repr(at), "i": self.instance,
+                }, maxlen=MEMORY_MAXLEN, approximate=True)
+            pipe.execute()
+        except redis.RedisError:
+            if self._client is not None:
+                self._client.close()
+            self._client = None
+            raise
 
     # --- following (one worker per state folder) ----------------------------------------------
 

@@ -37,10 +37,11 @@ HEADER: Final = """\
 # tier), presets (name -> {tiers, pin, caps}), long_context (model for requests no tier fits).
 """
 
-try:  # the C loader is several times faster; fall back when libyaml is missing
+try:  # the C loader and emitter are several times faster; fall back when libyaml is missing
     _Loader: Any = yaml.CSafeLoader
+    _Dumper: Any = yaml.CSafeDumper
 except AttributeError:  # pragma: no cover
-    _Loader = yaml.SafeLoader
+    _Loader, _Dumper = yaml.SafeLoader, yaml.SafeDumper
 
 
 def default_home() -> Path:
@@ -94,7 +95,8 @@ def atomic_write(path: Path, text: str, mode: int = 0o600, overwrite: bool = Tru
 
 def render_state(state: State) -> str:
     """The YAML text of a state, with the explanatory header."""
-    return HEADER + yaml.safe_dump(state_to_dict(state), sort_keys=False, default_flow_style=False)
+    return HEADER + yaml.dump(state_to_dict(state), Dumper=_Dumper, sort_keys=False,
+                              default_flow_style=False)
 
 
 def parse_state_text(text: str) -> State:
@@ -134,9 +136,10 @@ class StateFile:
     def write(self, state: State) -> None:
         ensure_private_dir(self.path.parent)
         text = render_state(state)
-        # one folder fsync after both renames: the state in force changes a disk flush sooner
-        atomic_write(self.saved_path, text, sync_dir=False)
-        atomic_write(self.path, text)
+        # The state in force first: the proxies see it one disk flush after the write began.
+        # The copy follows, and one folder fsync after both renames makes them durable.
+        atomic_write(self.path, text, sync_dir=False)
+        atomic_write(self.saved_path, text)
 
     def ensure(self, env: dict[str, str] | None = None) -> State:
         """The state on disk, first creating it from the environment's defaults if missing.
@@ -196,6 +199,7 @@ class LiveState:
         self._raw_problem: str | None = None  # what was wrong with them
         self._problem: str | None = None
         self._loaded_ns = 0  # when the file in force was written
+        self._loaded_raw = b""  # and its bytes
         self.state: State | None = None
 
     @property
@@ -239,11 +243,12 @@ class LiveState:
         except StateError as exc:
             self._raw_problem = str(exc)
             return self._keep(self._raw_problem)
-        self._loaded_ns = sig[3]
+        self._loaded_ns, self._loaded_raw = sig[3], raw
+        self._raw_problem = None
         return self._adopt(new)
 
     def _adopt(self, new: State) -> State:
-        old, self.state, self._problem, self._raw_problem = self.state, new, None, None
+        old, self.state, self._problem = self.state, new, None
         if old is not None and old != new:
             log.info("reasoning-panel: state reloaded from %s", self.file.path)
             if self._on_reload:
@@ -255,7 +260,10 @@ class LiveState:
             path = self.file.saved_path
             if os.stat(path).st_mtime_ns <= self._loaded_ns:
                 return None
-            return parse_state_text(path.read_text(encoding="utf-8"))
+            raw = path.read_bytes()
+            if raw == self._loaded_raw:  # the copy of the state in force (it is written after)
+                return None
+            return parse_state_text(raw.decode("utf-8"))
         except (OSError, UnicodeDecodeError, StateError):
             return None
 
