@@ -3,9 +3,10 @@
 The supported range is :data:`callbacks.core.preflight.SUPPORTED` (pyproject.toml states the
 same). Within it the hook API the callback uses (``CustomLogger.async_pre_call_hook``,
 ``async_pre_call_deployment_hook``, the success / failure hooks, ``Router.get_model_list`` /
-``get_deployment``) is the same; what is read here defensively is the proxy's module state,
-whose names are not an API: read with defaults, so that a LiteLLM that renamed one gives
-"unknown" in the preflight, never an error in the proxy.
+``get_deployment``) is the same (``async_post_call_failure_deployment_hook``, which the
+fallback records need, arrived in 1.100: the floor); what is read here defensively is the
+proxy's module state, whose names are not an API: read with defaults, so that a LiteLLM that
+renamed one gives "unknown" in the preflight, never an error in the proxy.
 """
 
 from __future__ import annotations
@@ -33,6 +34,11 @@ FALLBACK_NOTE_SINCE: Final = (1, 104, 0)
 """From LiteLLM 1.104 the error a client gets when a whole fallback chain failed (the first
 model's) ends with how the others failed: ``Fallback to fast-coder, low-reasoning also failed:
 ...``; before, the first model's error alone."""
+# What the callback does differently across the supported range:
+EFFORT_KEPT_SINCE: Final = (1, 101, 0)
+"""From LiteLLM 1.101 a deployment's ``model_info: {supports_reasoning: true}`` keeps a chat
+call's ``reasoning_effort`` for a model LiteLLM's model map does not know (a tier's
+``reasoning_effort: low`` on ``openai/<a new model>``); before, ``drop_params`` dropped it."""
 
 
 def litellm_version() -> str | None:
@@ -47,6 +53,23 @@ def error_names_failed_fallbacks(version: str | None = None) -> bool:
     """Whether this LiteLLM's error for a failed fallback chain says how the fallbacks failed."""
     parsed = parse_version(version or litellm_version() or "")
     return parsed is not None and parsed >= FALLBACK_NOTE_SINCE
+
+
+def keep_reasoning_effort(body: dict[str, Any], version: str | None = None
+                          ) -> dict[str, Any] | None:
+    """The body a deployment gets, with ``reasoning_effort`` in ``allowed_openai_params`` where
+    this LiteLLM would drop it (before :data:`EFFORT_KEPT_SINCE`, for a deployment whose
+    ``model_info`` says it supports reasoning); None when nothing changes."""
+    parsed = parse_version(version or litellm_version() or "")
+    if parsed is None or parsed >= EFFORT_KEPT_SINCE or not body.get("reasoning_effort"):
+        return None
+    metadata = next((m for m in (body.get("metadata"), body.get("litellm_metadata"))
+                     if isinstance(m, dict) and isinstance(m.get("model_info"), dict)), {})
+    allowed = list(body.get("allowed_openai_params") or [])
+    if not metadata.get("model_info", {}).get("supports_reasoning") or \
+            "reasoning_effort" in allowed:
+        return None
+    return {**body, "allowed_openai_params": [*allowed, "reasoning_effort"]}
 
 
 def proxy_server() -> Any:

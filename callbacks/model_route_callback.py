@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from litellm.integrations.custom_logger import CustomLogger
 
+from callbacks.compat import keep_reasoning_effort
 from callbacks.core.events import redact, refused_record, reload_record, routed_record
 from callbacks.core.headroom import quota_of_call
 from callbacks.outcomes import METADATA_KEY, STARTED_KEY, CallBook, call_metadata
@@ -132,6 +133,7 @@ class ReasoningRouter(CustomLogger):
         except Exception:  # never break a call
             log.exception("reasoning-panel: could not fit the history to the deployment")
             fitted = None
+        fitted = keep_reasoning_effort(fitted if fitted is not None else kwargs) or fitted
         try:
             self.book.keep_sent(fitted if fitted is not None else kwargs)
         except Exception:  # pragma: no cover - bookkeeping must never fail a call

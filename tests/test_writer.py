@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 
-from callbacks.stores.writer import BatchWriter
+from callbacks.stores.writer import BatchWriter, WriterThread
 
 from .redis_server import poll
 
@@ -17,6 +18,32 @@ def test_items_are_written_in_order_and_flush_waits_for_them() -> None:
         writer.put(i)
     assert writer.flush(5.0)
     assert written == list(range(1000)) and not writer.pending()
+
+
+def test_writers_sharing_a_thread_are_written_by_one_thread_started_by_the_first_item() -> None:
+    shared = WriterThread("test-shared", window_s=0.02)
+    names: list[str] = []
+    events: list[int] = []
+    memory: list[int] = []
+
+    def into(out: list[int]) -> Callable[[list[int]], None]:
+        def write(batch: list[int]) -> None:
+            names.append(threading.current_thread().name)
+            out.extend(batch)
+        return write
+
+    first = BatchWriter("a", into(events), max_pending=1_000, thread=shared)
+    second = BatchWriter("b", into(memory), max_pending=1_000, thread=shared)
+    assert "reasoning-panel-test-shared" not in {t.name for t in threading.enumerate()}
+    for i in range(300):  # a burst, as a loaded proxy's records and memory entries come
+        first.put(i)
+        second.put_many([i, -i])
+    assert first.flush(5.0) and second.flush(5.0)
+    assert events == list(range(300))
+    assert memory == [x for i in range(300) for x in (i, -i)]
+    assert set(names) == {"reasoning-panel-test-shared"}
+    assert len(names) < 20  # the burst went in a few rounds, not one write per item
+    assert [t.name for t in threading.enumerate()].count("reasoning-panel-test-shared") == 1
 
 
 def test_a_full_queue_drops_and_counts_new_items_without_blocking() -> None:

@@ -458,6 +458,28 @@ def group_cpu_s(pgid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds of a process's main thread (the event loop serving requests: LiteLLM, the
+    callback's hooks) and of its other threads (the callback's writer, LiteLLM's helpers)."""
+    main = others = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return float("nan"), float("nan")
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        ticks = int(fields[11]) + int(fields[12])
+        if tid == str(pid):
+            main += ticks
+        else:
+            others += ticks
+    return main / os.sysconf("SC_CLK_TCK"), others / os.sysconf("SC_CLK_TCK")
+
+
 def ratio_figures(name: str, top: list[float], bottom: list[float]) -> dict[str, float]:
     """The median of the per-round ratios ``top / bottom`` and their spread."""
     ratios = [t / b for t, b in zip(top, bottom, strict=True) if b and t == t and b == b]
@@ -513,12 +535,14 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
             done = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[int]]
             lat = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[float]]
             cpu = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[float]]
+            split = {key: [0.0, 0.0, 0] for key in bodies}  # main, other threads (s), requests
             failed = {"without": 0, "with": 0}
             for r in range(rounds):
                 order = ("without", "with") if r % 2 == 0 else ("with", "without")
                 for shape in SHAPES:
                     for name in order:
                         used = group_cpu_s(groups[name])
+                        threads = thread_cpu_s(groups[name])
                         errors = LoadErrors()
                         got = asyncio.run(_load(*proxies[name], seconds, concurrency,
                                                 bodies[shape, name], errors))
@@ -527,6 +551,11 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
                             progress(f"  {shape} {name}: {errors.count} failed, the first: "
                                      f"{errors.first}")
                         used = group_cpu_s(groups[name]) - used
+                        after = thread_cpu_s(groups[name])
+                        tally = split[shape, name]
+                        tally[0] += after[0] - threads[0]
+                        tally[1] += after[1] - threads[1]
+                        tally[2] += len(got)
                         cpu[shape, name].append(used * 1000 / len(got) if got else float("nan"))
                         done[shape, name].append(len(got))
                         lat[shape, name].extend(got)
@@ -553,6 +582,9 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
             figures[f"p50_ms_{name}{suffix}"] = percentile(lat[shape, name], 50) * 1000
             figures[f"p95_ms_{name}{suffix}"] = percentile(lat[shape, name], 95) * 1000
             figures[f"cpu_ms_per_request_{name}{suffix}"] = statistics.median(cpu[shape, name])
+            main, others, served = split[shape, name]  # over all rounds
+            figures[f"main_thread_ms_per_request_{name}{suffix}"] = main * 1000 / max(served, 1)
+            figures[f"other_threads_ms_per_request_{name}{suffix}"] = others * 1000 / max(served, 1)
         figures.update(ratio_figures(f"overhead_ratio{suffix}", [float(n) for n in done[
             shape, "with"]], [float(n) for n in done[shape, "without"]]))
         # the same as CPU time per request (without / with): less sensitive to other load
@@ -631,6 +663,12 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
                f"cpu_ratio{suffix} {results['cpu_ratio' + suffix]:.3f} (rounds "
                f"{results['cpu_ratio' + suffix + '_min']:.3f} to "
                f"{results['cpu_ratio' + suffix + '_max']:.3f})"),
+              (f"of which the event loop's thread / the other threads ({label})",
+               f"{results['main_thread_ms_per_request_without' + suffix]:.2f} / "
+               f"{results['main_thread_ms_per_request_with' + suffix]:.2f} ms; "
+               f"{results['other_threads_ms_per_request_without' + suffix]:.2f} / "
+               f"{results['other_threads_ms_per_request_with' + suffix]:.2f} ms",
+               "without / with, over all rounds"),
               (f"latency without / with p50 ({label})",
                f"{results['p50_ms_without' + suffix]:.1f} / {results['p50_ms_with' + suffix]:.1f} ms",
                ""))],

@@ -23,7 +23,7 @@ Place = Literal["callbacks", "other_list", "absent", "unknown"]
 
 CALLBACK_PATH: Final = "callbacks.model_route_callback.proxy_handler_instance"
 # The LiteLLM versions this callback is tested with (pyproject.toml says the same; a test checks).
-FLOOR: Final = (1, 103, 0)
+FLOOR: Final = (1, 100, 0)
 NEXT_MAJOR: Final = 2
 # Releases pulled from the registry for being compromised (a credential stealer, March 2026).
 COMPROMISED: Final = frozenset({"1.82.7", "1.82.8"})

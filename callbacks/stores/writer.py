@@ -1,13 +1,13 @@
 """One background writer shape for the stores: queue on the request path, write in batches.
 
-The request path appends to a deque; only the first item of a round wakes the writer thread
-(one per process), which then waits ``window_s`` for what else comes and hands it all, in
-batches, to ``write``. An idle writer never wakes, and a busy one wakes once a window: every
-wake-up of a Python thread takes the GIL from the thread serving requests, so a thread that
-polled every few milliseconds cost a loaded proxy more than the writing itself. A new process
-(a forked proxy worker) starts its own thread and queue: what the parent had queued is the
-parent's to write. Past ``max_pending`` queued items, new ones are dropped and counted in
-``dropped``, never blocking the caller.
+The request path appends to a deque; only the first item of a round wakes the writer's thread
+(:class:`WriterThread`, one per process), which then waits ``window_s`` for what else comes and
+hands it all, in batches, to each due writer's ``write``. An idle thread never wakes and a busy
+one wakes once a window: each wake-up of a Python thread costs the thread serving requests the
+GIL and, on a virtual machine, a cross-CPU interrupt, so the local writers (event log, memory)
+share one thread. A new process (a forked proxy worker) starts its own thread and queues: what
+the parent had queued is the parent's to write. Past ``max_pending`` queued items, new ones are
+dropped and counted in ``dropped``, never blocking the caller.
 
 A write that raises one of the ``retry`` exceptions (a remote store away) keeps its batch: after
 a pause from ``backoff`` (``window_s`` without one) the very same list is written again, until it
@@ -23,12 +23,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Final, Generic, Protocol, TypeVar
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 log = logging.getLogger("reasoning_panel")
 
 T = TypeVar("T")
-WINDOW_S: Final = 0.025  # how long the first item of a round waits for others before the write
+WINDOW_S: Final = 0.05  # how long the first item of a round waits for others before the write
 
 
 class Delays(Protocol):
@@ -39,24 +39,62 @@ class Delays(Protocol):
     def reset(self) -> None: ...
 
 
+class WriterThread:
+    """The thread that writes the batches of the writers sharing it (one thread per process):
+    woken by the first item of a round, it waits ``window_s`` for more and writes them all."""
+
+    def __init__(self, name: str, window_s: float = WINDOW_S) -> None:
+        self.name = name
+        self.window_s = window_s
+        self._due: collections.deque[BatchWriter[Any]] = collections.deque()
+        self._wake = threading.Event()
+        self._armed = False  # the thread is awake or woken for the writers due
+        self._pid = 0
+
+    def schedule(self, writer: BatchWriter[Any]) -> None:
+        """Have ``writer``'s queue written in the current round."""
+        if self._pid != os.getpid():  # a new process (a forked worker) starts its own thread
+            self._pid, self._due, self._wake = os.getpid(), collections.deque(), threading.Event()
+            self._armed = False
+            threading.Thread(target=self._run, args=(self._due, self._wake),
+                             name=f"reasoning-panel-{self.name}", daemon=True).start()
+        self._due.append(writer)
+        if not self._armed:
+            self._armed = True
+            self._wake.set()
+
+    def _run(self, due: collections.deque[BatchWriter[Any]], wake: threading.Event) -> None:
+        while True:
+            wake.wait()
+            time.sleep(self.window_s)  # what the window brings goes in the same writes
+            wake.clear()
+            self._armed = False  # before taking: a writer due after this wakes the next round
+            while due:
+                due.popleft().drain()
+
+
+LOCAL: Final = WriterThread("writer")
+"""The thread of the writers to local files (the event log, the conversation memory): one
+wake-up a round for both. A remote store's writer, which may wait on its server, has its own."""
+
+
 class BatchWriter(Generic[T]):
-    """Items put from any thread, written in order by one thread per process."""
+    """Items put from any thread, written in order, in batches, by a :class:`WriterThread`."""
 
     def __init__(self, name: str, write: Callable[[list[T]], None], max_pending: int,
-                 batch: int = 1_000, window_s: float = WINDOW_S,
+                 batch: int = 1_000, thread: WriterThread | None = None,
                  retry: tuple[type[Exception], ...] = (), backoff: Delays | None = None) -> None:
         self.name = name
         self.max_pending = max_pending
         self.batch = batch
-        self.window_s = window_s
+        self.thread = thread or WriterThread(name)
         self.dropped = 0
         """Items not written: the queue was full, or their batch failed."""
         self._write = write
         self._retry = retry
         self._backoff = backoff
         self._queue: collections.deque[T] = collections.deque()
-        self._wake = threading.Event()
-        self._armed = False  # the writer is awake or woken for the items queued
+        self._due = False  # scheduled on the thread for the items queued
         self._pid = 0
         self._busy = False
 
@@ -68,8 +106,8 @@ class BatchWriter(Generic[T]):
             self.dropped += 1
             return False
         self._queue.append(item)
-        if not self._armed:
-            self._arm()
+        if not self._due:
+            self._schedule()
         return True
 
     def put_many(self, items: Iterable[T]) -> bool:
@@ -81,13 +119,13 @@ class BatchWriter(Generic[T]):
             self.dropped += len(items)
             return False
         self._queue.extend(items)
-        if not self._armed:
-            self._arm()
+        if not self._due:
+            self._schedule()
         return True
 
-    def _arm(self) -> None:
-        self._armed = True
-        self._wake.set()
+    def _schedule(self) -> None:
+        self._due = True
+        self.thread.schedule(self)
 
     def pending(self) -> bool:
         """Whether anything queued is not written yet."""
@@ -107,29 +145,24 @@ class BatchWriter(Generic[T]):
     def _start(self) -> None:
         self._pid = os.getpid()
         self._queue = collections.deque()
-        self._wake = threading.Event()
-        self._armed = self._busy = False
-        threading.Thread(target=self._run, args=(self._queue, self._wake),
-                         name=f"reasoning-panel-{self.name}", daemon=True).start()
+        self._due = self._busy = False
 
-    def _run(self, queue: collections.deque[T], wake: threading.Event) -> None:
-        while True:
-            wake.wait()
-            time.sleep(self.window_s)  # what the window brings goes in the same write
-            wake.clear()
-            self._armed = False  # before taking: an item put after this wakes the next round
-            while queue:
-                self._busy = True  # before taking: flush() sees the queue or the batch in hand
-                batch: list[T] = []
-                while queue and len(batch) < self.batch:
-                    batch.append(queue.popleft())
-                try:
-                    self._write_until_done(batch)
-                except Exception:  # noqa: BLE001 - the writer must never die
-                    self.dropped += len(batch)
-                    log.exception("reasoning-panel: the %s writer failed a batch", self.name)
-                finally:
-                    self._busy = False
+    def drain(self) -> None:
+        """Write everything queued (on the writer thread)."""
+        self._due = False  # before taking: an item put after this schedules the next round
+        queue = self._queue
+        while queue:
+            self._busy = True  # before taking: flush() sees the queue or the batch in hand
+            batch: list[T] = []
+            while queue and len(batch) < self.batch:
+                batch.append(queue.popleft())
+            try:
+                self._write_until_done(batch)
+            except Exception:  # noqa: BLE001 - the writer must never die
+                self.dropped += len(batch)
+                log.exception("reasoning-panel: the %s writer failed a batch", self.name)
+            finally:
+                self._busy = False
 
     def _write_until_done(self, batch: list[T]) -> None:
         while True:
@@ -138,7 +171,7 @@ class BatchWriter(Generic[T]):
                 break
             except self._retry:  # the same list again: ``write`` may know it by identity
                 if self._backoff is None:
-                    time.sleep(self.window_s)
+                    time.sleep(self.thread.window_s)
                 else:
                     self._backoff.wait()
         if self._backoff is not None:
