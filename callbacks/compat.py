@@ -11,6 +11,7 @@ renamed one gives "unknown" in the preflight, never an error in the proxy.
 
 from __future__ import annotations
 
+import functools
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -41,8 +42,10 @@ call's ``reasoning_effort`` for a model LiteLLM's model map does not know (a tie
 ``reasoning_effort: low`` on ``openai/<a new model>``); before, ``drop_params`` dropped it."""
 
 
+@functools.cache
 def litellm_version() -> str | None:
-    """The installed LiteLLM's version (None when it is not installed)."""
+    """The installed LiteLLM's version (None when it is not installed); looked up once, as
+    reading the package metadata takes milliseconds and the deployment hook asks on every call."""
     try:
         return metadata.version("litellm")
     except metadata.PackageNotFoundError:
@@ -60,8 +63,10 @@ def keep_reasoning_effort(body: dict[str, Any], version: str | None = None
     """The body a deployment gets, with ``reasoning_effort`` in ``allowed_openai_params`` where
     this LiteLLM would drop it (before :data:`EFFORT_KEPT_SINCE`, for a deployment whose
     ``model_info`` says it supports reasoning); None when nothing changes."""
+    if not body.get("reasoning_effort"):
+        return None
     parsed = parse_version(version or litellm_version() or "")
-    if parsed is None or parsed >= EFFORT_KEPT_SINCE or not body.get("reasoning_effort"):
+    if parsed is None or parsed >= EFFORT_KEPT_SINCE:
         return None
     metadata = next((m for m in (body.get("metadata"), body.get("litellm_metadata"))
                      if isinstance(m, dict) and isinstance(m.get("model_info"), dict)), {})
