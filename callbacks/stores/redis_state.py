@@ -36,6 +36,7 @@ log = logging.getLogger("reasoning_panel")
 SNAPSHOT_NAME: Final = "fleet-state.json"
 POLL_S: Final = 5.0  # safety net for a missed notice
 BEAT_S: Final = 2.0
+PUT_BACK_TRIES: Final = 5
 TTL_S: Final = 10  # a heartbeat older than this is a worker gone
 
 
@@ -187,30 +188,35 @@ class FleetLive:
         text = client.get(self.keys.state)
         self._apply(client, None if text is None else str(text))
 
-    def _put_back(self, client: redis.Redis, found: str | None) -> str | None:
-        """Store this worker's state over a provisional value (compare-and-set); what is
-        stored afterwards."""
+    def _put_back(self, client: redis.Redis) -> str | None:
+        """Store this worker's state over a provisional value (compare-and-set, looked at
+        again when another writer came between); what is stored afterwards, or None to keep
+        this worker's state until the next look."""
         assert self.state is not None and self.version is not None
         value = encode_value(self.state, self.version, f"{PUT_BACK} by {self.id}")
-        try:
-            with cast(Any, client).pipeline() as pipe:
-                pipe.watch(self.keys.state)
-                if pipe.get(self.keys.state) == found:
+        for _ in range(PUT_BACK_TRIES):
+            try:
+                with cast(Any, client).pipeline() as pipe:
+                    pipe.watch(self.keys.state)
+                    stored = pipe.get(self.keys.state)
+                    found = None if stored is None else str(stored)
+                    if not provisional(found, self.version):
+                        return found  # a real state was stored meanwhile: it wins
                     pipe.multi()
                     pipe.set(self.keys.state, value)
                     pipe.publish(self.keys.changed, value)
                     pipe.execute()
-                    log.warning("reasoning-panel: Redis had %s; put back %s from this worker",
-                                "no state" if found is None else "only a new seed",
-                                vtext(self.version))
-        except redis.WatchError:
-            pass  # someone else wrote meanwhile: take what is there
-        text = client.get(self.keys.state)
-        return None if text is None else str(text)
+                log.warning("reasoning-panel: Redis had %s; put back %s from this worker",
+                            "no state" if found is None else "only a new seed",
+                            vtext(self.version))
+                return value
+            except redis.WatchError:
+                continue  # written between the look and the write (a seed, say): look again
+        return None
 
     def _apply(self, client: redis.Redis, text: str | None) -> None:
         if provisional(text, self.version):
-            text = self._put_back(client, text)
+            text = self._put_back(client)
         if text is None:
             return
         try:
