@@ -410,7 +410,10 @@ async def _reloads(url: str, key: str, state_file: StateFile, changes: int,
             await asyncio.sleep(0.25)
             model = ("fast-coder", ROUTED_TARGET)[n % 2]
             start = time.time()
-            state_file.update(partial(State.with_tier_model, tier="medium", model=model))
+            # in a thread, as the panel or the CLI writes from a process of its own: the load's
+            # clients go on sending while the write waits on the disk
+            await asyncio.to_thread(state_file.update, partial(State.with_tier_model,
+                                                               tier="medium", model=model))
             writes.append((start, time.time(), model))
         await asyncio.sleep(0.5)
         stop.set()
