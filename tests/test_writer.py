@@ -6,6 +6,8 @@ import os
 import threading
 from collections.abc import Callable
 
+import pytest
+
 from callbacks.stores.writer import BatchWriter, WriterThread
 
 from .redis_server import poll
@@ -63,21 +65,6 @@ def test_a_full_queue_drops_and_counts_new_items_without_blocking() -> None:
     assert written == [i for i, ok in enumerate(accepted) if ok]
 
 
-def test_a_failing_write_does_not_stop_the_writer() -> None:
-    written: list[str] = []
-
-    def write(batch: list[str]) -> None:
-        if "bad" in batch:
-            raise OSError("disk full")
-        written.extend(batch)
-
-    writer = BatchWriter("test", write, max_pending=100, batch=1)
-    writer.put("bad")
-    assert writer.flush(5.0)
-    writer.put("good")
-    assert writer.flush(5.0) and written == ["good"]
-
-
 class Away(Exception):
     """A remote store that does not answer."""
 
@@ -124,16 +111,18 @@ def test_a_batch_failing_with_a_retry_exception_is_written_again_until_it_goes_t
     assert len(tries) == 3 + len({id(batch) for batch in tries})  # every other batch tried once
 
 
-def test_an_exception_not_named_for_retry_drops_its_batch_and_the_writer_goes_on() -> None:
+@pytest.mark.parametrize("retry", [(), (Away,)], ids=["no retry", "another exception retried"])
+def test_a_failing_write_drops_its_batch_and_the_writer_goes_on(
+        retry: tuple[type[Exception], ...]) -> None:
     written: list[str] = []
 
     def write(batch: list[str]) -> None:
         if "bad" in batch:
-            raise ValueError("cannot encode")
+            raise OSError("disk full")
         written.extend(batch)
 
     pauses = Pauses()
-    writer = BatchWriter("test", write, max_pending=100, batch=1, retry=(Away,), backoff=pauses)
+    writer = BatchWriter("test", write, max_pending=100, batch=1, retry=retry, backoff=pauses)
     writer.put("bad")
     assert writer.flush(5.0)
     writer.put("good")
