@@ -444,43 +444,45 @@ def _standin_limit(url: str, model: str) -> None:
         "model": model, "rate_limit": {"requests": 10**9, "tokens": 10**12}}).raise_for_status()
 
 
+def _stat(path: str) -> tuple[int, float] | None:
+    """The process group and the CPU seconds (user + system) of a process or thread, from its
+    ``/proc/.../stat``; None when it is gone."""
+    try:
+        with open(path, "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()  # after the name: state ppid pgrp ...
+        return int(fields[2]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError):
+        return None
+
+
 def group_cpu_s(pgid: int) -> float:
     """CPU seconds (user + system) used so far by the live processes of a process group (a
     proxy and its workers): steadier than throughput on a machine others load too."""
-    ticks = 0
+    total = 0.0
     for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid:  # fields after the name: state ppid pgrp ... utime stime
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+        stat = _stat(f"/proc/{entry.name}/stat") if entry.name.isdigit() else None
+        if stat is not None and stat[0] == pgid:
+            total += stat[1]
+    return total
 
 
 def thread_cpu_s(pid: int) -> tuple[float, float]:
     """CPU seconds of a process's main thread (the event loop serving requests: LiteLLM, the
     callback's hooks) and of its other threads (the callback's writer, LiteLLM's helpers)."""
-    main = others = 0
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return float("nan"), float("nan")
+    main = others = 0.0
     for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
+        stat = _stat(f"/proc/{pid}/task/{tid}/stat")
+        if stat is None:
             continue
-        ticks = int(fields[11]) + int(fields[12])
         if tid == str(pid):
-            main += ticks
+            main += stat[1]
         else:
-            others += ticks
-    return main / os.sysconf("SC_CLK_TCK"), others / os.sysconf("SC_CLK_TCK")
+            others += stat[1]
+    return main, others
 
 
 def ratio_figures(name: str, top: list[float], bottom: list[float]) -> dict[str, float]:
