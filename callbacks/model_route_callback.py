@@ -130,10 +130,10 @@ class ReasoningRouter(CustomLogger):
         model than the one planned (a fallback, a group of several models)."""
         try:
             fitted = self.book.fit_deployment(kwargs)
+            fitted = keep_reasoning_effort(fitted if fitted is not None else kwargs) or fitted
         except Exception:  # never break a call
-            log.exception("reasoning-panel: could not fit the history to the deployment")
+            log.exception("reasoning-panel: could not fit the body to the deployment")
             fitted = None
-        fitted = keep_reasoning_effort(fitted if fitted is not None else kwargs) or fitted
         try:
             self.book.keep_sent(fitted if fitted is not None else kwargs)
         except Exception:  # pragma: no cover - bookkeeping must never fail a call
