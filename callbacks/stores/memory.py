@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
 
-from callbacks.stores.writer import LOCAL, BatchWriter
+from callbacks.stores.writer import PROMPT_S, BatchWriter, WriterThread
 
 log = logging.getLogger("reasoning_panel")
 
@@ -93,7 +93,8 @@ class SqliteMemory:
         self._known: dict[str, Producer] = {}
         self._known_tools: dict[str, Producer] = {}  # tool_use id -> its producer, the same way
         self._writer: BatchWriter[tuple[str, Producer, float]] = BatchWriter(
-            "memory", self._write, MAX_PENDING, batch=MAX_PENDING, thread=LOCAL)
+            "memory", self._write, MAX_PENDING, batch=MAX_PENDING,
+            thread=WriterThread("memory", window_s=PROMPT_S))
         self._inserts = 0
         self._failing: str | None = None
         self._failed = 0

@@ -26,7 +26,7 @@ from callbacks.stores.base import Backoff
 from callbacks.stores.memory import Producer, Recall, SqliteMemory, signature_key, tool_key
 from callbacks.stores.redis_conn import BLOCK_MS, TIMEOUT_S, RedisConfig
 from callbacks.stores.statefile import atomic_write
-from callbacks.stores.writer import BatchWriter
+from callbacks.stores.writer import PROMPT_S, BatchWriter, WriterThread
 
 log = logging.getLogger("reasoning_panel")
 
@@ -49,7 +49,7 @@ class RedisMemory:
         self.home = local.path.parent
         self._writer: BatchWriter[Item] = BatchWriter(
             "memory-send", self._send, MAX_PENDING, BATCH, retry=(redis.RedisError,),
-            backoff=Backoff(cap=1.0))
+            backoff=Backoff(cap=1.0), thread=WriterThread("memory-send", window_s=PROMPT_S))
         self._client: redis.Redis | None = None
         self._pid = 0
         self._start()

@@ -4,10 +4,11 @@ The request path appends to a deque; only the first item of a round wakes the wr
 (:class:`WriterThread`, one per process), which then waits ``window_s`` for what else comes and
 hands it all, in batches, to each due writer's ``write``. An idle thread never wakes and a busy
 one wakes once a window: each wake-up of a Python thread costs the thread serving requests the
-GIL and, on a virtual machine, a cross-CPU interrupt, so the local writers (event log, memory)
-share one thread. A new process (a forked proxy worker) starts its own thread and queues: what
-the parent had queued is the parent's to write. Past ``max_pending`` queued items, new ones are
-dropped and counted in ``dropped``, never blocking the caller.
+GIL and, on a virtual machine, a cross-CPU interrupt. Writers may share a thread; a writer whose
+items another process needs at once (the memory) takes a short window instead. A new process (a
+forked proxy worker) starts its own thread and queues: what the parent had queued is the
+parent's to write. Past ``max_pending`` queued items, new ones are dropped and counted in
+``dropped``, never blocking the caller.
 
 A write that raises one of the ``retry`` exceptions (a remote store away) keeps its batch: after
 a pause from ``backoff`` (``window_s`` without one) the very same list is written again, until it
@@ -73,9 +74,9 @@ class WriterThread:
                 due.popleft().drain()
 
 
-LOCAL: Final = WriterThread("writer")
-"""The thread of the writers to local files (the event log, the conversation memory): one
-wake-up a round for both. A remote store's writer, which may wait on its server, has its own."""
+PROMPT_S: Final = 0.002
+"""The window of a writer whose items other processes need at once (the conversation memory: a
+proxy worker serving a conversation's next turn must know who made its reasoning)."""
 
 
 class BatchWriter(Generic[T]):
