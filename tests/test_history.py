@@ -220,6 +220,27 @@ def test_memory_is_shared_between_processes_and_kept_across_restarts(tmp_path: P
     assert SqliteMemory(path).recall([], ["toolu_child"]).tools == {"toolu_child": HAIKU}
 
 
+def _remember_and_exit(path: str, shared: bool) -> None:
+    memory = SqliteMemory(Path(path), shared=shared)
+    memory.remember(OPUS, [SIG_OPUS], ["toolu_exit"])
+    # this process knows at once, before anything is written
+    assert memory.recall([SIG_OPUS], ["toolu_exit"]).tools == {"toolu_exit": OPUS}
+    # no flush: a proxy stopped right after a call still leaves what it made in the memory
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["several-workers", "one-worker"])
+def test_what_a_process_remembers_is_written_before_it_exits(tmp_path: Path, shared: bool
+                                                             ) -> None:
+    path = tmp_path / "memory.sqlite3"
+    child = multiprocessing.get_context("spawn").Process(target=_remember_and_exit,
+                                                         args=(str(path), shared))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    found = SqliteMemory(path).recall([SIG_OPUS], ["toolu_exit"])
+    assert found.signatures == {SIG_OPUS: OPUS} and found.tools == {"toolu_exit": OPUS}
+
+
 def test_memory_is_bounded_in_size_and_age(tmp_path: Path) -> None:
     memory = SqliteMemory(tmp_path / "m.sqlite3", max_entries=50, max_age_s=100)
     memory.remember(OPUS, [f"sig{i}" for i in range(80)], [])
@@ -235,7 +256,9 @@ def test_memory_failure_never_raises(tmp_path: Path) -> None:
     memory = SqliteMemory(tmp_path / "dir")  # a directory where the file should be
     memory.remember(OPUS, [SIG_OPUS], [])
     memory.flush(2)
-    assert memory.recall([SIG_OPUS], []).signatures == {}
+    assert memory.dropped == 1  # not written: only this process knows who made it
+    assert memory.recall([SIG_OPUS], []).signatures == {SIG_OPUS: OPUS}
+    assert SqliteMemory(tmp_path / "dir").recall([SIG_OPUS], []).signatures == {}
 
 
 def test_system_messages_after_the_tool_results_do_not_end_a_loop() -> None:

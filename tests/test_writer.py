@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from app.local_stack import PROJECT_ROOT
 from callbacks.stores.writer import BatchWriter, WriterThread
 
 from .redis_server import poll
@@ -145,3 +149,20 @@ def test_a_forked_process_writes_its_own_items_only() -> None:
     with os.fdopen(read_fd) as lines:
         assert lines.read().splitlines() == ["['parent']", "['child']"]
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_what_is_queued_when_the_process_exits_is_written(tmp_path: Path) -> None:
+    out = tmp_path / "written"
+    script = (
+        "import sys\n"
+        "from callbacks.stores.writer import BatchWriter, WriterThread\n"
+        "out = open(sys.argv[1], 'a')\n"
+        "slow = WriterThread('slow', window_s=30)  # nothing is written in the process's life\n"
+        "writer = BatchWriter('test', lambda batch: out.write(''.join(batch)) and out.flush(),\n"
+        "                     max_pending=100, thread=slow)\n"
+        "for item in 'abc':\n"
+        "    writer.put(item)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(out)], cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text() == "abc"

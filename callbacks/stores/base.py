@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # the stores import it themselves; readers of this module nee
 
 REDIS_URL_ENV: Final = "REASONING_PANEL_REDIS_URL"
 """Fleet mode's switch: the Redis URL (``--redis URL`` on the command line)."""
+WORKERS_ENV: Final = "REASONING_PANEL_WORKERS"
+"""How many worker processes the proxy runs (set by ``reasoning-panel proxy``; unknown when
+LiteLLM is started another way)."""
 
 Record = dict[str, Any]
 Version = int | str | None

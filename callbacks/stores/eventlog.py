@@ -55,10 +55,10 @@ class EventLog:
         self.path = path
         self.max_bytes = max_bytes
         self.backups = backups
-        from callbacks.stores.writer import BatchWriter  # the proxy's side only
+        from callbacks.stores.writer import LOCAL, BatchWriter  # the proxy's side only
 
         self._writer: BatchWriter[dict[str, Any]] = BatchWriter(
-            "events", self._write_batch, MAX_PENDING, BATCH)
+            "events", self._write_batch, MAX_PENDING, BATCH, thread=LOCAL)
         self._fd: int | None = None
         self._lock_fd: int | None = None
         self._pid = 0

@@ -5,6 +5,7 @@ each request, so nothing has to be acknowledged. Its version is a hash of the st
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from callbacks.core.state import State, StateError
 from callbacks.stores.base import (
+    WORKERS_ENV,
     Conflict,
     EventSink,
     FleetStatus,
@@ -117,7 +119,9 @@ class FileStore:
 
     def memory(self) -> ConversationMemory:
         if self._memory is None:
-            self._memory = SqliteMemory(self.home / MEMORY_NAME)
+            # one worker: no other process reads the memory while it runs
+            self._memory = SqliteMemory(self.home / MEMORY_NAME,
+                                        shared=os.environ.get(WORKERS_ENV) != "1")
         return self._memory
 
     def quotas(self) -> QuotaBook:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
 
-from callbacks.stores.writer import PROMPT_S, BatchWriter, WriterThread
+from callbacks.stores.writer import LOCAL, PROMPT_S, BatchWriter, WriterThread
 
 log = logging.getLogger("reasoning_panel")
 
@@ -85,7 +85,10 @@ class SqliteMemory:
     """The embedded backend: one SQLite file in the state folder, shared by all workers."""
 
     def __init__(self, path: Path, max_entries: int = MAX_ENTRIES,
-                 max_age_s: float = MAX_AGE_S) -> None:
+                 max_age_s: float = MAX_AGE_S, shared: bool = True) -> None:
+        """``shared``: other processes read this memory while this one runs (the other workers
+        of a proxy, a fleet's follower), so what it remembers is written within milliseconds;
+        else it goes with the event log's writes (this process answers from its own cache)."""
         self.path = path
         self.max_entries = max_entries
         self.max_age_s = max_age_s
@@ -94,7 +97,7 @@ class SqliteMemory:
         self._known_tools: dict[str, Producer] = {}  # tool_use id -> its producer, the same way
         self._writer: BatchWriter[tuple[str, Producer, float]] = BatchWriter(
             "memory", self._write, MAX_PENDING, batch=MAX_PENDING,
-            thread=WriterThread("memory", window_s=PROMPT_S))
+            thread=WriterThread("memory", window_s=PROMPT_S) if shared else LOCAL)
         self._inserts = 0
         self._failing: str | None = None
         self._failed = 0
@@ -174,8 +177,14 @@ class SqliteMemory:
     def remember(self, producer: Producer, signatures: Iterable[str],
                  tool_use_ids: Iterable[str]) -> None:
         now = time.time()
-        self.remember_keys([(signature_key(s), producer, now) for s in signatures if s]
-                           + [(tool_key(t), producer, now) for t in tool_use_ids if t])
+        signatures = [s for s in signatures if s]
+        tool_use_ids = [t for t in tool_use_ids if t]
+        for sig in signatures:  # this process knows at once; the others once it is written
+            self._known[sig] = producer
+        for tool_id in tool_use_ids:
+            self._known_tools[tool_id] = producer
+        self.remember_keys([(signature_key(s), producer, now) for s in signatures]
+                           + [(tool_key(t), producer, now) for t in tool_use_ids])
 
     def remember_keys(self, items: list[tuple[str, Producer, float]]) -> None:
         """Record entries already in stored form (key, producer, time), e.g. from another

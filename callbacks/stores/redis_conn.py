@@ -22,7 +22,6 @@ from redis.retry import Retry
 from callbacks.stores.base import StoreDown, StoreError
 
 FLEET_ENV: Final = "REASONING_PANEL_FLEET"
-WORKERS_ENV: Final = "REASONING_PANEL_WORKERS"
 DEFAULT_FLEET: Final = "fleet"
 TIMEOUT_S: Final = 0.5  # connect and socket timeouts of every client but blocking readers
 BLOCK_MS: Final = 1000  # how long a stream reader waits for new entries in one call

@@ -26,6 +26,7 @@ import redis
 from callbacks.core.state import State, StateError, parse_state, state_from_env, state_to_dict
 from callbacks.stores.base import (
     REDIS_URL_ENV,
+    WORKERS_ENV,
     Backoff,
     Conflict,
     EventSink,
@@ -41,7 +42,6 @@ from callbacks.stores.quotas import QuotaBook, RedisQuotas
 from callbacks.stores.redis_conn import (
     FLEET_ENV,
     TIMEOUT_S,
-    WORKERS_ENV,
     RedisConfig,
     explain,
     instance_id,

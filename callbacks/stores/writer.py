@@ -4,11 +4,12 @@ The request path appends to a deque; only the first item of a round wakes the wr
 (:class:`WriterThread`, one per process), which then waits ``window_s`` for what else comes and
 hands it all, in batches, to each due writer's ``write``. An idle thread never wakes and a busy
 one wakes once a window: each wake-up of a Python thread costs the thread serving requests the
-GIL and, on a virtual machine, a cross-CPU interrupt. Writers may share a thread; a writer whose
-items another process needs at once (the memory) takes a short window instead. A new process (a
-forked proxy worker) starts its own thread and queues: what the parent had queued is the
-parent's to write. Past ``max_pending`` queued items, new ones are dropped and counted in
-``dropped``, never blocking the caller.
+GIL and, on a virtual machine, a cross-CPU interrupt. The local files' writers share one thread
+(:data:`LOCAL`); a writer whose items another process needs at once (the memory of a proxy with
+several workers) takes a short window on a thread of its own. A new process (a forked proxy
+worker) starts its own thread and queues: what the parent had queued is the parent's to write.
+Past ``max_pending`` queued items, new ones are dropped and counted in ``dropped``, never
+blocking the caller. When the process exits (a proxy stopped), what is queued is written first.
 
 A write that raises one of the ``retry`` exceptions (a remote store away) keeps its batch: after
 a pause from ``backoff`` (``window_s`` without one) the very same list is written again, until it
@@ -18,6 +19,7 @@ exception drops the batch (counted in ``dropped``, logged) and the writer goes o
 
 from __future__ import annotations
 
+import atexit
 import collections
 import logging
 import os
@@ -51,32 +53,51 @@ class WriterThread:
         self._wake = threading.Event()
         self._armed = False  # the thread is awake or woken for the writers due
         self._pid = 0
+        self._served: dict[int, BatchWriter[Any]] = {}  # this process's writers, by id
+        self._hurry = threading.Event()  # set when the process exits: write without a window
 
     def schedule(self, writer: BatchWriter[Any]) -> None:
         """Have ``writer``'s queue written in the current round."""
         if self._pid != os.getpid():  # a new process (a forked worker) starts its own thread
             self._pid, self._due, self._wake = os.getpid(), collections.deque(), threading.Event()
-            self._armed = False
-            threading.Thread(target=self._run, args=(self._due, self._wake),
+            self._armed, self._served, self._hurry = False, {}, threading.Event()
+            threading.Thread(target=self._run, args=(self._due, self._wake, self._hurry),
                              name=f"reasoning-panel-{self.name}", daemon=True).start()
+            atexit.register(self._flush_at_exit, self._pid)
+        self._served.setdefault(id(writer), writer)
         self._due.append(writer)
         if not self._armed:
             self._armed = True
             self._wake.set()
 
-    def _run(self, due: collections.deque[BatchWriter[Any]], wake: threading.Event) -> None:
+    def _run(self, due: collections.deque[BatchWriter[Any]], wake: threading.Event,
+             hurry: threading.Event) -> None:
         while True:
             wake.wait()
-            time.sleep(self.window_s)  # what the window brings goes in the same writes
+            hurry.wait(self.window_s)  # what the window brings goes in the same writes
             wake.clear()
             self._armed = False  # before taking: a writer due after this wakes the next round
             while due:
                 due.popleft().drain()
 
+    def _flush_at_exit(self, pid: int, timeout: float = 2.0) -> None:
+        """Write what is queued before the process ends (the thread is a daemon)."""
+        if pid != os.getpid():  # registered by the process this one was forked from
+            return
+        self._hurry.set()  # no more windows
+        deadline = time.monotonic() + timeout
+        for writer in list(self._served.values()):
+            writer.flush(max(0.0, deadline - time.monotonic()))
+
 
 PROMPT_S: Final = 0.002
-"""The window of a writer whose items other processes need at once (the conversation memory: a
-proxy worker serving a conversation's next turn must know who made its reasoning)."""
+"""The window of a writer whose items other processes need at once (the conversation memory of
+a proxy with several workers: the worker serving a conversation's next turn must know who made
+its reasoning)."""
+
+LOCAL: Final = WriterThread("local")
+"""The thread of the writers to this machine's files that no other process waits for: the event
+log, and the memory of a proxy with one worker."""
 
 
 class BatchWriter(Generic[T]):
