@@ -115,6 +115,13 @@ def _int(value: Any) -> int | None:
     return number if number >= 0 else None
 
 
+_NAMES: Final = tuple((kind, (
+    (f"anthropic-ratelimit-{kind}-remaining", f"anthropic-ratelimit-{kind}-limit",
+     f"anthropic-ratelimit-{kind}-reset"),
+    (f"x-ratelimit-remaining-{kind}", f"x-ratelimit-limit-{kind}", f"x-ratelimit-reset-{kind}")))
+    for kind in KINDS)  # each kind's (remaining, limit, reset) headers: Anthropic's, OpenAI's
+
+
 def quota_from_headers(headers: Mapping[str, Any], deployment: str, group: str,
                        now: float) -> Quota | None:
     """The rate-limit figures in a response's headers (None when it has none). Anthropic's
@@ -127,12 +134,8 @@ def quota_from_headers(headers: Mapping[str, Any], deployment: str, group: str,
         if "ratelimit" in key:
             found.setdefault(key, value)
     figures: dict[str, Remaining] = {}
-    for kind in KINDS:
-        for left, limit, reset in (
-                (f"anthropic-ratelimit-{kind}-remaining", f"anthropic-ratelimit-{kind}-limit",
-                 f"anthropic-ratelimit-{kind}-reset"),
-                (f"x-ratelimit-remaining-{kind}", f"x-ratelimit-limit-{kind}",
-                 f"x-ratelimit-reset-{kind}")):
+    for kind, names in _NAMES:
+        for left, limit, reset in names:
             remaining = _int(found.get(left))
             if remaining is None:
                 continue
@@ -271,20 +274,26 @@ def _headers_in(holder: Any) -> Mapping[str, Any]:
 
 
 def call_headers(kwargs: Mapping[str, Any], response_obj: Any) -> dict[str, Any]:
-    """The provider's response headers as LiteLLM hands them to a success callback (checked on
-    LiteLLM 1.108.5): ``kwargs["response_headers"]`` (raw; the only place on a streamed
-    ``/v1/messages`` call), else the ``additional_headers`` of the response's hidden params or of
-    the call metadata's ``hidden_params`` (prefixed ``llm_provider-``, the only place on a
-    chat completion an Anthropic deployment served)."""
+    """The provider's rate-limit response headers, names in lower case (a response has about
+    60 headers, a handful of them rate limits), as LiteLLM hands them to a success callback
+    (checked on LiteLLM 1.108.5): ``kwargs["response_headers"]`` (raw; the only place on a
+    streamed ``/v1/messages`` call), else the ``additional_headers`` of the response's hidden
+    params or of the call metadata's ``hidden_params`` (prefixed ``llm_provider-``, the only
+    place on a chat completion an Anthropic deployment served)."""
     found: dict[str, Any] = {}
     raw = kwargs.get("response_headers")
     hidden = getattr(response_obj, "_hidden_params", None)
     metadata = (kwargs.get("litellm_params") or {}).get("metadata")
-    for source in (raw if isinstance(raw, Mapping) else {}, _headers_in(hidden),
-                   _headers_in(metadata.get("hidden_params") if isinstance(metadata, Mapping)
-                               else None)):
+    sources = (raw if isinstance(raw, Mapping) else {}, _headers_in(hidden),
+               _headers_in(metadata.get("hidden_params") if isinstance(metadata, Mapping)
+                           else None))
+    for i, source in enumerate(sources):
+        if any(source is earlier for earlier in sources[:i]):
+            continue  # LiteLLM often hands the same headers twice
         for name, value in source.items():
-            found.setdefault(str(name).lower(), value)
+            key = str(name).lower()
+            if "ratelimit" in key:
+                found.setdefault(key, value)
     return found
 
 

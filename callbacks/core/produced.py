@@ -18,6 +18,7 @@ from callbacks.core.responses_history import translated_signatures
 
 MAX_DEPTH: Final = 12
 _THINKING: Final = ("thinking", "redacted_thinking")
+_LEAVES: Final = (str, int, float)  # never walked into (bool is an int)
 
 
 def _plain(obj: Any) -> Any:
@@ -53,17 +54,19 @@ def produced_blocks(response: Any) -> tuple[list[str], list[str]]:
     def walk(node: Any, depth: int) -> None:
         if depth > MAX_DEPTH:
             return
-        if isinstance(node, bytes | bytearray) or (isinstance(node, str) and "data:" in node[:200]):
-            for event in _sse_events(bytes(node) if isinstance(node, bytearray) else node):
-                walk(event, depth + 1)
-            return
-        node = _plain(node)
-        if isinstance(node, list | tuple):
-            for item in node:
-                walk(item, depth + 1)
-            return
-        if not isinstance(node, Mapping):
-            return
+        if type(node) is not dict:  # plain dicts (most nodes) skip the checks for other shapes
+            if isinstance(node, bytes | bytearray) or (isinstance(node, str)
+                                                       and "data:" in node[:200]):
+                for event in _sse_events(bytes(node) if isinstance(node, bytearray) else node):
+                    walk(event, depth + 1)
+                return
+            node = _plain(node)
+            if isinstance(node, list | tuple):
+                for item in node:
+                    walk(item, depth + 1)
+                return
+            if not isinstance(node, Mapping):
+                return
         kind = node.get("type")
         for key in ("signature", "data") if kind in ("thinking", "redacted_thinking") else \
                 ("signature",):
@@ -88,7 +91,9 @@ def produced_blocks(response: Any) -> tuple[list[str], list[str]]:
                 if isinstance(call, Mapping) and isinstance(call.get("id"), str) and call["id"]:
                     tools.append(call["id"])
         for key, value in node.items():
-            if key != "tool_calls" and isinstance(value, list | tuple | Mapping) or \
+            if isinstance(value, _LEAVES) or value is None:
+                continue
+            if key != "tool_calls" and isinstance(value, dict | list | tuple | Mapping) or \
                     hasattr(value, "model_dump"):
                 walk(value, depth + 1)
 
