@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -23,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -385,6 +386,14 @@ def config_without_callback(folder: Path) -> Path:
     return path
 
 
+def _remap(path: Path, model: str) -> tuple[float, float]:
+    """Map the medium tier to ``model`` (in the bench's writer process): when the write began
+    and when it returned."""
+    start = time.time()
+    StateFile(path).update(partial(State.with_tier_model, tier="medium", model=model))
+    return start, time.time()
+
+
 async def _reloads(url: str, key: str, state_file: StateFile, changes: int,
                    concurrency: int = 8) -> dict[str, float]:
     """Remap the medium tier back and forth under load. For each write: the time from the
@@ -404,20 +413,22 @@ async def _reloads(url: str, key: str, state_file: StateFile, changes: int,
                                response.headers.get("x-litellm-model-group", "?"),
                                response.headers.get("x-litellm-call-id", "")))
 
-        workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
-        writes: list[tuple[float, float, str]] = []
-        for n in range(changes):
-            await asyncio.sleep(0.25)
-            model = ("fast-coder", ROUTED_TARGET)[n % 2]
-            start = time.time()
-            # in a thread, as the panel or the CLI writes from a process of its own: the load's
-            # clients go on sending while the write waits on the disk
-            await asyncio.to_thread(state_file.update, partial(State.with_tier_model,
-                                                               tier="medium", model=model))
-            writes.append((start, time.time(), model))
-        await asyncio.sleep(0.5)
-        stop.set()
-        await asyncio.gather(*workers)
+        # From a process of its own, as the panel and the CLI write: a thread of this one would
+        # wait for the GIL behind the load's clients at each of the write's system calls.
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as writer:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(writer, _remap, state_file.path, ROUTED_TARGET)  # start-up
+            workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
+            writes: list[tuple[float, float, str]] = []
+            for n in range(changes):
+                await asyncio.sleep(0.25)
+                model = ("fast-coder", ROUTED_TARGET)[n % 2]
+                start, returned = await loop.run_in_executor(writer, _remap, state_file.path,
+                                                             model)
+                writes.append((start, returned, model))
+            await asyncio.sleep(0.5)
+            stop.set()
+            await asyncio.gather(*workers)
     await asyncio.sleep(0.2)  # the event log's writer
     hooked = {r["call_id"]: r["time"] for r in read_tail(state_file.path.with_name(
         EVENTS_NAME))[0] if r.get("type") == "routed"}
@@ -432,7 +443,9 @@ async def _reloads(url: str, key: str, state_file: StateFile, changes: int,
         # certainly ran under this state
         stale += sum(1 for sent, answered, group, _ in served
                      if returned <= sent and answered < until and group != model)
+    took = [(returned - start) * 1000 for start, returned, _ in writes]
     return {"reload_ms_p50": percentile(delays, 50), "reload_ms_p95": percentile(delays, 95),
+            "reload_write_ms_p50": percentile(took, 50), "reload_write_ms_p95": percentile(took, 95),
             "reload_stale_requests": float(stale)}
 
 
