@@ -19,7 +19,8 @@ KEYS = {"hook_us_p50", "hook_us_p99", "event_ms_p50", "event_ms_p95", "reload_ms
         "p95_ms_without", "p50_ms_with", "p95_ms_with", "overhead_ratio",
         "estimate_us_p50", "estimate_us_p99", "estimate_err_o200k_p50", "fallback_added_ms_p50",
         "responses_hook_us_p50", "responses_hook_us_p99", "main_thread_ms_per_request_with",
-        "other_threads_ms_per_request_with", "main_thread_ms_per_request_without"}
+        "other_threads_ms_per_request_with", "main_thread_ms_per_request_without",
+        "reload_write_ms_p50", "reload_write_ms_p95"}
 
 
 @pytest.mark.timeout(300)
@@ -31,6 +32,7 @@ def test_bench_quick_json_reports_every_figure() -> None:
     assert KEYS <= set(figures)
     assert all(isinstance(figures[k], int | float) for k in KEYS)
     assert figures["reload_stale_requests"] == 0
+    assert 0 < figures["reload_write_ms_p50"] <= figures["reload_write_ms_p95"]
     assert figures["event_records_seen"] == 300  # 100 req/s for 3 s, every record followed
     assert figures["rps_with"] > 0 and figures["rps_without"] > 0
     # the split of the proxy's CPU: the event loop's thread does most of the work; the
