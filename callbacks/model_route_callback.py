@@ -88,9 +88,9 @@ class ReasoningRouter(CustomLogger):
         if self.events is not None:
             self.events.emit(record)
 
-    async def _await_tool_producer(self, data: dict[str, Any]) -> None:
+    async def _await_tool_producer(self, data: dict[str, Any], tool_ids: list[str]) -> None:
         previous = previous_response(data)
-        tool_ids = loop_ids(data) or ([previous] if previous else [])
+        tool_ids = tool_ids or ([previous] if previous else [])
         if not tool_ids:
             return
         deadline = time.monotonic() + self.TOOL_WAIT_S
@@ -105,9 +105,10 @@ class ReasoningRouter(CustomLogger):
             return data
         at = time.time()
         try:
-            await self._await_tool_producer(data)
+            tool_ids = loop_ids(data)
+            await self._await_tool_producer(data, tool_ids)
             record = route_request(self.live, data, endpoint, self.memory, self.targets,
-                                   self.targets.input_limit, self.quotas.of_group)
+                                   self.targets.input_limit, self.quotas.of_group, tool_ids)
         except Exception as exc:  # never break a request: pass it through unchanged
             log.exception("reasoning-panel: routing failed; request passed through unchanged")
             record = {"endpoint": endpoint, "client_model": str(data.get("model")),

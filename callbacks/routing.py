@@ -86,11 +86,13 @@ def _commit(data: dict[str, Any], work: dict[str, Any]) -> None:
 def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
                   memory: ConversationMemory | None = None,
                   targets: Targets = any_target, limits: Limits = no_limits,
-                  quotas: Callable[[str], list[Quota]] | None = None) -> dict[str, Any]:
+                  quotas: Callable[[str], list[Quota]] | None = None,
+                  tool_ids: list[str] | None = None) -> dict[str, Any]:
     """Decide where ``data`` goes, rewrite it in place, and return the decision record.
 
     A tool-loop continuation is held on the model group that made its ``tool_use`` (whatever
     the mapping, pin or routing says now); the history is then fitted to the target.
+    ``tool_ids``: the continuation's :func:`loop_ids`, when the caller has them already.
     """
     state = live.current()
     model = data.get("model")
@@ -98,7 +100,7 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
     strength = detect_strength(data, state.detection)
     decision = decide(state, model, strength, is_subagent(data)) if isinstance(model, str) else \
         Decision("not_routed", None, None)
-    tool_ids = loop_ids(data)
+    tool_ids = loop_ids(data) if tool_ids is None else tool_ids
     extra: dict[str, Any] = {"tool_loop": True} if tool_ids else {}
     if tool_ids and memory is not None and isinstance(model, str):
         decision = _hold(decision, model, tool_ids, memory, targets, extra, state, strength.tier)
