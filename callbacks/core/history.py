@@ -33,6 +33,7 @@ THINKING_TYPES: Final = ("thinking", "redacted_thinking")
 # Chat-format reasoning text on assistant messages (DeepSeek, OpenRouter, LiteLLM): unsigned, so
 # judged by the producer of the message's tool calls.
 REASONING_FIELDS: Final = ("reasoning_content", "reasoning", "reasoning_details")
+_REASONING_KEYS: Final = frozenset(REASONING_FIELDS)  # `not isdisjoint(message)`: any of them
 _WELL_FORMED: Final = re.compile(r"^[A-Za-z0-9+/=_\-]{16,}$")
 
 
@@ -118,6 +119,8 @@ def signatures_in(body: Mapping[str, Any]) -> list[str]:
     found: list[str] = []
     messages = body.get("messages")
     for message in messages if isinstance(messages, list) else ():
+        if not isinstance(message, dict) or message.get("role") != "assistant":
+            continue
         held = _assistant_blocks(message)
         for block in held[0] if held else ():
             if _is_block(block):
@@ -203,7 +206,7 @@ def reasoning_text_ids(body: Mapping[str, Any]) -> list[str]:
     """The tool-call ids of chat assistant messages that carry reasoning text (for the memory)."""
     messages = body.get("messages")
     return [i for m in messages if isinstance(m, dict) and m.get("role") == "assistant"
-            and any(f in m for f in REASONING_FIELDS) for i in _tool_ids(m)] \
+            and not _REASONING_KEYS.isdisjoint(m) for i in _tool_ids(m)] \
         if isinstance(messages, list) else []
 
 
@@ -234,8 +237,10 @@ def fit_history(body: Mapping[str, Any], target: Target, producers: Mapping[str,
     out: list[Any] = []
     changed = False
     for message in messages:
-        if isinstance(message, dict) and message.get("role") == "assistant" and any(
-                f in message for f in REASONING_FIELDS):
+        if not isinstance(message, dict) or message.get("role") != "assistant":
+            out.append(message)  # only assistant turns carry reasoning
+            continue
+        if not _REASONING_KEYS.isdisjoint(message):
             why = _reasoning_text_verdict(message, target, tools or {}, strip_all)
             if why is not None:
                 message = {k: v for k, v in message.items() if k not in REASONING_FIELDS}

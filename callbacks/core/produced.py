@@ -133,6 +133,9 @@ def provider_reasoning(sent: Any) -> dict[str, Any] | str:
     for message in messages if isinstance(messages, list) else ():
         if not isinstance(message, dict):
             continue
+        if message.get("role") != "assistant":  # thinking is the assistant's; a Responses
+            blocks += message.get("type") == "reasoning"  # reasoning item has no role
+            continue
         content = message.get("content")
         if isinstance(content, list):
             for block in content:
@@ -141,8 +144,6 @@ def provider_reasoning(sent: Any) -> dict[str, Any] | str:
         thinking_blocks = message.get("thinking_blocks")
         if isinstance(thinking_blocks, list):
             blocks += len(thinking_blocks)
-        if message.get("type") == "reasoning":
-            blocks += 1
     if blocks:
         found["thinking_blocks"] = blocks
     return found
