@@ -9,7 +9,9 @@ GIL and, on a virtual machine, a cross-CPU interrupt. The local files' writers s
 several workers) takes a short window on a thread of its own. A new process (a forked proxy
 worker) starts its own thread and queues: what the parent had queued is the parent's to write.
 Past ``max_pending`` queued items, new ones are dropped and counted in ``dropped``, never
-blocking the caller. When the process exits (a proxy stopped), what is queued is written first.
+blocking the caller. When the interpreter exits normally, what is queued is written first (a
+proxy stopped by SIGTERM dies by the signal uvicorn raises again after its graceful stop, which
+lasts longer than a window).
 
 A write that raises one of the ``retry`` exceptions (a remote store away) keeps its batch: after
 a pause from ``backoff`` (``window_s`` without one) the very same list is written again, until it
