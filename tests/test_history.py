@@ -286,3 +286,20 @@ def test_chat_reasoning_text_of_another_model_is_not_replayed() -> None:
     assert fit_history(chat, fast, {}, tools={"call_1": mine}).messages is None
     assert fit_history(chat, fast, {}).messages is None  # unknown maker: kept
     assert "reasoning_content" not in fit_history(chat, fast, {}, strip_all=True).messages[1]
+
+
+def test_the_memorys_own_cache_stays_bounded_when_it_only_remembers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that remembers what it made answers from its cache at once; that cache never
+    outgrows its bound, whether it is filled by recalls or by what the worker remembered."""
+    import callbacks.stores.memory as memory_module
+
+    monkeypatch.setattr(memory_module, "KNOWN_CACHE", 10)
+    memory = SqliteMemory(tmp_path / "m.sqlite3", shared=False)
+    for i in range(25):
+        memory.remember(OPUS, [f"sig{i}"], [f"toolu_{i}"])
+        assert len(memory._known) <= 10 and len(memory._known_tools) <= 10
+    assert memory.flush()
+    # what left the cache is still known, from the file
+    assert memory.recall(["sig0"], ["toolu_0"]).tools == {"toolu_0": OPUS}
+    assert len(memory._known) <= 10 and len(memory._known_tools) <= 10

@@ -159,18 +159,21 @@ class SqliteMemory:
         except (sqlite3.Error, OSError) as exc:
             self._report(exc)
             return found
-        if len(self._known) > KNOWN_CACHE:
-            self._known.clear()
-        if len(self._known_tools) > KNOWN_CACHE:
-            self._known_tools.clear()
+        learned: dict[str, dict[str, Producer]] = {"s": {}, "t": {}}
         for key, grp, model, tier in rows:
             kind, original = by_key[key]
-            producer = Producer(grp, model, tier)
-            if kind == "s":
-                found.signatures[original] = self._known[original] = producer
-            else:
-                found.tools[original] = self._known_tools[original] = producer
+            learned[kind][original] = Producer(grp, model, tier)
+        self._learn(learned["s"], learned["t"])
+        found.signatures.update(learned["s"])
+        found.tools.update(learned["t"])
         return found
+
+    def _learn(self, signatures: dict[str, Producer], tools: dict[str, Producer]) -> None:
+        """Keep producers in this process's caches (each bounded by ``KNOWN_CACHE``)."""
+        for cache, new in ((self._known, signatures), (self._known_tools, tools)):
+            if len(cache) + len(new) > KNOWN_CACHE:
+                cache.clear()
+            cache.update(new)
 
     # --- writing (success hooks; background thread) -------------------------------------
 
@@ -179,10 +182,8 @@ class SqliteMemory:
         now = time.time()
         signatures = [s for s in signatures if s]
         tool_use_ids = [t for t in tool_use_ids if t]
-        for sig in signatures:  # this process knows at once; the others once it is written
-            self._known[sig] = producer
-        for tool_id in tool_use_ids:
-            self._known_tools[tool_id] = producer
+        # this process knows at once; the others once it is written
+        self._learn(dict.fromkeys(signatures, producer), dict.fromkeys(tool_use_ids, producer))
         self.remember_keys([(signature_key(s), producer, now) for s in signatures]
                            + [(tool_key(t), producer, now) for t in tool_use_ids])
 
