@@ -99,10 +99,9 @@ def _signature(block: Mapping[str, Any]) -> Any:
     return block.get("data") if block.get("type") == "redacted_thinking" else block.get("signature")
 
 
-def _assistant_blocks(message: Any) -> tuple[list[Any], str] | None:
-    """The thinking-bearing list of an assistant message and its key, if any."""
-    if not isinstance(message, dict) or message.get("role") != "assistant":
-        return None
+def _assistant_blocks(message: dict[str, Any]) -> tuple[list[Any], str] | None:
+    """The thinking-bearing list of an assistant message and its key, if any (the callers
+    pass assistant turns only: no other turn carries reasoning)."""
     content = message.get("content")
     if isinstance(content, list):
         for block in content:
