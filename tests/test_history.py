@@ -303,3 +303,31 @@ def test_the_memorys_own_cache_stays_bounded_when_it_only_remembers(
     # what left the cache is still known, from the file
     assert memory.recall(["sig0"], ["toolu_0"]).tools == {"toolu_0": OPUS}
     assert len(memory._known) <= 10 and len(memory._known_tools) <= 10
+
+
+def test_a_batch_larger_than_one_statement_is_stored_whole(tmp_path: Path) -> None:
+    from callbacks.stores.memory import ROWS_A_STATEMENT
+
+    memory = SqliteMemory(tmp_path / "m.sqlite3")
+    signatures = [f"sig{i}" for i in range(ROWS_A_STATEMENT * 2 + 7)]
+    memory.remember(OPUS, signatures, ["toolu_last"])
+    assert memory.flush()
+    assert memory.count() == len(signatures) + 1
+    fresh = SqliteMemory(memory.path)  # asks SQLite, not this process's cache
+    found = fresh.recall([signatures[0], signatures[ROWS_A_STATEMENT], signatures[-1]],
+                         ["toolu_last"])
+    assert set(found.signatures) == {signatures[0], signatures[ROWS_A_STATEMENT], signatures[-1]}
+    assert found.tools == {"toolu_last": OPUS}
+
+
+def test_pruning_keeps_the_newest_entries_also_when_some_were_written_again(tmp_path: Path
+                                                                            ) -> None:
+    memory = SqliteMemory(tmp_path / "m.sqlite3", max_entries=3)
+    memory.remember(OPUS, ["a", "b", "c", "d"], [])
+    assert memory.flush()
+    memory.remember(HAIKU, ["a"], [])  # made again: now the newest
+    assert memory.flush()
+    memory.prune()
+    fresh = SqliteMemory(memory.path)
+    assert fresh.recall(["a", "b", "c", "d"], []).signatures == {"a": HAIKU, "c": OPUS,
+                                                                "d": OPUS}

@@ -19,10 +19,18 @@ from callbacks.core.responses_history import translated_signatures
 MAX_DEPTH: Final = 12
 _THINKING: Final = ("thinking", "redacted_thinking")
 _LEAVES: Final = (str, int, float)  # never walked into (bool is an int)
+_COUNTERS: Final = frozenset({"usage"})  # token counts: never a signature or an id
 
 
 def _plain(obj: Any) -> Any:
-    """A pydantic / LiteLLM object as plain data (dicts and lists)."""
+    """A pydantic / LiteLLM object as plain data (dicts and lists): a pydantic model's fields
+    as they are, extra fields included (serialising a whole response costs more than reading
+    it), else what its ``model_dump`` / ``dict`` / ``json`` gives."""
+    if getattr(type(obj), "__pydantic_fields__", None) is not None:
+        fields = getattr(obj, "__dict__", None)
+        extra = getattr(obj, "__pydantic_extra__", None)
+        if isinstance(fields, dict):
+            return {**fields, **extra} if extra else fields
     for name in ("model_dump", "dict", "json"):
         method = getattr(obj, name, None)
         if callable(method) and not isinstance(obj, Mapping | list | str | bytes):
@@ -91,7 +99,7 @@ def produced_blocks(response: Any) -> tuple[list[str], list[str]]:
                 if isinstance(call, Mapping) and isinstance(call.get("id"), str) and call["id"]:
                     tools.append(call["id"])
         for key, value in node.items():
-            if isinstance(value, _LEAVES) or value is None:
+            if isinstance(value, _LEAVES) or value is None or key in _COUNTERS:
                 continue
             if key != "tool_calls" and isinstance(value, dict | list | tuple | Mapping) or \
                     hasattr(value, "model_dump"):

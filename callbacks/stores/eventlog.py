@@ -114,12 +114,14 @@ class EventLog:
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
             fd = self._fd
+            st = os.fstat(fd) if fd is not None else None
             # another writer may have rotated the file since we opened it
-            if fd is None or _inode(self.path) != os.fstat(fd).st_ino:
+            if st is None or _inode(self.path) != st.st_ino:
                 if fd is not None:
                     os.close(fd)
                 fd = self._fd = self._open()
-            size = os.fstat(fd).st_size
+                st = os.fstat(fd)
+            size = st.st_size
             if size and size + len(data) > self.max_bytes:
                 os.close(fd)
                 self._fd = None
