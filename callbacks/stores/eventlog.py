@@ -60,6 +60,7 @@ class EventLog:
         self._writer: BatchWriter[dict[str, Any]] = BatchWriter(
             "events", self._write_batch, MAX_PENDING, BATCH, thread=LOCAL)
         self._fd: int | None = None
+        self._ino = 0  # the inode of the file ``_fd`` is open on
         self._lock_fd: int | None = None
         self._pid = 0
         self._failing: str | None = None  # the write error already reported
@@ -113,20 +114,24 @@ class EventLog:
                                     0o600)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
         try:
+            # one stat a batch: the file at the path, whose size counts if it is still ours
+            # (another writer may have rotated it since we opened it). Each system call of
+            # this thread lets the GIL go, and takes it back from the thread serving requests
+            st = _stat(self.path)
             fd = self._fd
-            st = os.fstat(fd) if fd is not None else None
-            # another writer may have rotated the file since we opened it
-            if st is None or _inode(self.path) != st.st_ino:
+            if fd is None or st is None or st.st_ino != self._ino:
                 if fd is not None:
                     os.close(fd)
                 fd = self._fd = self._open()
                 st = os.fstat(fd)
+                self._ino = st.st_ino
             size = st.st_size
             if size and size + len(data) > self.max_bytes:
                 os.close(fd)
                 self._fd = None
                 self._rotate()
                 fd = self._fd = self._open()
+                self._ino = os.fstat(fd).st_ino
             view = memoryview(data)
             while view:
                 written = os.write(fd, view)
@@ -147,11 +152,16 @@ class EventLog:
         os.replace(self.path, rotated(self.path, 1))
 
 
-def _inode(path: Path) -> int | None:
+def _stat(path: Path) -> os.stat_result | None:
     try:
-        return os.stat(path).st_ino
+        return os.stat(path)
     except FileNotFoundError:
         return None
+
+
+def _inode(path: Path) -> int | None:
+    st = _stat(path)
+    return None if st is None else st.st_ino
 
 
 # --- reading -------------------------------------------------------------------------------
