@@ -509,10 +509,9 @@ def ratio_figures(name: str, top: list[float], bottom: list[float]) -> dict[str,
 
 def measure_proxy(rounds: int, seconds: float, concurrency: int,
                   progress: Callable[[str], None], reloads: int = 20,
-                  hops: int = 0, together: int = 5) -> dict[str, float]:
+                  hops: int = 0) -> dict[str, float]:
     """Throughput and latency of the proxy without and with the callback, in alternating
-    rounds, for short and for long bodies; then ``together`` rounds with both proxies loaded
-    at once (``concurrency`` clients each)."""
+    rounds, for short and for long bodies."""
     services: list[Service] = []
     pool = ThreadPoolExecutor(2)
     with tempfile.TemporaryDirectory() as tmp:
@@ -581,22 +580,6 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
                 progress(f"round {r + 1}/{rounds}: " + ", ".join(
                     f"{shape} without {done[shape, 'without'][-1] / seconds:.0f} req/s, with "
                     f"{done[shape, 'with'][-1] / seconds:.0f} req/s" for shape in SHAPES))
-            at_once = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[tuple[int, float]]]
-            for shape in SHAPES:
-                progress(f"{together} rounds with both proxies loaded at once ({shape} bodies) ...")
-                for _ in range(together):
-                    before = {name: thread_cpu_s(groups[name]) for name in proxies}
-                    errors = {name: LoadErrors() for name in proxies}
-
-                    async def both(shape: str = shape) -> list[list[float]]:
-                        return await asyncio.gather(*(
-                            _load(*proxies[name], seconds, concurrency, bodies[shape, name],
-                                  errors[name]) for name in proxies))
-
-                    for name, got in zip(proxies, asyncio.run(both()), strict=True):
-                        main = thread_cpu_s(groups[name])[0] - before[name][0]
-                        failed[name] += errors[name].count
-                        at_once[shape, name].append((len(got), main * 1000 / max(len(got), 1)))
             progress(f"measuring reload latency ({reloads} state changes under load) ...")
             figures = asyncio.run(_reloads(*proxies["with"], StateFile.in_home(folder / "with"),
                                            reloads, concurrency))
@@ -625,17 +608,6 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
         # the same as CPU time per request (without / with): less sensitive to other load
         figures.update(ratio_figures(f"cpu_ratio{suffix}", cpu[shape, "without"],
                                      cpu[shape, "with"]))
-        # both proxies loaded at once: a slower or faster spell of the machine hits both alike
-        both = {name: at_once[shape, name] for name in ("without", "with")}
-        figures.update(ratio_figures(f"overhead_ratio{suffix}_together",
-                                     [float(n) for n, _ in both["with"]],
-                                     [float(n) for n, _ in both["without"]]))
-        figures.update(ratio_figures(f"main_thread_ratio{suffix}_together",
-                                     [ms for _, ms in both["without"]],
-                                     [ms for _, ms in both["with"]]))
-        for name in ("without", "with"):
-            figures[f"main_thread_ms_per_request_{name}{suffix}_together"] = statistics.median(
-                ms for _, ms in both[name])
     return figures
 
 
@@ -715,13 +687,6 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
                f"{results['other_threads_ms_per_request_without' + suffix]:.2f} / "
                f"{results['other_threads_ms_per_request_with' + suffix]:.2f} ms",
                "without / with, over all rounds"),
-              (f"overhead_ratio{suffix}_together ({label}, both loaded at once)",
-               f"{results['overhead_ratio' + suffix + '_together']:.3f} (rounds "
-               f"{results['overhead_ratio' + suffix + '_together_min']:.3f} to "
-               f"{results['overhead_ratio' + suffix + '_together_max']:.3f})",
-               f"event loop's thread a request without / with "
-               f"{results['main_thread_ms_per_request_without' + suffix + '_together']:.2f} / "
-               f"{results['main_thread_ms_per_request_with' + suffix + '_together']:.2f} ms"),
               (f"latency without / with p50 ({label})",
                f"{results['p50_ms_without' + suffix]:.1f} / {results['p50_ms_with' + suffix]:.1f} ms",
                ""))],
