@@ -127,12 +127,28 @@ def quota_from_headers(headers: Mapping[str, Any], deployment: str, group: str,
     """The rate-limit figures in a response's headers (None when it has none). Anthropic's
     headers win over OpenAI's when both are there (LiteLLM adds OpenAI-shaped copies of
     Anthropic's, without their reset)."""
+    return _quota(rate_limit_headers((headers,)), deployment, group, now)
+
+
+def rate_limit_headers(sources: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The rate-limit headers of ``sources``, names in lower case without LiteLLM's
+    ``llm_provider-`` prefix; a name the first sources have wins (a mapping handed over twice is
+    read once)."""
     found: dict[str, Any] = {}
-    for name, value in headers.items():
-        key = str(name).lower()
-        key = key.removeprefix(PROVIDER_PREFIX)
-        if "ratelimit" in key:
-            found.setdefault(key, value)
+    seen: list[Mapping[str, Any]] = []
+    for source in sources:
+        if any(source is earlier for earlier in seen):
+            continue
+        seen.append(source)
+        for name, value in source.items():
+            key = str(name).lower()
+            if "ratelimit" in key:
+                found.setdefault(key.removeprefix(PROVIDER_PREFIX), value)
+    return found
+
+
+def _quota(found: Mapping[str, Any], deployment: str, group: str, now: float) -> Quota | None:
+    """:func:`quota_from_headers` on headers :func:`rate_limit_headers` has read."""
     figures: dict[str, Remaining] = {}
     for kind, names in _NAMES:
         for left, limit, reset in names:
@@ -274,27 +290,20 @@ def _headers_in(holder: Any) -> Mapping[str, Any]:
 
 
 def call_headers(kwargs: Mapping[str, Any], response_obj: Any) -> dict[str, Any]:
-    """The provider's rate-limit response headers, names in lower case (a response has about
-    60 headers, a handful of them rate limits), as LiteLLM hands them to a success callback
-    (checked on LiteLLM 1.108.5): ``kwargs["response_headers"]`` (raw; the only place on a
-    streamed ``/v1/messages`` call), else the ``additional_headers`` of the response's hidden
-    params or of the call metadata's ``hidden_params`` (prefixed ``llm_provider-``, the only
-    place on a chat completion an Anthropic deployment served)."""
-    found: dict[str, Any] = {}
+    """The provider's rate-limit response headers (:func:`rate_limit_headers`: a response has
+    about 60 headers, a handful of them rate limits), as LiteLLM hands them to a success
+    callback (checked on LiteLLM 1.108.5): ``kwargs["response_headers"]`` (raw; the only place
+    on a streamed ``/v1/messages`` call), else the ``additional_headers`` of the response's
+    hidden params or of the call metadata's ``hidden_params`` (prefixed ``llm_provider-``, the
+    only place on a chat completion an Anthropic deployment served)."""
     raw = kwargs.get("response_headers")
-    hidden = getattr(response_obj, "_hidden_params", None)
+    found = rate_limit_headers((raw,)) if isinstance(raw, Mapping) else {}
+    if found:  # the others are copies of the same response's headers
+        return found
     metadata = (kwargs.get("litellm_params") or {}).get("metadata")
-    sources = (raw if isinstance(raw, Mapping) else {}, _headers_in(hidden),
-               _headers_in(metadata.get("hidden_params") if isinstance(metadata, Mapping)
-                           else None))
-    for i, source in enumerate(sources):
-        if any(source is earlier for earlier in sources[:i]):
-            continue  # LiteLLM often hands the same headers twice
-        for name, value in source.items():
-            key = str(name).lower()
-            if "ratelimit" in key:
-                found.setdefault(key, value)
-    return found
+    return rate_limit_headers((
+        _headers_in(getattr(response_obj, "_hidden_params", None)),
+        _headers_in(metadata.get("hidden_params") if isinstance(metadata, Mapping) else None)))
 
 
 def quota_of_call(kwargs: Mapping[str, Any], response_obj: Any, now: float) -> Quota | None:
@@ -303,7 +312,7 @@ def quota_of_call(kwargs: Mapping[str, Any], response_obj: Any, now: float) -> Q
     deployment, group = slo.get("model_id"), slo.get("model_group")
     if not isinstance(deployment, str) or not deployment or not isinstance(group, str):
         return None
-    return quota_from_headers(call_headers(kwargs, response_obj), deployment, group, now)
+    return _quota(call_headers(kwargs, response_obj), deployment, group, now)
 
 
 def quota_of_failure(exc: BaseException, deployment: Any, group: Any, now: float,

@@ -38,9 +38,12 @@ MAX_PENDING: Final = 50_000  # records queued in memory before new ones are drop
 BATCH: Final = 1_000
 
 
+# one encoder for every record: ``json.dumps`` with options builds a new one each call
+_ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def encode(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str).encode() \
-        + b"\n"
+    return (_ENCODER.encode(record) + "\n").encode()
 
 
 def rotated(path: Path, n: int) -> Path:
