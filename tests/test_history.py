@@ -331,3 +331,15 @@ def test_pruning_keeps_the_newest_entries_also_when_some_were_written_again(tmp_
     fresh = SqliteMemory(memory.path)
     assert fresh.recall(["a", "b", "c", "d"], []).signatures == {"a": HAIKU, "c": OPUS,
                                                                 "d": OPUS}
+
+
+def test_pruning_under_the_bound_forgets_nothing_when_entries_were_written_again(
+        tmp_path: Path) -> None:
+    memory = SqliteMemory(tmp_path / "m.sqlite3", max_entries=3)
+    memory.remember(OPUS, ["a", "b", "c"], [])
+    assert memory.flush()
+    for _ in range(2):  # written again (a fleet's follower does): gaps in the row numbers
+        memory.remember(HAIKU, ["a"], [])
+        assert memory.flush()
+    memory.prune()
+    assert memory.count() == 3
