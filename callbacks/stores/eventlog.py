@@ -104,9 +104,14 @@ class EventLog:
                 os.close(self._fd)
         self._fd = None
 
-    def _open(self) -> int:
+    def _open(self) -> tuple[int, os.stat_result]:
+        """Open the log for appending: its descriptor (kept in ``_fd``, its inode in ``_ino``)
+        and its stat."""
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        st = os.fstat(fd)
+        self._ino = st.st_ino
+        return fd, st
 
     def _write(self, data: bytes) -> None:
         if not data:
@@ -120,21 +125,17 @@ class EventLog:
             # one stat a batch: the file at the path, whose size counts if it is still ours
             # (another writer may have rotated it since we opened it). Each system call of
             # this thread lets the GIL go, and takes it back from the thread serving requests
-            st = _stat(self.path)
-            fd = self._fd
+            fd, st = self._fd, _stat(self.path)
             if fd is None or st is None or st.st_ino != self._ino:
                 if fd is not None:
+                    self._fd = None  # closed once, whether or not the open below succeeds
                     os.close(fd)
-                fd = self._fd = self._open()
-                st = os.fstat(fd)
-                self._ino = st.st_ino
-            size = st.st_size
-            if size and size + len(data) > self.max_bytes:
-                os.close(fd)
+                fd, st = self._open()
+            if st.st_size and st.st_size + len(data) > self.max_bytes:
                 self._fd = None
+                os.close(fd)
                 self._rotate()
-                fd = self._fd = self._open()
-                self._ino = os.fstat(fd).st_ino
+                fd, _ = self._open()
             view = memoryview(data)
             while view:
                 written = os.write(fd, view)
