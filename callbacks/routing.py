@@ -33,8 +33,7 @@ from callbacks.core.headroom import (
 from callbacks.core.history import (
     Target,
     fit_history,
-    reasoning_text_ids,
-    signatures_in,
+    history_reasoning,
     thinking_on,
     tool_loop,
 )
@@ -151,7 +150,7 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
             extra["effort_lowered"] = lowered
         extra.update(fit_to_target(work, target, memory,
                                    strip_all=decision.target is not None and tier == "none",
-                                   unheld_loop="hold" in extra))
+                                   unheld_loop="hold" in extra, loop=bool(tool_ids)))
         extra["fitted_for"] = target.model
     _commit(data, work)
     return {
@@ -211,21 +210,23 @@ def _hold(decision: Decision, model: str, tool_ids: list[str], memory: Conversat
 
 
 def fit_to_target(work: dict[str, Any], target: Target, memory: ConversationMemory | None,
-                  strip_all: bool, unheld_loop: bool = False) -> dict[str, Any]:
+                  strip_all: bool, unheld_loop: bool = False, loop: bool | None = None
+                  ) -> dict[str, Any]:
     """Fit ``work``'s history to ``target`` in place; the record fields that say what happened.
 
     A tool continuation that could not be held (``unheld_loop``: its tool_use is unknown, or
     its model is gone), or that would reach an Anthropic target without its own thinking
     block, is sent with thinking off, the one request every provider accepts: a loss of
-    reasoning, recorded.
+    reasoning, recorded. ``loop``: whether ``work`` is a tool continuation, when the caller
+    knows.
     """
     if responses.is_responses(work):
         return _fit_responses(work, target, memory, strip_all, unheld_loop)
-    signatures, texts = signatures_in(work), reasoning_text_ids(work)
+    signatures, texts, carriers = history_reasoning(work)
     recall = memory.recall(signatures, texts) if (signatures or texts) and memory else None
     producers = recall.signatures if recall else {}
     tools = recall.tools if recall else {}
-    fit = fit_history(work, target, producers, strip_all, tools)
+    fit = fit_history(work, target, producers, strip_all, tools, loop, carriers)
     out: dict[str, Any] = {}
     if fit.tool_loop_unsigned or (unheld_loop and thinking_on(work)):
         apply_patch(work, reasoning_patch(work, "none", TierTarget(target.group)))

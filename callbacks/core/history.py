@@ -26,7 +26,7 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final, NamedTuple, Protocol
 
 ENCRYPTED_PREFIX: Final = "litellm_encrypted_reasoning:"
 THINKING_TYPES: Final = ("thinking", "redacted_thinking")
@@ -113,20 +113,46 @@ def _assistant_blocks(message: dict[str, Any]) -> tuple[list[Any], str] | None:
     return None
 
 
-def signatures_in(body: Mapping[str, Any]) -> list[str]:
-    """Every signature string of the history's thinking blocks (for the memory)."""
-    found: list[str] = []
+class Reasoning(NamedTuple):
+    """What a history's assistant turns carry (:func:`history_reasoning`)."""
+
+    signatures: list[str]
+    """The signatures of their thinking blocks (for the memory)."""
+    text_ids: list[str]
+    """The tool-call ids of the chat turns that carry reasoning text (for the memory)."""
+    carriers: list[int]
+    """The positions of the turns that carry reasoning (a thinking block, signed or not, or
+    reasoning text): the only ones fitting may change."""
+
+
+def history_reasoning(body: Mapping[str, Any]) -> Reasoning:
+    """One pass over a history's assistant turns: what they carry."""
+    found = Reasoning([], [], [])
     messages = body.get("messages")
-    for message in messages if isinstance(messages, list) else ():
+    if not isinstance(messages, list):
+        return found
+    signatures = found.signatures
+    for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") != "assistant":
             continue
+        carries = not _REASONING_KEYS.isdisjoint(message)
+        if carries:
+            found.text_ids.extend(_tool_ids(message))
         held = _assistant_blocks(message)
         for block in held[0] if held else ():
-            if _is_block(block):
+            if isinstance(block, dict) and block.get("type") in THINKING_TYPES:
+                carries = True
                 signature = _signature(block)
                 if isinstance(signature, str) and signature:
-                    found.append(signature)
+                    signatures.append(signature)
+        if carries:
+            found.carriers.append(i)
     return found
+
+
+def signatures_in(body: Mapping[str, Any]) -> list[str]:
+    """Every signature string of the history's thinking blocks (for the memory)."""
+    return history_reasoning(body)[0]
 
 
 def tool_loop(body: Mapping[str, Any]) -> list[str]:
@@ -201,14 +227,6 @@ def _verdict(block: Mapping[str, Any], target: Target, producers: Mapping[str, M
     return "unverifiable"
 
 
-def reasoning_text_ids(body: Mapping[str, Any]) -> list[str]:
-    """The tool-call ids of chat assistant messages that carry reasoning text (for the memory)."""
-    messages = body.get("messages")
-    return [i for m in messages if isinstance(m, dict) and m.get("role") == "assistant"
-            and not _REASONING_KEYS.isdisjoint(m) for i in _tool_ids(m)] \
-        if isinstance(messages, list) else []
-
-
 def _reasoning_text_verdict(message: Mapping[str, Any], target: Target,
                             tools: Mapping[str, Made], strip_all: bool) -> str | None:
     """Why a chat message's reasoning text cannot go to ``target`` (None: keep it)."""
@@ -218,8 +236,12 @@ def _reasoning_text_verdict(message: Mapping[str, Any], target: Target,
     return "other model" if made and not any(target.made(p) for p in made) else None
 
 
+_GONE: Final = object()  # an assistant turn fitting left empty
+
+
 def fit_history(body: Mapping[str, Any], target: Target, producers: Mapping[str, Made],
-                strip_all: bool = False, tools: Mapping[str, Made] | None = None) -> Fit:
+                strip_all: bool = False, tools: Mapping[str, Made] | None = None,
+                loop: bool | None = None, carriers: list[int] | None = None) -> Fit:
     """Keep the thinking blocks ``target`` can verify; drop the others.
 
     ``body`` is the request as it will be sent; ``producers`` maps signatures to what made them
@@ -227,56 +249,63 @@ def fit_history(body: Mapping[str, Any], target: Target, producers: Mapping[str,
     thinking (none tier, or a continuation that cannot keep it). An assistant message left with
     nothing is removed. A chat message's reasoning text (``reasoning_content`` ...) is dropped
     when ``tools`` (tool-call id -> producer) says another model made its tool calls, or with
-    ``strip_all``.
+    ``strip_all``. ``loop``: whether the request is a tool continuation, and ``carriers``: its
+    :func:`history_reasoning`, when the caller knows them.
     """
     fit = Fit()
     messages = body.get("messages")
     if not isinstance(messages, list):
         return fit
-    out: list[Any] = []
-    changed = False
-    for message in messages:
-        if not isinstance(message, dict) or message.get("role") != "assistant":
-            out.append(message)  # only assistant turns carry reasoning
-            continue
-        if not _REASONING_KEYS.isdisjoint(message):
-            why = _reasoning_text_verdict(message, target, tools or {}, strip_all)
-            if why is not None:
-                message = {k: v for k, v in message.items() if k not in REASONING_FIELDS}
-                fit.dropped[why] += 1
-                changed = True
-        held = _assistant_blocks(message)
-        if held is None:
-            out.append(message)
-            continue
-        blocks, key = held
-        kept_blocks = []
-        for block in blocks:
-            if not _is_block(block):
-                kept_blocks.append(block)
-                continue
-            why = _verdict(block, target, producers, strip_all)
-            if why is None or why == "unknown":
-                kept_blocks.append(block)
-                fit.kept += 1
-                fit.kept_unknown += why == "unknown"
-            else:
-                fit.dropped[why] += 1
-        if len(kept_blocks) == len(blocks):
-            out.append(message)
-            continue
-        changed = True
-        new = {k: v for k, v in message.items() if k != key or kept_blocks}
-        if kept_blocks:
-            new[key] = kept_blocks
-        if key == "content" and not kept_blocks:
-            continue  # an assistant turn that was only thinking: nothing left to send
-        out.append(new)
-    if changed:
-        fit.messages = out
-    if thinking_on(body) and target.anthropic and tool_loop(body):  # cheapest test first
-        fit.tool_loop_unsigned = not _starts_with_thinking(_last_assistant(out))
+    out: list[Any] | None = None  # a copy of the list once a turn changes
+    for i in history_reasoning(body).carriers if carriers is None else carriers:
+        message = messages[i]
+        fitted = _fit_turn(message, target, producers, strip_all, tools or {}, fit)
+        if fitted is not message:
+            if out is None:
+                out = list(messages)
+            out[i] = fitted
+    if out is not None:
+        fit.messages = [m for m in out if m is not _GONE]
+    if thinking_on(body) and target.anthropic and (  # cheapest test first
+            tool_loop(body) if loop is None else loop):
+        fit.tool_loop_unsigned = not _starts_with_thinking(
+            _last_assistant(messages if fit.messages is None else fit.messages))
     return fit
+
+
+def _fit_turn(message: dict[str, Any], target: Target, producers: Mapping[str, Made],
+              strip_all: bool, tools: Mapping[str, Made], fit: Fit) -> Any:
+    """One assistant turn fitted to ``target`` (counted in ``fit``): the same object when
+    nothing changes, :data:`_GONE` when nothing is left to send."""
+    if not _REASONING_KEYS.isdisjoint(message):
+        why = _reasoning_text_verdict(message, target, tools, strip_all)
+        if why is not None:
+            message = {k: v for k, v in message.items() if k not in REASONING_FIELDS}
+            fit.dropped[why] += 1
+    held = _assistant_blocks(message)
+    if held is None:
+        return message
+    blocks, key = held
+    kept_blocks = []
+    for block in blocks:
+        if not (isinstance(block, dict) and block.get("type") in THINKING_TYPES):
+            kept_blocks.append(block)
+            continue
+        why = _verdict(block, target, producers, strip_all)
+        if why is None or why == "unknown":
+            kept_blocks.append(block)
+            fit.kept += 1
+            fit.kept_unknown += why == "unknown"
+        else:
+            fit.dropped[why] += 1
+    if len(kept_blocks) == len(blocks):
+        return message
+    if key == "content" and not kept_blocks:
+        return _GONE  # an assistant turn that was only thinking: nothing left to send
+    new = {k: v for k, v in message.items() if k != key or kept_blocks}
+    if kept_blocks:
+        new[key] = kept_blocks
+    return new
 
 
 def _last_assistant(messages: list[Any]) -> Any:

@@ -62,9 +62,15 @@ def _client_body(data: Mapping[str, Any]) -> Mapping[str, Any]:
     return body if isinstance(body, dict) else data
 
 
-def _user_id_session(data: Mapping[str, Any]) -> str | None:
+def _sources(data: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
+    """The request data, then the body as the client sent it when LiteLLM kept another."""
+    body = _client_body(data)
+    return (data,) if body is data else (data, body)
+
+
+def _user_id_session(sources: tuple[Mapping[str, Any], ...]) -> str | None:
     """``session_id`` inside the JSON string ``metadata.user_id`` (Claude Code)."""
-    for source in (data, _client_body(data)):
+    for source in sources:
         metadata = source.get("metadata")
         user_id = metadata.get("user_id") if isinstance(metadata, dict) else None
         if not isinstance(user_id, str) or not user_id.startswith("{"):
@@ -78,12 +84,12 @@ def _user_id_session(data: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _codex_body_session(data: Mapping[str, Any]) -> str | None:
-    for source in (data, _client_body(data)):
+def _codex_body_session(sources: tuple[Mapping[str, Any], ...]) -> str | None:
+    for source in sources:
         metadata = source.get("client_metadata")
-        session = metadata.get("session_id") if isinstance(metadata, dict) else None
-        if _short(session) or _short(source.get("prompt_cache_key")):
-            return _short(session) or _short(source.get("prompt_cache_key"))
+        session = _short(metadata.get("session_id")) if isinstance(metadata, dict) else None
+        if session := session or _short(source.get("prompt_cache_key")):
+            return session
     return None
 
 
@@ -104,6 +110,14 @@ def _client(user_agent: str | None) -> str | None:
     return _short((user_agent or "").split(" (", 1)[0])
 
 
+def _header_session(headers: Mapping[str, str]) -> str | None:
+    """A generic or Codex session header."""
+    for name in OTHER_SESSION_HEADERS + CODEX_SESSION_HEADERS:
+        if session := _short(headers.get(name)):
+            return session
+    return None
+
+
 def who_sent(data: Mapping[str, Any]) -> dict[str, str | None]:
     """``{"session", "agent", "client"}`` of a request; each None when the request does not say.
 
@@ -112,11 +126,14 @@ def who_sent(data: Mapping[str, Any]) -> dict[str, str | None]:
     """
     try:
         headers = request_headers(data)
-        session = (_short(headers.get(SESSION_HEADER)) or _user_id_session(data)
-                   or next((_short(headers[h]) for h in OTHER_SESSION_HEADERS + CODEX_SESSION_HEADERS
-                            if _short(headers.get(h))), None)
-                   or _codex_body_session(data)
-                   or _short(_client_body(data).get("user")) or _short(data.get("user")))
+        session = _short(headers.get(SESSION_HEADER)) if headers else None
+        if session is None:
+            sources = _sources(data)
+            session = (_user_id_session(sources) or _header_session(headers)
+                       or _codex_body_session(sources)
+                       or _short(sources[-1].get("user")) or _short(data.get("user")))
+        if not headers:
+            return {"session": session, "agent": None, "client": None}
         return {"session": session,
                 "agent": _short(headers.get(AGENT_HEADER)) or _codex_agent(headers),
                 "client": _client(headers.get("user-agent"))}

@@ -9,6 +9,7 @@ builds the first state from the original callback's environment variables.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -148,7 +149,7 @@ class State:
 
     def routes(self, model: str) -> bool:
         """Whether requests for the client model ``model`` are routed."""
-        return any(fnmatch.fnmatchcase(model, pattern) for pattern in self.route_models)
+        return _matches_any(model, tuple(self.route_models))
 
     def adapter_for(self, model: str) -> Adapter:
         """The adapter of a target model: its exact entry, else the first matching glob."""
@@ -161,6 +162,8 @@ class State:
 
     def cap_for(self, client_model: str, subagent: bool) -> tuple[str, Tier] | None:
         """The lowest cap that applies to a request, as (cap key, tier), or None."""
+        if not self.caps:
+            return None
         found = [(key, tier) for key, tier in self.caps.items()
                  if (key == SUBAGENT and subagent)
                  or (key != SUBAGENT and fnmatch.fnmatchcase(client_model, key))]
@@ -198,6 +201,13 @@ class State:
         tiers = dict(self.tiers)
         tiers[tier] = replace(tiers[tier], fallbacks=tuple(fallbacks))
         return replace(self, tiers=tiers)
+
+
+@functools.lru_cache(maxsize=1024)
+def _matches_any(model: str, patterns: tuple[str, ...]) -> bool:
+    """Whether ``model`` matches one of the globs (asked once per client model and pattern set:
+    every request asks)."""
+    return any(fnmatch.fnmatchcase(model, pattern) for pattern in patterns)
 
 
 def _truthy(value: str | None) -> bool:

@@ -38,11 +38,27 @@ MAX_PENDING: Final = 50_000  # records queued in memory before new ones are drop
 BATCH: Final = 1_000
 
 
+try:  # a LiteLLM proxy has it (its proxy extras): the same bytes, about 7x faster
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - the readers (panel, status line) may run without it
+    _orjson = None  # type: ignore[assignment]
+
+_ORJSON_OPTIONS: Final = 0 if _orjson is None else \
+    _orjson.OPT_APPEND_NEWLINE | _orjson.OPT_NON_STR_KEYS
 # one encoder for every record: ``json.dumps`` with options builds a new one each call
 _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def encode(record: dict[str, Any]) -> bytes:
+    """A record as one line of compact JSON (UTF-8, non-ASCII characters as they are).
+
+    Every record the writer thread encodes holds the GIL that the thread serving requests
+    waits for: orjson takes 0.7 us where the json module takes 5 us (the same bytes)."""
+    if _orjson is not None:
+        try:
+            return _orjson.dumps(record, default=str, option=_ORJSON_OPTIONS)
+        except TypeError:  # what orjson refuses (an integer past 64 bits): the json module's
+            pass
     return (_ENCODER.encode(record) + "\n").encode()
 
 
@@ -60,7 +76,7 @@ class EventLog:
         self.backups = backups
         from callbacks.stores.writer import LOCAL, BatchWriter  # the proxy's side only
 
-        self._writer: BatchWriter[dict[str, Any]] = BatchWriter(
+        self._writer: BatchWriter[bytes] = BatchWriter(
             "events", self._write_batch, MAX_PENDING, BATCH, thread=LOCAL)
         self._fd: int | None = None
         self._ino = 0  # the inode of the file ``_fd`` is open on
@@ -76,8 +92,20 @@ class EventLog:
     # --- producer side (the request path): cheap, never raises -------------------------------
 
     def emit(self, record: dict[str, Any]) -> None:
-        """Queue a record for writing (an append; the writer takes it within a window)."""
-        self._writer.put(record)
+        """Queue a record for writing (the writer takes it within a window).
+
+        It is encoded here, while it is still in the CPU's caches (1 us): the writer thread
+        then only joins lines and writes them. Each microsecond that thread runs Python holds
+        the GIL that the thread serving requests waits for; encoding there cost it 5 to 10 us a
+        record. And a record changed after it was emitted is written as it was."""
+        try:
+            line = encode(record)
+        except Exception as exc:  # noqa: BLE001 - never raised into a request: dropped, said
+            self._writer.dropped += 1
+            _log().error("reasoning-panel: a %s record cannot be written to the event log: %s",
+                         record.get("type") if isinstance(record, dict) else "?", exc)
+            return
+        self._writer.put(line)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far is written (or dropped)."""
@@ -85,11 +113,11 @@ class EventLog:
 
     # --- writer thread -----------------------------------------------------------------------
 
-    def _write_batch(self, batch: list[dict[str, Any]]) -> None:
+    def _write_batch(self, batch: list[bytes]) -> None:
         if self._pid != os.getpid():  # a forked worker: the file handles are per process
             self._pid, self._fd, self._lock_fd = os.getpid(), None, None
         try:
-            self._write(b"".join(encode(r) for r in batch))
+            self._write(b"".join(batch))
         except Exception as exc:  # noqa: BLE001 - reported once, the batch is dropped
             self._report(exc)
 
