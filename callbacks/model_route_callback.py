@@ -31,7 +31,7 @@ from litellm.integrations.custom_logger import CustomLogger
 from callbacks.compat import keep_reasoning_effort
 from callbacks.core.events import redact, refused_record, reload_record, routed_record
 from callbacks.core.headroom import quota_of_call
-from callbacks.outcomes import METADATA_KEY, STARTED_KEY, CallBook, call_metadata
+from callbacks.outcomes import METADATA_KEY, STARTED_KEY, CallBook, CallRecord, call_metadata
 from callbacks.proxy_targets import ProxyTargets
 from callbacks.routing import loop_ids, previous_response, route_request
 from callbacks.startup import start_preflight
@@ -115,7 +115,7 @@ class ReasoningRouter(CustomLogger):
                       "reason": "error", "error": redact(repr(exc), 200)}
         try:
             meta = _metadata(data, str(call_type))
-            meta[METADATA_KEY] = record
+            meta[METADATA_KEY] = CallRecord(record)
             meta[STARTED_KEY] = at
             if self.events is not None and self.live.state is not None:
                 self.events.max_bytes = self.live.state.event_log.max_bytes

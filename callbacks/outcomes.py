@@ -41,6 +41,26 @@ STARTED_KEY: Final = "reasoning_panel_at"  # when the hook saw the request (Unix
 MAX_ATTEMPTS: Final = 20
 
 
+class CallRecord(dict[str, Any]):
+    """A request's decision record as it rides in LiteLLM's request metadata.
+
+    LiteLLM deep-copies the metadata for every attempt of a call (``safe_deep_copy``, key by
+    key): the record alone, a few dozen small objects, cost a loaded proxy about 0.3 ms a
+    request. Its copy is shallow instead: after the pre-call hook, the hooks only set top-level
+    fields and append to ``refits`` and ``attempts``, whose lists are copied, so an attempt
+    still never sees what another attempt's copy added, as with a deep copy.
+    """
+
+    __slots__ = ()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> CallRecord:
+        copied = CallRecord(self)
+        for key in ("refits", "attempts"):
+            if isinstance(copied.get(key), list):
+                copied[key] = list(copied[key])
+        return copied
+
+
 def call_metadata(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The request metadata inside LiteLLM's call kwargs (deployment hook and log events): the
     one holding the decision record (a client's own ``metadata``, e.g. Claude Code's
