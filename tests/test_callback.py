@@ -43,6 +43,25 @@ def test_routes_and_records_the_decision_in_metadata(router: hook.ReasoningRoute
     assert out["litellm_metadata"]["user"] == "u"
 
 
+def test_litellms_copy_of_the_metadata_for_an_attempt_keeps_the_record_apart(
+        router: hook.ReasoningRouter) -> None:
+    """LiteLLM deep-copies the metadata for each attempt of a call (``safe_deep_copy``): the
+    record's copy is shallow (cheap), yet what one attempt appends is not in another's."""
+    from litellm.litellm_core_utils.core_helpers import safe_deep_copy
+
+    data = {"model": "claude-opus-4-8", "output_config": {"effort": "low"},
+            "thinking": {"type": "adaptive"}, "litellm_metadata": {}}
+    record = call(router, data, "anthropic_messages")["litellm_metadata"]["reasoning_panel"]
+    record["attempts"] = [{"group": "low-reasoning"}]
+    copied = safe_deep_copy(data["litellm_metadata"])["reasoning_panel"]
+    assert copied == record and copied is not record
+    copied["attempts"].append({"group": "fast-coder"})
+    copied["fitted_for"] = "anthropic/other"
+    assert record["attempts"] == [{"group": "low-reasoning"}]
+    assert "fitted_for" not in record or record["fitted_for"] != "anthropic/other"
+    assert copied["fields"] is record["fields"]  # never changed after the hook: shared
+
+
 def test_chat_metadata_key(router: hook.ReasoningRouter) -> None:
     out = call(router, {"model": "claude-sonnet-5", "reasoning_effort": "high"}, "acompletion")
     assert out["model"] == "high-reasoning"

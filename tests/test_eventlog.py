@@ -62,6 +62,25 @@ def test_records_are_written_privately(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
 
+def test_a_record_is_written_as_it_was_emitted_and_a_bad_one_is_dropped_and_said(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    log = EventLog(tmp_path / "events.jsonl")
+    record: dict[str, Any] = {"type": "routed", "call_id": "a", "notes": []}
+    log.emit(record)
+    record["notes"].append("changed after it was emitted")
+    looped: dict[str, Any] = {"type": "routed", "call_id": "loop"}
+    looped["self"] = looped  # cannot be encoded
+    with caplog.at_level(logging.ERROR, logger="reasoning_panel"):
+        log.emit(looped)  # never raises into the request
+    log.emit({"type": "routed", "call_id": "b", "big": 2**70, "text": "é"})
+    assert log.flush()
+    written = parse_lines((tmp_path / "events.jsonl").read_bytes())
+    assert written == [{"type": "routed", "call_id": "a", "notes": []},
+                       {"type": "routed", "call_id": "b", "big": 2**70, "text": "é"}]
+    assert log.dropped == 1
+    assert "routed record cannot be written" in caplog.text
+
+
 def test_rotation_keeps_whole_lines_and_the_configured_backups(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     log = EventLog(path, max_bytes=2048, backups=2)
