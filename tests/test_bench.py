@@ -20,7 +20,7 @@ KEYS = {"hook_us_p50", "hook_us_p99", "event_ms_p50", "event_ms_p95", "reload_ms
         "estimate_us_p50", "estimate_us_p99", "estimate_err_o200k_p50", "fallback_added_ms_p50",
         "responses_hook_us_p50", "responses_hook_us_p99", "main_thread_ms_per_request_with",
         "other_threads_ms_per_request_with", "main_thread_ms_per_request_without",
-        "reload_write_ms_p50", "reload_write_ms_p95"}
+        "reload_write_ms_p50", "reload_write_ms_p95", "stops_per_s", "stopped_share"}
 
 
 @pytest.mark.timeout(300)
@@ -39,5 +39,6 @@ def test_bench_quick_json_reports_every_figure() -> None:
     # callback's writer thread is among the other threads of the proxy with it
     assert figures["main_thread_ms_per_request_with"] > figures["other_threads_ms_per_request_with"] > 0
     assert 0 < figures["hook_us_p50"] <= figures["hook_us_p99"]
+    assert figures["stops_per_s"] >= 0 and 0 <= figures["stopped_share"] < 1
     assert figures["responses_items"] == 201 and figures["responses_reasoning_items"] == 50
     assert figures["fallback_served"] == 40  # every request to the rate-limited tier fell back
