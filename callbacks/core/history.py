@@ -126,27 +126,34 @@ class Reasoning(NamedTuple):
 
 
 def history_reasoning(body: Mapping[str, Any]) -> Reasoning:
-    """One pass over a history's assistant turns: what they carry."""
+    """One pass over a history's assistant turns: what they carry.
+
+    A turn's thinking blocks are those of its ``content`` when it has any there, else those of
+    its ``thinking_blocks`` (LiteLLM's chat shape)."""
     found = Reasoning([], [], [])
     messages = body.get("messages")
     if not isinstance(messages, list):
         return found
-    signatures = found.signatures
+    signatures, carriers = found.signatures, found.carriers
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") != "assistant":
             continue
         carries = not _REASONING_KEYS.isdisjoint(message)
         if carries:
             found.text_ids.extend(_tool_ids(message))
-        held = _assistant_blocks(message)
-        for block in held[0] if held else ():
-            if isinstance(block, dict) and block.get("type") in THINKING_TYPES:
-                carries = True
-                signature = _signature(block)
-                if isinstance(signature, str) and signature:
-                    signatures.append(signature)
-        if carries:
-            found.carriers.append(i)
+        content = message.get("content")
+        blocks = [b for b in content if isinstance(b, dict) and b.get("type") in THINKING_TYPES
+                  ] if isinstance(content, list) else None
+        if not blocks:
+            held = message.get("thinking_blocks")
+            blocks = [b for b in held if isinstance(b, dict) and b.get("type") in THINKING_TYPES
+                      ] if isinstance(held, list) else None
+        for block in blocks or ():
+            signature = _signature(block)
+            if isinstance(signature, str) and signature:
+                signatures.append(signature)
+        if carries or blocks:
+            carriers.append(i)
     return found
 
 
