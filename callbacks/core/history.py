@@ -126,10 +126,7 @@ class Reasoning(NamedTuple):
 
 
 def history_reasoning(body: Mapping[str, Any]) -> Reasoning:
-    """One pass over a history's assistant turns: what they carry.
-
-    A turn's thinking blocks are those of its ``content`` when it has any there, else those of
-    its ``thinking_blocks`` (LiteLLM's chat shape)."""
+    """One pass over a history's assistant turns: what they carry."""
     found = Reasoning([], [], [])
     messages = body.get("messages")
     if not isinstance(messages, list):
@@ -141,13 +138,9 @@ def history_reasoning(body: Mapping[str, Any]) -> Reasoning:
         carries = not _REASONING_KEYS.isdisjoint(message)
         if carries:
             found.text_ids.extend(_tool_ids(message))
-        content = message.get("content")
-        blocks = [b for b in content if isinstance(b, dict) and b.get("type") in THINKING_TYPES
-                  ] if isinstance(content, list) else None
-        if not blocks:
-            held = message.get("thinking_blocks")
-            blocks = [b for b in held if isinstance(b, dict) and b.get("type") in THINKING_TYPES
-                      ] if isinstance(held, list) else None
+        held = _assistant_blocks(message)
+        blocks = [b for b in held[0] if isinstance(b, dict) and b.get("type") in THINKING_TYPES
+                  ] if held else None  # inlined ``_is_block``: no call a block
         for block in blocks or ():
             signature = _signature(block)
             if isinstance(signature, str) and signature:
@@ -295,7 +288,7 @@ def _fit_turn(message: dict[str, Any], target: Target, producers: Mapping[str, M
     blocks, key = held
     kept_blocks = []
     for block in blocks:
-        if not (isinstance(block, dict) and block.get("type") in THINKING_TYPES):
+        if not _is_block(block):
             kept_blocks.append(block)
             continue
         why = _verdict(block, target, producers, strip_all)

@@ -126,14 +126,12 @@ def who_sent(data: Mapping[str, Any]) -> dict[str, str | None]:
     """
     try:
         headers = request_headers(data)
-        session = _short(headers.get(SESSION_HEADER)) if headers else None
+        session = _short(headers.get(SESSION_HEADER))
         if session is None:
             sources = _sources(data)
             session = (_user_id_session(sources) or _header_session(headers)
                        or _codex_body_session(sources)
                        or _short(sources[-1].get("user")) or _short(data.get("user")))
-        if not headers:
-            return {"session": session, "agent": None, "client": None}
         return {"session": session,
                 "agent": _short(headers.get(AGENT_HEADER)) or _codex_agent(headers),
                 "client": _client(headers.get("user-agent"))}

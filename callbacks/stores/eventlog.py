@@ -50,10 +50,8 @@ _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, de
 
 
 def encode(record: dict[str, Any]) -> bytes:
-    """A record as one line of compact JSON (UTF-8, non-ASCII characters as they are).
-
-    Every record the writer thread encodes holds the GIL that the thread serving requests
-    waits for: orjson takes 0.7 us where the json module takes 5 us (the same bytes)."""
+    """A record as one line of compact JSON (UTF-8, non-ASCII characters as they are): orjson
+    takes 0.7 us where the json module takes 5 us, for the same bytes (see :meth:`EventLog.emit`)."""
     if _orjson is not None:
         try:
             return _orjson.dumps(record, default=str, option=_ORJSON_OPTIONS)
