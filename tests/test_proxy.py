@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from typing import Any
 
 import anthropic
@@ -17,7 +16,7 @@ import pytest
 
 from callbacks.core.state import Adapter, State, TierTarget
 
-from .conftest import Proxy, StandIn, reset_state
+from .conftest import Proxy, StandIn, eventually, reset_state
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -239,7 +238,7 @@ def test_broken_state_file_keeps_the_last_good_mapping(proxy: Proxy) -> None:
     proxy.state_file.path.write_text(good.replace("medium: fast-coder", "medium: [oops"))
     log_before = proxy.service.log_text().count("state file refused")
     assert _groups(proxy, 3, **MEDIUM) == {"fast-coder"}
-    time.sleep(0.5)  # let the proxy flush its log
+    assert eventually(lambda: proxy.service.log_text().count("state file refused") > log_before)
     assert proxy.service.log_text().count("state file refused") == log_before + 1
     shown = cli(proxy, "show")
     assert shown.returncode == 1 and "invalid" in shown.stderr
@@ -253,5 +252,4 @@ def test_invalid_value_is_refused_with_its_name(proxy: Proxy) -> None:
     text = proxy.state_file.path.read_text().replace("pin: null", "pin: extreme")
     proxy.state_file.path.write_text(text)
     assert _groups(proxy, 2, **MEDIUM) == {"medium-reasoning"}
-    time.sleep(0.5)
-    assert "pin: 'extreme' is not valid" in proxy.service.log_text()
+    assert eventually(lambda: "pin: 'extreme' is not valid" in proxy.service.log_text())
