@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import socket
 import threading
@@ -280,6 +281,26 @@ def test_a_missed_notice_is_caught_by_the_safety_poll(server: RedisServer, tmp_p
 
 
 # --- the event stream ----------------------------------------------------------------------------
+
+
+def test_a_record_is_sent_as_it_was_emitted_and_a_bad_one_is_dropped_and_said(
+        server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    fleet = store(server, tmp_path)
+    sink = fleet.event_log()
+    record: dict[str, Any] = {"type": "routed", "call_id": "a", "notes": []}
+    sink.emit(record)
+    record["notes"].append("changed after it was emitted")
+    looped: dict[str, Any] = {"type": "routed", "call_id": "loop"}
+    looped["self"] = looped  # cannot be encoded
+    with caplog.at_level(logging.ERROR, logger="reasoning_panel"):
+        sink.emit(looped)  # never raises into the request
+    sink.emit({"type": "routed", "call_id": "b", "text": "é"})
+    assert sink.flush()
+    records, _ = fleet.read_events()
+    assert [(r["call_id"], r.get("notes"), r.get("text")) for r in records] == [
+        ("a", [], None), ("b", None, "é")]
+    assert sink.dropped == 1
+    assert "routed record cannot be sent to the event stream" in caplog.text
 
 
 def test_records_reach_readers_in_order_and_a_reader_resumes_after_a_disconnect(

@@ -29,7 +29,7 @@ import redis
 
 from callbacks.core.events import fleet_record
 from callbacks.stores.base import Backoff, Record
-from callbacks.stores.eventlog import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
+from callbacks.stores.eventlog import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, encode
 from callbacks.stores.redis_conn import BLOCK_MS, TIMEOUT_S, RedisConfig, explain
 from callbacks.stores.writer import BatchWriter
 
@@ -57,10 +57,6 @@ return added
 """
 
 
-def _encode(record: Record) -> str:
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 class RedisEventLog:
     """Appends one worker's records to the fleet's stream from a background thread."""
 
@@ -72,7 +68,7 @@ class RedisEventLog:
         self.backups = DEFAULT_BACKUPS  # bounded by entries instead
         self.sent = 0
         self.down: str | None = None
-        self._writer: BatchWriter[Record] = BatchWriter(
+        self._writer: BatchWriter[bytes] = BatchWriter(
             "stream", self._send, MAX_PENDING, BATCH, retry=(redis.RedisError,),
             backoff=Backoff(cap=0.5))
         # The sender's own, per process (a forked worker starts afresh in _send):
@@ -81,7 +77,7 @@ class RedisEventLog:
         self._script: Any = None
         self._writer_id = ""
         self._sequence = 0
-        self._numbered: tuple[list[Record], list[Any]] = ([], [])  # a batch, its script args
+        self._numbered: tuple[list[bytes], list[Any]] = ([], [])  # a batch, its script args
         self._down_since = 0.0
         self._reported = 0  # drops already told in a recovery record
 
@@ -91,8 +87,18 @@ class RedisEventLog:
         return self._writer.dropped
 
     def emit(self, record: Record) -> None:
+        """Queue a record for the stream, encoded here as the event log's are (the sender
+        thread holds the GIL less, and a record changed after it was emitted is sent as it
+        was); one that cannot be encoded is dropped alone, counted and said."""
         record["instance"] = self.instance
-        self._writer.put(record)
+        try:
+            line = encode(record)
+        except Exception as exc:  # noqa: BLE001 - never raised into a request: dropped, said
+            self._writer.dropped += 1
+            log.error("reasoning-panel: a %s record cannot be sent to the event stream: %s",
+                      record.get("type"), exc)
+            return
+        self._writer.put(line)
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far is in the stream (False if Redis is away)."""
@@ -100,15 +106,15 @@ class RedisEventLog:
 
     # --- the sender thread (a RedisError keeps the batch: the writer sends it again) ---------
 
-    def _send(self, batch: list[Record]) -> None:
+    def _send(self, batch: list[bytes]) -> None:
         if self._pid != os.getpid():
             self._pid, self._client, self._sequence, self.down = os.getpid(), None, 0, None
             self._writer_id = f"{self.instance}:{secrets.token_hex(4)}"  # a pid numbers afresh
         if batch is not self._numbered[0]:  # a retried batch keeps its sequence numbers
             args: list[Any] = [self.maxlen, SEQUENCE_TTL_S]
-            for record in batch:
+            for line in batch:
                 self._sequence += 1
-                args += (self._sequence, _encode(record))
+                args += (self._sequence, line)
             self._numbered = (batch, args)
         try:
             if self._client is None:
