@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,31 @@ def test_items_are_written_in_order_and_flush_waits_for_them() -> None:
         writer.put(i)
     assert writer.flush(5.0)
     assert written == list(range(1000)) and not writer.pending()
+
+
+def test_a_busy_producer_is_written_once_a_window_not_chased_write_by_write() -> None:
+    """Items put while a round writes wait for the next round: a thread serving requests that
+    puts all the time gets one write a window, not one for what arrived during each write (each
+    of which hands the GIL back and forth with it)."""
+    window, seconds = 0.05, 0.5
+    writes: list[int] = []
+
+    def write(batch: list[int]) -> None:
+        writes.append(len(batch))
+        time.sleep(0.002)  # a system call: what the producer puts meanwhile waits
+
+    writer = BatchWriter("test-busy", write, max_pending=1_000_000, batch=1_000_000,
+                         thread=WriterThread("test-busy", window_s=window))
+    end, n = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        writer.put(n)
+        n += 1
+        if n % 50 == 0:
+            time.sleep(0.0001)  # between requests
+    assert writer.flush(5.0)
+    assert sum(writes) == n
+    # a round begins at most once a window (and one more for what flush() waits for)
+    assert len(writes) <= seconds / window + 2, writes
 
 
 def test_writers_sharing_a_thread_are_written_by_one_thread_started_by_the_first_item() -> None:

@@ -79,8 +79,8 @@ class WriterThread:
             hurry.wait(self.window_s)  # what the window brings goes in the same writes
             wake.clear()
             self._armed = False  # before taking: a writer due after this wakes the next round
-            while due:
-                due.popleft().drain()
+            for _ in range(len(due)):  # only the writers due now: one that more items make due
+                due.popleft().drain()  # meanwhile is written after the next window, not chased
 
     def _flush_at_exit(self, pid: int, timeout: float = 2.0) -> None:
         """Write what is queued before the process ends (the thread is a daemon)."""
@@ -175,11 +175,11 @@ class BatchWriter(Generic[T]):
         """Write everything queued (on the writer thread)."""
         self._due = False  # before taking: an item put after this schedules the next round
         queue = self._queue
-        while queue:
+        left = len(queue)  # what was queued by now: what comes during the writes waits for the
+        while left:        # next round, or each write would hand the GIL back and forth for it
             self._busy = True  # before taking: flush() sees the queue or the batch in hand
-            batch: list[T] = []
-            while queue and len(batch) < self.batch:
-                batch.append(queue.popleft())
+            batch = [queue.popleft() for _ in range(min(left, self.batch))]
+            left -= len(batch)
             try:
                 self._write_until_done(batch)
             except Exception:  # noqa: BLE001 - the writer must never die
