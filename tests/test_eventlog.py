@@ -17,6 +17,7 @@ import pytest
 
 from app.tail import Merger, last_requests, run_tail
 from callbacks.stores import eventlog
+from callbacks.stores.base import EventSink
 from callbacks.stores.eventlog import EventLog, follow, parse_lines, read_tail, rotated
 from callbacks.stores.files import FileStore
 
@@ -62,17 +63,24 @@ def test_records_are_written_privately(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
 
-def test_a_record_is_written_as_it_was_emitted_and_a_bad_one_is_dropped_and_said(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    log = EventLog(tmp_path / "events.jsonl")
+def emit_changed_bad_and_good(sink: EventSink, caplog: pytest.LogCaptureFixture,
+                              good: dict[str, Any]) -> None:
+    """Emit a record then change it, a record that cannot be encoded, then ``good``."""
     record: dict[str, Any] = {"type": "routed", "call_id": "a", "notes": []}
-    log.emit(record)
+    sink.emit(record)
     record["notes"].append("changed after it was emitted")
     looped: dict[str, Any] = {"type": "routed", "call_id": "loop"}
     looped["self"] = looped  # cannot be encoded
     with caplog.at_level(logging.ERROR, logger="reasoning_panel"):
-        log.emit(looped)  # never raises into the request
-    log.emit({"type": "routed", "call_id": "b", "big": 2**70, "text": "é"})
+        sink.emit(looped)  # never raises into the request
+    sink.emit(good)
+
+
+def test_a_record_is_written_as_it_was_emitted_and_a_bad_one_is_dropped_and_said(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    log = EventLog(tmp_path / "events.jsonl")
+    emit_changed_bad_and_good(log, caplog, {"type": "routed", "call_id": "b", "big": 2**70,
+                                            "text": "é"})
     assert log.flush()
     written = parse_lines((tmp_path / "events.jsonl").read_bytes())
     assert written == [{"type": "routed", "call_id": "a", "notes": []},

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import os
 import socket
 import threading
@@ -27,6 +26,7 @@ from callbacks.stores.statefile import StateFile
 from callbacks.stores.store import open_store
 
 from .redis_server import RedisServer, poll
+from .test_eventlog import emit_changed_bad_and_good
 
 pytestmark = pytest.mark.timeout(120)
 _fleets = itertools.count()
@@ -287,14 +287,7 @@ def test_a_record_is_sent_as_it_was_emitted_and_a_bad_one_is_dropped_and_said(
         server: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     fleet = store(server, tmp_path)
     sink = fleet.event_log()
-    record: dict[str, Any] = {"type": "routed", "call_id": "a", "notes": []}
-    sink.emit(record)
-    record["notes"].append("changed after it was emitted")
-    looped: dict[str, Any] = {"type": "routed", "call_id": "loop"}
-    looped["self"] = looped  # cannot be encoded
-    with caplog.at_level(logging.ERROR, logger="reasoning_panel"):
-        sink.emit(looped)  # never raises into the request
-    sink.emit({"type": "routed", "call_id": "b", "text": "é"})
+    emit_changed_bad_and_good(sink, caplog, {"type": "routed", "call_id": "b", "text": "é"})
     assert sink.flush()
     records, _ = fleet.read_events()
     assert [(r["call_id"], r.get("notes"), r.get("text")) for r in records] == [
