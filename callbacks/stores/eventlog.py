@@ -60,6 +60,19 @@ def encode(record: dict[str, Any]) -> bytes:
     return (_ENCODER.encode(record) + "\n").encode()
 
 
+def put_encoded(writer: BatchWriter[bytes], record: dict[str, Any], where: str) -> None:
+    """Queue ``record`` encoded on ``writer``; one that cannot be encoded is dropped alone,
+    counted in ``writer.dropped`` and logged (never raised into a request)."""
+    try:
+        line = encode(record)
+    except Exception as exc:  # noqa: BLE001 - never raised into a request: dropped, said
+        writer.dropped += 1
+        _log().error("reasoning-panel: a %s record cannot be %s: %s",
+                     record.get("type") if isinstance(record, dict) else "?", where, exc)
+        return
+    writer.put(line)
+
+
 def rotated(path: Path, n: int) -> Path:
     return path.with_name(f"{path.name}.{n}")
 
@@ -96,14 +109,7 @@ class EventLog:
         then only joins lines and writes them. Each microsecond that thread runs Python holds
         the GIL that the thread serving requests waits for; encoding there cost it 5 to 10 us a
         record. And a record changed after it was emitted is written as it was."""
-        try:
-            line = encode(record)
-        except Exception as exc:  # noqa: BLE001 - never raised into a request: dropped, said
-            self._writer.dropped += 1
-            _log().error("reasoning-panel: a %s record cannot be written to the event log: %s",
-                         record.get("type") if isinstance(record, dict) else "?", exc)
-            return
-        self._writer.put(line)
+        put_encoded(self._writer, record, "written to the event log")
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far is written (or dropped)."""

@@ -29,7 +29,7 @@ import redis
 
 from callbacks.core.events import fleet_record
 from callbacks.stores.base import Backoff, Record
-from callbacks.stores.eventlog import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, encode
+from callbacks.stores.eventlog import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES, put_encoded
 from callbacks.stores.redis_conn import BLOCK_MS, TIMEOUT_S, RedisConfig, explain
 from callbacks.stores.writer import BatchWriter
 
@@ -91,14 +91,7 @@ class RedisEventLog:
         thread holds the GIL less, and a record changed after it was emitted is sent as it
         was); one that cannot be encoded is dropped alone, counted and said."""
         record["instance"] = self.instance
-        try:
-            line = encode(record)
-        except Exception as exc:  # noqa: BLE001 - never raised into a request: dropped, said
-            self._writer.dropped += 1
-            log.error("reasoning-panel: a %s record cannot be sent to the event stream: %s",
-                      record.get("type"), exc)
-            return
-        self._writer.put(line)
+        put_encoded(self._writer, record, "sent to the event stream")
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until everything queued so far is in the stream (False if Redis is away)."""
