@@ -6,7 +6,7 @@ import json
 import os
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,16 +133,6 @@ def proxy(tmp_path_factory: pytest.TempPathFactory, standin: StandIn) -> Iterato
 def proxy2(tmp_path_factory: pytest.TempPathFactory, standin: StandIn) -> Iterator[Proxy]:
     """The same with ``--num_workers 2``."""
     yield from _proxy(tmp_path_factory, standin, 2)
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Whether ``condition`` holds within ``timeout`` seconds (polled every 20 ms)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def reset_state(proxy: Proxy) -> None:

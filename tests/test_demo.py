@@ -19,7 +19,7 @@ from app.local_stack import DEMO_CONFIG, cli_command, free_port
 from app.panel.app import ReasoningPanel
 from callbacks.stores.statefile import StateFile
 
-from .conftest import eventually
+from .redis_server import poll
 from .test_panel import request_rows, wait_for
 
 pytestmark = pytest.mark.timeout(240)
@@ -64,7 +64,7 @@ async def test_headless_demo_remap_changes_later_requests(tmp_path: Path) -> Non
             assert {r.routed["reason"] for r in later} == {"pinned"}
             await pilot.press("q")
         assert demo.traffic.sent >= 10
-    assert eventually(lambda: not [pid for pid in pids if alive(pid)])
+    poll(lambda: not [pid for pid in pids if alive(pid)], 10, what="the demo's children gone")
 
 
 def test_demo_conversations_replay_cleaned_histories(tmp_path: Path) -> None:
@@ -152,7 +152,8 @@ def test_quitting_the_demo_stops_everything(tmp_path: Path, how: str) -> None:
             _drain(controller)
             time.sleep(0.1)
         assert proc.returncode == 0
-        assert eventually(lambda: not [pid for pid in children if alive(pid)])
+        poll(lambda: not [pid for pid in children if alive(pid)], 10,
+             what="the demo's children gone")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -16,7 +16,8 @@ import pytest
 
 from callbacks.core.state import Adapter, State, TierTarget
 
-from .conftest import Proxy, StandIn, eventually, reset_state
+from .conftest import Proxy, StandIn, reset_state
+from .redis_server import poll
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -238,7 +239,8 @@ def test_broken_state_file_keeps_the_last_good_mapping(proxy: Proxy) -> None:
     proxy.state_file.path.write_text(good.replace("medium: fast-coder", "medium: [oops"))
     log_before = proxy.service.log_text().count("state file refused")
     assert _groups(proxy, 3, **MEDIUM) == {"fast-coder"}
-    assert eventually(lambda: proxy.service.log_text().count("state file refused") > log_before)
+    poll(lambda: proxy.service.log_text().count("state file refused") > log_before, 10,
+         what="the refusal in the proxy's log")
     assert proxy.service.log_text().count("state file refused") == log_before + 1
     shown = cli(proxy, "show")
     assert shown.returncode == 1 and "invalid" in shown.stderr
@@ -252,4 +254,5 @@ def test_invalid_value_is_refused_with_its_name(proxy: Proxy) -> None:
     text = proxy.state_file.path.read_text().replace("pin: null", "pin: extreme")
     proxy.state_file.path.write_text(text)
     assert _groups(proxy, 2, **MEDIUM) == {"medium-reasoning"}
-    assert eventually(lambda: "pin: 'extreme' is not valid" in proxy.service.log_text())
+    poll(lambda: "pin: 'extreme' is not valid" in proxy.service.log_text(), 10,
+         what="the refusal in the proxy's log")
