@@ -21,7 +21,10 @@ KEYS = {"hook_us_p50", "hook_us_p99", "event_ms_p50", "event_ms_p95", "reload_ms
         "responses_hook_us_p50", "responses_hook_us_p99", "main_thread_ms_per_request_with",
         "other_threads_ms_per_request_with", "main_thread_ms_per_request_without",
         "reload_write_ms_p50", "reload_write_ms_p95", "reload_next_hook_ms_p50",
-        "reload_next_hook_ms_p95", "stops_per_s", "stopped_share"}
+        "reload_next_hook_ms_p95", "reload_to_hook_ms_p50", "reload_to_hook_ms_p95",
+        "reload_saturated_ms_p95", "reload_saturated_stale_requests",
+        "reload_saturated_to_hook_ms_p50", "stops_per_s", "stopped_share",
+        "fixed_loop_us_p50", "fixed_loop_us_p99"}
 
 
 @pytest.mark.timeout(300)
@@ -33,6 +36,8 @@ def test_bench_quick_json_reports_every_figure() -> None:
     assert KEYS <= set(figures)
     assert all(isinstance(figures[k], int | float) for k in KEYS)
     assert figures["reload_stale_requests"] == 0
+    assert figures["reload_saturated_stale_requests"] == 0
+    assert 0 < figures["reload_to_hook_ms_p50"] <= figures["reload_to_hook_ms_p95"]
     assert 0 < figures["reload_write_ms_p50"] <= figures["reload_write_ms_p95"]
     assert 0 <= figures["reload_next_hook_ms_p50"] <= figures["reload_next_hook_ms_p95"]
     assert figures["event_records_seen"] == 300  # 100 req/s for 3 s, every record followed
