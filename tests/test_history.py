@@ -12,7 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callbacks.core.history import ENCRYPTED_PREFIX, Target, fit_history, signatures_in, tool_loop
+from callbacks.core.history import (
+    ENCRYPTED_PREFIX,
+    Target,
+    fit_history,
+    history_reasoning,
+    signatures_in,
+    tool_loop,
+)
 from callbacks.stores.memory import Producer, SqliteMemory, signature_key
 
 OPUS = Producer("high-reasoning", "anthropic/claude-opus-4-8", "high")
@@ -158,6 +165,28 @@ def test_signatures_in_lists_every_signed_block() -> None:
     b = body(user(), turn(thinking(SIG_OPUS), {"type": "redacted_thinking", "data": SIG_HAIKU}),
              user(), turn(thinking(None)), user())
     assert signatures_in(b) == [SIG_OPUS, SIG_HAIKU]
+
+
+def test_history_reasoning_finds_every_shape_of_reasoning_once() -> None:
+    """Blocks in the content, else in ``thinking_blocks``; reasoning text with its tool ids;
+    an unsigned block still makes its turn one that fitting looks at."""
+    b = body(
+        user(),
+        turn(thinking(SIG_OPUS), {"type": "redacted_thinking", "data": SIG_HAIKU}),  # 1
+        user(),
+        {"role": "assistant", "content": "plain", "thinking_blocks": [thinking(SIG_OUTSIDE)]},  # 3
+        {"role": "assistant", "content": [thinking("C")], "thinking_blocks": [thinking("T")]},
+        {"role": "assistant", "content": "x", "reasoning_content": "hmm",  # 5
+         "tool_calls": [{"id": "call_1", "type": "function"}]},
+        turn(thinking(None), {"type": "text", "text": "no signature"}),  # 6
+        turn({"type": "text", "text": "nothing to fit"}),
+        {"role": "user", "content": [thinking("a user's block is not history")]},
+    )
+    b["messages"].append("not a message")
+    found = history_reasoning(b)
+    assert found.signatures == [SIG_OPUS, SIG_HAIKU, SIG_OUTSIDE, "C"]
+    assert found.text_ids == ["call_1"]
+    assert found.carriers == [1, 3, 4, 5, 6]
 
 
 # Property: whatever mix of producers a history holds, what is sent to a target carries only

@@ -126,26 +126,37 @@ class Reasoning(NamedTuple):
 
 
 def history_reasoning(body: Mapping[str, Any]) -> Reasoning:
-    """One pass over a history's assistant turns: what they carry."""
+    """One pass over a history's assistant turns: what they carry. (The hot path of a long
+    conversation: :func:`_assistant_blocks`, :func:`_is_block` and :func:`_signature` are
+    inlined, each block looked at once.)"""
     found = Reasoning([], [], [])
     messages = body.get("messages")
     if not isinstance(messages, list):
         return found
     signatures, carriers = found.signatures, found.carriers
-    for i, message in enumerate(messages):
+    i = -1
+    for message in messages:
+        i += 1
         if not isinstance(message, dict) or message.get("role") != "assistant":
             continue
         carries = not _REASONING_KEYS.isdisjoint(message)
         if carries:
             found.text_ids.extend(_tool_ids(message))
-        held = _assistant_blocks(message)
-        blocks = [b for b in held[0] if isinstance(b, dict) and b.get("type") in THINKING_TYPES
-                  ] if held else None  # inlined ``_is_block``: no call a block
-        for block in blocks or ():
-            signature = _signature(block)
-            if isinstance(signature, str) and signature:
-                signatures.append(signature)
-        if carries or blocks:
+        held = False  # a thinking block in its content, else in its ``thinking_blocks``
+        for key in ("content", "thinking_blocks"):
+            blocks = message.get(key)
+            if not isinstance(blocks, list):
+                continue
+            for block in blocks:
+                if isinstance(block, dict) and block.get("type") in THINKING_TYPES:
+                    held = True
+                    signature = block.get("data") if block["type"] == "redacted_thinking" \
+                        else block.get("signature")
+                    if isinstance(signature, str) and signature:
+                        signatures.append(signature)
+            if held:
+                break
+        if held or carries:
             carriers.append(i)
     return found
 
@@ -288,7 +299,7 @@ def _fit_turn(message: dict[str, Any], target: Target, producers: Mapping[str, M
     blocks, key = held
     kept_blocks = []
     for block in blocks:
-        if not _is_block(block):
+        if not isinstance(block, dict) or block.get("type") not in THINKING_TYPES:  # _is_block
             kept_blocks.append(block)
             continue
         why = _verdict(block, target, producers, strip_all)
