@@ -277,19 +277,20 @@ def _fit_responses(work: dict[str, Any], target: Target, memory: ConversationMem
     items = work.get("input")
     if not isinstance(items, list):
         return {}
-    keys, ids = responses.reasoning_refs(work)
+    known: responses.Keys = {}
+    keys, ids = responses.reasoning_refs(work, known)
     producers: dict[str, Any] = {}
     if (keys or ids) and memory is not None:
         recall = memory.recall(keys, ids)
         producers = {**recall.signatures, **recall.tools}
-    fit = responses.fit_input(work, target, producers, strip_all)
+    fit = responses.fit_input(work, target, producers, strip_all, known)
     out: dict[str, Any] = {}
     fitted = fit.messages if fit.messages is not None else items
     if not strip_all and thinking_on(work) and target.anthropic and not target.responses and (
             (unheld_loop and responses.tool_loop(work))
             or responses.calls_without_signed_reasoning(fitted)):
         apply_patch(work, reasoning_patch(work, "none", TierTarget(target.group)))
-        fit = responses.fit_input(work, target, producers, strip_all=True)
+        fit = responses.fit_input(work, target, producers, strip_all=True, known=known)
         out["reasoning_lost"] = LOSS_RESPONSES
     if fit.messages is not None:
         work["input"] = fit.messages

@@ -215,3 +215,24 @@ def test_a_translated_anthropic_target_needs_signed_reasoning_before_its_calls()
     assert not calls_without_signed_reasoning([user(), signed, call(1), output(1), compaction])
     assert not calls_without_signed_reasoning([user(), streamed, said(1), user()])  # no calls
     assert not calls_without_signed_reasoning([user()])
+
+
+def test_fitting_judges_each_item_by_the_key_reasoning_refs_found_in_the_same_body() -> None:
+    from callbacks.core.responses_history import Keys, reasoning_refs
+
+    items = [user(), reasoning("m-deep", 1), call(1), output(1), reasoning("m-fast", 2), said(2)]
+    sent = body(items)
+    known: Keys = {}
+    keys, _ = reasoning_refs(sent, known)
+    assert sorted(k for k in known.values() if k) == sorted(keys) and len(keys) == 2
+    made = producers(items)
+    assert fit_input(sent, target("m-fast"), made, known=known).summary() == \
+        fit_input(sent, target("m-fast"), made).summary() == \
+        {"kept": 1, "dropped": 1, "why": {"other model": 1}}
+    # the keys given are the ones used: swapped, the other item is the foreign one
+    first, second = (id(i) for i in sent["input"] if i.get("type") == "reasoning")
+    known[first], known[second] = known[second], known[first]
+    fit = fit_input(sent, target("m-fast"), made, known=known)
+    assert fit.messages is not None
+    kept = [i for i in fit.messages if i.get("type") == "reasoning"]
+    assert [i["encrypted_content"] for i in kept] == [items[1]["encrypted_content"]]

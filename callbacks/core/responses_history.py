@@ -70,15 +70,25 @@ def reasoning_key(item: Mapping[str, Any]) -> str | None:
     return inner[0] if inner else ENCRYPTED_PREFIX + content
 
 
-def reasoning_refs(body: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+Keys = dict[int, str | None]
+"""The reasoning items' memory keys by ``id(item)``, for one request: a key is built from an
+encrypted content of kilobytes, about 1 us each, so :func:`fit_input` reuses the ones
+:func:`reasoning_refs` built."""
+
+
+def reasoning_refs(body: Mapping[str, Any], known: Keys | None = None
+                   ) -> tuple[list[str], list[str]]:
     """What the memory is asked about the replayed reasoning items: the keys of those with
-    encrypted content, and the ids of those given by id alone."""
+    encrypted content, and the ids of those given by id alone. ``known`` receives each reasoning
+    item's key."""
     items = body.get("input")
     keys: list[str] = []
     ids: list[str] = []
     for item in items if isinstance(items, list) else ():
         if type(item) is dict and item.get("type") == "reasoning":
             key = reasoning_key(item)
+            if known is not None:
+                known[id(item)] = key
             if key is not None:
                 keys.append(key)
             elif isinstance(item.get("id"), str):
@@ -102,11 +112,11 @@ def tool_loop(body: Mapping[str, Any]) -> list[str]:
 
 
 def _verdict(item: Mapping[str, Any], target: Target, producers: Mapping[str, Made],
-             strip_all: bool, store: bool) -> str | None:
+             strip_all: bool, store: bool, known: Keys | None) -> str | None:
     """Why a reasoning item cannot go to ``target``; None to keep it ("unknown" keeps, counted)."""
     if strip_all:
         return "reasoning off"
-    key = reasoning_key(item)
+    key = known[id(item)] if known is not None and id(item) in known else reasoning_key(item)
     if key is None:
         if isinstance(item.get("id"), str) and item["id"]:
             if not store:
@@ -122,13 +132,14 @@ def _verdict(item: Mapping[str, Any], target: Target, producers: Mapping[str, Ma
 
 
 def fit_input(body: Mapping[str, Any], target: Target, producers: Mapping[str, Made],
-              strip_all: bool = False) -> Fit:
+              strip_all: bool = False, known: Keys | None = None) -> Fit:
     """Keep the reasoning items ``target`` made; drop the others whole (``Fit.messages``: the new
     ``input``, None when nothing changed).
 
     ``producers`` maps memory keys (encrypted contents, reasoning item ids) to what made them.
     ``strip_all`` drops every reasoning item (none tier, or a continuation that cannot keep its
-    reasoning). A kept reasoning item always keeps its following output item.
+    reasoning). A kept reasoning item always keeps its following output item. ``known``: the
+    keys :func:`reasoning_refs` found in this very body.
     """
     fit = Fit()
     items = body.get("input")
@@ -143,7 +154,7 @@ def fit_input(body: Mapping[str, Any], target: Target, producers: Mapping[str, M
             orphaned = False
             continue
         if item.get("type") == "reasoning":
-            why = _verdict(item, target, producers, strip_all, store)
+            why = _verdict(item, target, producers, strip_all, store, known)
             if why in (None, "unknown") and item.get("id") and not is_output_item(
                     items[i + 1] if i + 1 < len(items) else None):
                 why = "no following item"
