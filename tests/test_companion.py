@@ -136,6 +136,20 @@ def test_statusline_prints_the_sessions_line(tmp_path: Path) -> None:
     assert slow.stdout == done.stdout
 
 
+def test_statusline_loads_none_of_what_only_the_cli_or_the_proxy_needs(tmp_path: Path) -> None:
+    """Claude Code runs it after every answer: no YAML, argparse, launcher, LiteLLM, or orjson
+    (the event log's encoder: a reader never encodes)."""
+    write_sessions_log(tmp_path)
+    heavy = ("yaml", "argparse", "callbacks.launcher", "litellm", "orjson", "textual")
+    code = ("import sys; from app.entry import main; sys.argv[1:] = ['--home', sys.argv[1], "
+            "'statusline']; main(); print(sorted(m for m in %r if m in sys.modules))" % (heavy,))
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], input=payload(S1),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    line, loaded = done.stdout.splitlines()
+    assert line.startswith("low → low-reasoning") and loaded == "[]"
+
+
 def test_statusline_shows_held_fallback_cap_and_subagent_marks(tmp_path: Path) -> None:
     records = sessions_log()
     (tmp_path / EVENTS_NAME).write_text("".join(json.dumps(r) + "\n" for r in records[:6]))

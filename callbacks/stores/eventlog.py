@@ -38,23 +38,33 @@ MAX_PENDING: Final = 50_000  # records queued in memory before new ones are drop
 BATCH: Final = 1_000
 
 
-try:  # a LiteLLM proxy has it (its proxy extras): the same bytes, about 7x faster
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - the readers (panel, status line) may run without it
-    _orjson = None  # type: ignore[assignment]
-
-_ORJSON_OPTIONS: Final = 0 if _orjson is None else \
-    _orjson.OPT_APPEND_NEWLINE | _orjson.OPT_NON_STR_KEYS
 # one encoder for every record: ``json.dumps`` with options builds a new one each call
 _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+_orjson: Any = None
+"""orjson's ``dumps`` and its options (a LiteLLM proxy has it, in its proxy extras: the same
+bytes, about 7x faster), imported by the first :func:`encode`: the readers (the status line,
+run after every answer) never pay its import (datetime, uuid, platform: 7 ms). False without
+it."""
+
+
+def _load_orjson() -> Any:
+    global _orjson
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - the proxy's extras bring it
+        _orjson = False
+    else:
+        _orjson = (orjson.dumps, orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS)
+    return _orjson
 
 
 def encode(record: dict[str, Any]) -> bytes:
     """A record as one line of compact JSON (UTF-8, non-ASCII characters as they are): orjson
     takes 0.7 us where the json module takes 5 us, for the same bytes (see :meth:`EventLog.emit`)."""
-    if _orjson is not None:
+    fast = _orjson if _orjson is not None else _load_orjson()
+    if fast:
         try:
-            return _orjson.dumps(record, default=str, option=_ORJSON_OPTIONS)
+            return fast[0](record, default=str, option=fast[1])  # type: ignore[no-any-return]
         except TypeError:  # what orjson refuses (an integer past 64 bits): the json module's
             pass
     return (_ENCODER.encode(record) + "\n").encode()
