@@ -22,6 +22,20 @@ from callbacks.core.state import State  # noqa: E402 - after the env is set
 from callbacks.launcher import saved_master_key  # noqa: E402 - after the env is set
 from callbacks.stores.statefile import StateFile  # noqa: E402 - after the env is set
 
+# The files that take longest (seconds of test time in a whole run, 2026-12-03), run first: each
+# worker takes one file at a time, so a long file taken last keeps one worker busy alone at the
+# end. (xdist's own order, most tests first, took the one-test bench file last.)
+LONGEST_FIRST = ("test_faults.py", "test_headroom_proxy.py", "test_fleet.py",  # 142, 111, 108
+                 "test_bench.py", "test_demo.py", "test_proxy.py",  # 91, 90, 65
+                 "test_opencode_cli.py", "test_fallbacks.py", "test_panel.py")  # 61, 56, 53
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest files first (``LONGEST_FIRST``); the others keep their order, and every file's
+    tests theirs (a stable sort)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
 
 @dataclass
 class StandIn:

@@ -286,7 +286,8 @@ async def test_remap_key_picks_a_model_and_writes_the_state(home: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         table(app, "tiers").move_cursor(row=2)  # medium
         await pilot.press("m")
-        assert isinstance(app.screen, ModelPicker)
+        await wait_for(lambda: isinstance(app.screen, ModelPicker))  # a busy machine is slow
+        await pilot.pause()
         options = app.screen.query_one(OptionList)
         assert options.option_count > 5  # the demo config's models
         await pilot.press(*"fast")
@@ -303,7 +304,8 @@ async def test_picker_lists_the_running_proxys_models_without_a_config(proxy: Pr
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(lambda: bool(app.proxy_models), 10)
         await pilot.press("m")
-        assert isinstance(app.screen, ModelPicker)
+        await wait_for(lambda: isinstance(app.screen, ModelPicker))  # a busy machine is slow
+        await pilot.pause()
         options = app.screen.query_one(OptionList)
         offered = {options.get_option_at_index(i).id for i in range(options.option_count)}
         assert {"fast-coder", "medium-reasoning", "claude-opus-4-8"} <= offered
@@ -328,6 +330,8 @@ async def test_remap_to_a_typed_model_name(home: Path) -> None:
     app = panel(home)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("m")  # the none tier (cursor on the first row)
+        await wait_for(lambda: isinstance(app.screen, ModelPicker))
+        await pilot.pause()
         app.screen.query_one(Input).value = "my-own-model"
         await pilot.press("enter")
         await pilot.pause()
