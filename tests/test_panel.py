@@ -20,7 +20,7 @@ from callbacks.core.state import DEFAULT_EFFORT_MAP, State
 from callbacks.stores.eventlog import EVENTS_NAME
 from callbacks.stores.statefile import StateFile
 
-from .conftest import Proxy
+from .conftest import Proxy, reset_state
 
 pytestmark = pytest.mark.timeout(120)
 T0 = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC
@@ -300,6 +300,7 @@ async def test_remap_key_picks_a_model_and_writes_the_state(home: Path) -> None:
 async def test_picker_lists_the_running_proxys_models_without_a_config(proxy: Proxy) -> None:
     """With no config file at hand, the picker offers what the running proxy serves
     (fetched in the background when the proxy comes up, so the key press never waits)."""
+    reset_state(proxy)  # the proxy is shared: an earlier test may have left its state invalid
     app = ReasoningPanel(proxy.home, config=Path("/nonexistent.yaml"), poll_s=0.2)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(lambda: bool(app.proxy_models), 10)
@@ -310,6 +311,20 @@ async def test_picker_lists_the_running_proxys_models_without_a_config(proxy: Pr
         offered = {options.get_option_at_index(i).id for i in range(options.option_count)}
         assert {"fast-coder", "medium-reasoning", "claude-opus-4-8"} <= offered
         await pilot.press("escape")
+
+
+@pytest.mark.parametrize("key", ["m", "e"])
+async def test_a_change_key_on_a_never_valid_state_file_says_why(home: Path, key: str) -> None:
+    """A state file that was invalid from the start leaves nothing to remap or edit: the key
+    says why instead of doing nothing."""
+    (home / "state.yaml").write_text("version: 1\npin: extreme\n")
+    app = panel(home, config=Path("configs/demo.yaml").resolve())
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.state is None
+        await pilot.press(key)
+        await wait_for(lambda: any("Not changed" in str(n.message) and "extreme" in
+                                   str(n.message) for n in app._notifications))
+        assert not isinstance(app.screen, ModelPicker | SettingsScreen)
 
 
 async def test_picker_starts_on_the_current_model_and_arrows_move(home: Path) -> None:
