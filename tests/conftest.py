@@ -152,3 +152,12 @@ def proxy2(tmp_path_factory: pytest.TempPathFactory, standin: StandIn) -> Iterat
 def reset_state(proxy: Proxy) -> None:
     """Put the default state back (every test starts from it)."""
     proxy.state_file.write(State())
+
+
+@pytest.fixture(autouse=True)
+def _default_state(request: pytest.FixtureRequest) -> None:
+    """Every test on a shared proxy starts from the default state, whatever the files run on
+    the same worker before it left there (files run in any order)."""
+    for name in ("proxy", "proxy2"):
+        if name in request.fixturenames:
+            reset_state(request.getfixturevalue(name))
