@@ -18,7 +18,7 @@ import pytest
 
 from callbacks.core.state import State, StateError, state_from_env
 from callbacks.stores import redis_events
-from callbacks.stores.base import Conflict, StoreDown, StoreError
+from callbacks.stores.base import Conflict, StoreDown, StoreError, Versioned
 from callbacks.stores.memory import Producer
 from callbacks.stores.redis_state import SNAPSHOT_NAME, FleetLive, encode_value
 from callbacks.stores.redis_store import RedisStore
@@ -249,6 +249,27 @@ def test_a_seed_made_after_redis_lost_the_state_gives_way_to_the_workers(
     elsewhere.ensure()
     poll(lambda: elsewhere.read().version == 2, what="the workers' version back")
     assert elsewhere.read().state.pin == "low" and worker.current().pin == "low"
+
+
+def test_ensure_takes_a_state_written_between_its_look_and_its_seed(
+        server: RedisServer, tmp_path: Path) -> None:
+    """A worker puts its state back into an empty Redis just after a CLI looked: the CLI takes
+    that state (it used to say Redis held no state)."""
+    worker = store(server, tmp_path / "proxy")
+    cli = store(server, tmp_path / "laptop", worker.keys.fleet)
+    look = cli.read
+
+    def look_then_the_worker_writes() -> Versioned:
+        try:
+            return look()
+        finally:
+            if not server.client().exists(worker.keys.state):
+                worker.ensure()
+                worker.update(lambda s: replace(s, pin="low"))
+
+    cli.read = look_then_the_worker_writes  # type: ignore[method-assign]
+    got = cli.ensure()
+    assert got.version == 2 and got.state.pin == "low"
 
 
 def test_an_invalid_value_is_refused_by_workers_and_the_last_good_stays(

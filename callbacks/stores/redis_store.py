@@ -108,8 +108,8 @@ class RedisStore:
         try:
             return self.read()
         except StateError:
-            if self._peek() is not None:
-                raise  # a value is there but invalid: never replaced by a guess
+            if self._peek() is not None:  # invalid, or written since the read (a worker
+                return self.read()         # putting its state back): never replaced by a guess
         version, state, source = self._seed()
         value = encode_value(state, version, f"{SEED} by {self._by()}")
         try:
