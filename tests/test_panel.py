@@ -20,7 +20,7 @@ from callbacks.core.state import DEFAULT_EFFORT_MAP, State
 from callbacks.stores.eventlog import EVENTS_NAME
 from callbacks.stores.statefile import StateFile
 
-from .conftest import Proxy, reset_state
+from .conftest import Proxy
 
 pytestmark = pytest.mark.timeout(120)
 T0 = 1_800_000_000.0  # 2027-01-15 08:00:00 UTC
@@ -300,7 +300,6 @@ async def test_remap_key_picks_a_model_and_writes_the_state(home: Path) -> None:
 async def test_picker_lists_the_running_proxys_models_without_a_config(proxy: Proxy) -> None:
     """With no config file at hand, the picker offers what the running proxy serves
     (fetched in the background when the proxy comes up, so the key press never waits)."""
-    reset_state(proxy)  # the proxy is shared: an earlier test may have left its state invalid
     app = ReasoningPanel(proxy.home, config=Path("/nonexistent.yaml"), poll_s=0.2)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(lambda: bool(app.proxy_models), 10)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -26,11 +25,9 @@ USER = [{"role": "user", "content": "Refactor the parser, please."}]
 
 
 @pytest.fixture(autouse=True)
-def _fresh(proxy: Proxy, standin: StandIn) -> Iterator[None]:
+def _fresh(proxy: Proxy, standin: StandIn) -> None:
     reset_state(proxy)
     standin.clear()
-    yield
-    reset_state(proxy)  # the proxy is shared: the broken-state tests leave no broken file behind
 
 
 def claude(proxy: Proxy) -> anthropic.Anthropic:

@@ -561,17 +561,15 @@ class ReasoningPanel(App[None]):
         else:
             self.remap(self.selected_tier)
 
-    def no_state_said(self) -> bool:
-        """Whether there is no state to change here (its file was never valid while the panel
-        ran); if so, the key press is answered with why, not ignored."""
-        if self.state is not None:
-            return False
+    def say_no_state(self) -> None:
+        """Answer a change key when there is no state to change (its file was never valid
+        while the panel ran) with why, instead of ignoring it."""
         self.notify(f"Not changed: {self.state_problem or 'the state is not read yet'}",
                     severity="error", timeout=8)
-        return True
 
     def remap(self, tier: Tier) -> None:
-        if self.no_state_said() or self.state is None:
+        if self.state is None:
+            self.say_no_state()
             return
         current = self.state.tiers[tier].model
 
@@ -604,7 +602,8 @@ class ReasoningPanel(App[None]):
         self.change_state(lambda s: replace(s, routing=on), f"routing {'on' if on else 'off'}")
 
     def action_settings(self) -> None:
-        if self.no_state_said() or self.state is None:
+        if self.state is None:
+            self.say_no_state()
             return
 
         def saved(new: State | None) -> None:
