@@ -30,7 +30,7 @@ from litellm.integrations.custom_logger import CustomLogger
 
 from callbacks.compat import keep_reasoning_effort
 from callbacks.core.events import redact, refused_record, reload_record, routed_record
-from callbacks.core.headroom import quota_of_call
+from callbacks.core.headroom import Quota, quota_of_call
 from callbacks.outcomes import METADATA_KEY, STARTED_KEY, CallBook, CallRecord, call_metadata
 from callbacks.proxy_targets import ProxyTargets
 from callbacks.routing import loop_ids, previous_response, route_request
@@ -143,16 +143,18 @@ class ReasoningRouter(CustomLogger):
 
     async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
                                       end_time: Any) -> None:
-        quota = None
+        quota: Quota | None = None
+        metadata: dict[str, Any] | None = None
         try:  # what the provider said is left of its rate limit, for the tiers' headroom
+            metadata = call_metadata(kwargs)
             quota = quota_of_call(kwargs, response_obj, time.time())
             if quota is not None and self.book.keeps_headroom():
                 self.quotas.record(quota)
         except Exception:  # pragma: no cover - bookkeeping must never fail a call
             log.exception("reasoning-panel: could not read the rate-limit headers")
-        self.book.outcome(kwargs, failed=False, quota=quota)
+        self.book.outcome(kwargs, failed=False, quota=quota, metadata=metadata)
         try:
-            self.book.remember(kwargs, response_obj)
+            self.book.remember(kwargs, response_obj, metadata)
         except Exception:  # pragma: no cover - memory must never fail a call
             log.exception("reasoning-panel: could not remember what a call produced")
 

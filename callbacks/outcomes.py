@@ -175,7 +175,10 @@ class CallBook:
             if quota is not None:
                 self.quotas.record(quota)
 
-    def remember(self, kwargs: Any, response_obj: Any) -> None:
+    def remember(self, kwargs: Any, response_obj: Any,
+                 metadata: Mapping[str, Any] | None = None) -> None:
+        """Remember what the call produced (``metadata``: its :func:`call_metadata`, when the
+        caller has it)."""
         signatures, tools = produced_blocks(response_obj)
         if not signatures and not tools:
             return
@@ -183,14 +186,15 @@ class CallBook:
         group = slo.get("model_group") or kwargs.get("model")
         if not group:
             return
-        record = call_metadata(kwargs).get(METADATA_KEY) or {}
+        record = (call_metadata(kwargs) if metadata is None else metadata).get(METADATA_KEY) or {}
         model = self.targets.deployment_model(slo.get("model_id")) or str(kwargs.get("model") or "")
         tier = record.get("tier") if record.get("target") else None
         self.memory.remember(Producer(str(group), model, tier), signatures, tools)
 
-    def outcome(self, kwargs: Any, failed: bool, quota: Quota | None = None) -> None:
+    def outcome(self, kwargs: Any, failed: bool, quota: Quota | None = None,
+                metadata: Mapping[str, Any] | None = None) -> None:
         try:
-            metadata = call_metadata(kwargs)
+            metadata = call_metadata(kwargs) if metadata is None else metadata
             record = outcome_record(kwargs, failed, metadata.get(STARTED_KEY))
             if quota is not None:
                 record["quota"] = quota_summary(quota)

@@ -10,6 +10,7 @@ block, and the event records say what was held and what history was dropped.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -22,8 +23,10 @@ import pytest
 from app.local_stack import start_proxy
 from callbacks.core.state import State
 from callbacks.stores.eventlog import EVENTS_NAME
+from callbacks.stores.memory import MEMORY_NAME, SqliteMemory
 
 from .conftest import Proxy, StandIn, reset_state
+from .redis_server import poll
 from .test_eventlog import all_records
 
 pytestmark = pytest.mark.timeout(300)
@@ -283,6 +286,29 @@ def test_a_conversation_survives_a_proxy_restart(standin: StandIn, tmp_path: Pat
         service.stop()
     assert [c.group for c in talk.calls] == ["low-reasoning"] * 3 + ["fast-coder"] * 2
     assert_provider_saw_it_whole(standin, talk.calls)
+
+
+def test_a_stopped_proxy_writes_what_it_had_queued(standin: StandIn, tmp_path: Path) -> None:
+    """SIGTERM stops a one-worker proxy normally: what its memory keeps up to a second before
+    writing (who made each thinking block) is on disk once it has stopped."""
+    home = tmp_path / "home"
+    service = start_proxy(home, standin_url=standin.url, log_path=tmp_path / "proxy.log")
+    try:
+        client = anthropic.Anthropic(base_url=service.url, api_key=Proxy(service, home).key,
+                                     max_retries=0)
+        reply = client.messages.create(
+            model="claude-opus-4-8", max_tokens=64, messages=[{"role": "user", "content": "hi"}],
+            thinking={"type": "adaptive"},  # type: ignore[typeddict-item]
+            output_config={"effort": "high"})  # type: ignore[call-arg]
+        [signature] = [b.signature for b in reply.content if b.type == "thinking"]
+        # the call's done record is written: its success hook, which also remembers, has run
+        poll(lambda: any(r["type"] == "done" for r in all_records(home / EVENTS_NAME)),
+             timeout=10, what="the done record")
+    finally:
+        service.stop()
+    assert service.proc.returncode == 128 + signal.SIGTERM  # it exited; the signal did not kill it
+    producer = SqliteMemory(home / MEMORY_NAME).recall([signature], []).signatures[signature]
+    assert (producer.group, producer.tier) == ("high-reasoning", "high")
 
 
 def test_a_hidden_retry_without_thinking_is_recorded(proxy2: Proxy, standin: StandIn) -> None:

@@ -15,6 +15,7 @@ not reset, the tier's requests go to its fallback chain first (:func:`below`).
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -96,18 +97,26 @@ def duration_s(text: str) -> float | None:
     return sum(float(n) * scale[u] for n, u in parts)
 
 
+@functools.lru_cache(maxsize=64)
+def _rfc3339(text: str) -> float | None:
+    """Unix time of an RFC 3339 time (cached: a provider repeats its reset times)."""
+    try:
+        return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 def reset_time(text: str, now: float) -> float | None:
     """A reset header as Unix time: an RFC 3339 time (Anthropic) or a duration from ``now``."""
     if "T" in text and "-" in text:
-        try:
-            return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
+        return _rfc3339(text)
     seconds = duration_s(text)
     return None if seconds is None else now + seconds
 
 
 def _int(value: Any) -> int | None:
+    if type(value) is str and value.isdigit():  # what headers hold: no float to go through
+        return int(value)
     try:
         number = int(float(str(value)))
     except (TypeError, ValueError):

@@ -18,8 +18,12 @@ from callbacks.core.responses_history import translated_signatures
 
 MAX_DEPTH: Final = 12
 _THINKING: Final = ("thinking", "redacted_thinking")
-_LEAVES: Final = (str, int, float)  # never walked into (bool is an int)
-_COUNTERS: Final = frozenset({"usage"})  # token counts: never a signature or an id
+_SCALARS: Final = frozenset({str, int, float, bool, type(None)})  # never walked into
+# token counts (never a signature or an id); tool calls (read where they are found)
+_NOT_WALKED: Final = frozenset({"usage", "tool_calls"})
+# the field of a typed node that names what a later request can refer back to
+_ID_OF: Final = {"tool_use": "id", "server_tool_use": "id", "reasoning": "id",
+                 "function_call": "call_id"}
 
 
 def _plain(obj: Any) -> Any:
@@ -75,34 +79,30 @@ def produced_blocks(response: Any) -> tuple[list[str], list[str]]:
                 return
             if not isinstance(node, Mapping):
                 return
-        kind = node.get("type")
-        for key in ("signature", "data") if kind in ("thinking", "redacted_thinking") else \
-                ("signature",):
-            if isinstance(node.get(key), str) and node[key]:
-                signatures.append(node[key])
-        if kind == "signature_delta" and isinstance(node.get("signature"), str):
-            pass  # already taken above
-        if kind == "reasoning" and isinstance(node.get("encrypted_content"), str):
-            signatures.append(ENCRYPTED_PREFIX + node["encrypted_content"])
-            signatures.extend(translated_signatures(node["encrypted_content"]))
-        if node.get("object") == "response" and isinstance(node.get("id"), str) and node["id"]:
+        get = node.get
+        kind = get("type")
+        if isinstance(signature := get("signature"), str) and signature:
+            signatures.append(signature)
+        if kind in _THINKING and isinstance(data := get("data"), str) and data:
+            signatures.append(data)
+        if kind == "reasoning" and isinstance(encrypted := get("encrypted_content"), str):
+            signatures.append(ENCRYPTED_PREFIX + encrypted)
+            signatures.extend(translated_signatures(encrypted))
+        if get("object") == "response" and isinstance(get("id"), str) and node["id"]:
             tools.append(node["id"])  # a stored response a later previous_response_id names
-        if kind == "reasoning" and isinstance(node.get("id"), str) and node["id"]:
-            tools.append(node["id"])  # a stored item replayed by id alone
-        if kind in ("tool_use", "server_tool_use") and isinstance(node.get("id"), str):
-            tools.append(node["id"])
-        if kind == "function_call" and isinstance(node.get("call_id"), str):
-            tools.append(node["call_id"])
-        if isinstance(node.get("tool_calls"), list):
-            for call in node["tool_calls"]:
+        if kind is not None:  # only typed nodes (blocks, items) carry an id worth keeping
+            key = _ID_OF.get(kind) if isinstance(kind, str) else None
+            if key is not None and isinstance(made := get(key), str) and made:
+                tools.append(made)  # a tool call; a reasoning item replayed by id alone
+        if isinstance(calls := get("tool_calls"), list):
+            for call in calls:
                 call = _plain(call)
                 if isinstance(call, Mapping) and isinstance(call.get("id"), str) and call["id"]:
                     tools.append(call["id"])
         for key, value in node.items():
-            if isinstance(value, _LEAVES) or value is None or key in _COUNTERS:
+            if type(value) in _SCALARS or key in _NOT_WALKED:
                 continue
-            if key != "tool_calls" and isinstance(value, dict | list | tuple | Mapping) or \
-                    hasattr(value, "model_dump"):
+            if isinstance(value, dict | list | tuple | Mapping) or hasattr(value, "model_dump"):
                 walk(value, depth + 1)
 
     try:

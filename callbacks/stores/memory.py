@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
 
-from callbacks.stores.writer import LOCAL, PROMPT_S, BatchWriter, WriterThread
+from callbacks.stores.writer import KEEP_S, PROMPT_S, BatchWriter, WriterThread
 
 log = logging.getLogger("reasoning_panel")
 
@@ -89,7 +89,8 @@ class SqliteMemory:
                  max_age_s: float = MAX_AGE_S, shared: bool = True) -> None:
         """``shared``: other processes read this memory while this one runs (the other workers
         of a proxy, a fleet's follower), so what it remembers is written within milliseconds;
-        else it goes with the event log's writes (this process answers from its own cache)."""
+        else once a second (this process answers from its own cache; what is queued is written
+        when it exits)."""
         self.path = path
         self.max_entries = max_entries
         self.max_age_s = max_age_s
@@ -98,7 +99,7 @@ class SqliteMemory:
         self._known_tools: dict[str, Producer] = {}  # tool_use id -> its producer, the same way
         self._writer: BatchWriter[tuple[str, Producer, float]] = BatchWriter(
             "memory", self._write, MAX_PENDING, batch=MAX_PENDING,
-            thread=WriterThread("memory", window_s=PROMPT_S) if shared else LOCAL)
+            thread=WriterThread("memory", window_s=PROMPT_S if shared else KEEP_S))
         self._inserts = 0
         self._failing: str | None = None
         self._failed = 0

@@ -6,12 +6,13 @@ hands it all, in batches, to each due writer's ``write``. An idle thread never w
 one wakes once a window: each wake-up of a Python thread costs the thread serving requests the
 GIL and, on a virtual machine, a cross-CPU interrupt. The local files' writers share one thread
 (:data:`LOCAL`); a writer whose items another process needs at once (the memory of a proxy with
-several workers) takes a short window on a thread of its own. A new process (a forked proxy
-worker) starts its own thread and queues: what the parent had queued is the parent's to write.
-Past ``max_pending`` queued items, new ones are dropped and counted in ``dropped``, never
-blocking the caller. When the interpreter exits normally, what is queued is written first (a
-proxy stopped by SIGTERM dies by the signal uvicorn raises again after its graceful stop, which
-lasts longer than a window).
+several workers) takes a short window on a thread of its own, and one whose items no other
+process reads while this one runs (the memory of a proxy with one worker) a long one
+(:data:`KEEP_S`). A new process (a forked proxy worker) starts its own thread and queues: what
+the parent had queued is the parent's to write. Past ``max_pending`` queued items, new ones are
+dropped and counted in ``dropped``, never blocking the caller. When the interpreter exits
+normally, what is queued is written first; ``reasoning-panel proxy`` turns SIGTERM into a normal
+exit for that (:mod:`callbacks.litellm_proxy`).
 
 A write that raises one of the ``retry`` exceptions (a remote store away) keeps its batch: after
 a pause from ``backoff`` (``window_s`` without one) the very same list is written again, until it
@@ -91,6 +92,11 @@ class WriterThread:
         for writer in list(self._served.values()):
             writer.flush(max(0.0, deadline - time.monotonic()))
 
+
+KEEP_S: Final = 1.0
+"""The window of a writer whose items only this process needs while it runs (the conversation
+memory of a proxy with one worker answers from its own cache): one write a second, not one a
+round of the event log (each SQLite commit costs the thread serving requests its GIL)."""
 
 PROMPT_S: Final = 0.002
 """The window of a writer whose items other processes need at once (the conversation memory of
