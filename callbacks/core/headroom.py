@@ -129,6 +129,7 @@ _NAMES: Final = tuple((kind, (
      f"anthropic-ratelimit-{kind}-reset"),
     (f"x-ratelimit-remaining-{kind}", f"x-ratelimit-limit-{kind}", f"x-ratelimit-reset-{kind}")))
     for kind in KINDS)  # each kind's (remaining, limit, reset) headers: Anthropic's, OpenAI's
+_READ: Final = tuple(name for _, names in _NAMES for triple in names for name in triple)
 
 
 def quota_from_headers(headers: Mapping[str, Any], deployment: str, group: str,
@@ -306,9 +307,11 @@ def call_headers(kwargs: Mapping[str, Any], response_obj: Any) -> dict[str, Any]
     hidden params or of the call metadata's ``hidden_params`` (prefixed ``llm_provider-``, the
     only place on a chat completion an Anthropic deployment served)."""
     raw = kwargs.get("response_headers")
-    found = rate_limit_headers((raw,)) if isinstance(raw, Mapping) else {}
-    if found:  # the others are copies of the same response's headers
-        return found
+    if isinstance(raw, Mapping):
+        # the names read, looked up (httpx hands them over in lower case), else each one read
+        found = {name: raw[name] for name in _READ if name in raw} or rate_limit_headers((raw,))
+        if found:  # the others are copies of the same response's headers
+            return found
     metadata = (kwargs.get("litellm_params") or {}).get("metadata")
     return rate_limit_headers((
         _headers_in(getattr(response_obj, "_hidden_params", None)),

@@ -134,9 +134,7 @@ def history_reasoning(body: Mapping[str, Any]) -> Reasoning:
     if not isinstance(messages, list):
         return found
     signatures, carriers = found.signatures, found.carriers
-    i = -1
-    for message in messages:
-        i += 1
+    for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") != "assistant":
             continue
         carries = not _REASONING_KEYS.isdisjoint(message)
