@@ -18,7 +18,7 @@ import pytest
 
 from app.local_stack import cli_command
 
-from .conftest import Proxy, StandIn, reset_state
+from .conftest import Proxy, StandIn
 from .test_responses_proxy import codex_state
 
 pytestmark = [pytest.mark.timeout(600),
@@ -38,7 +38,6 @@ def hook(folder: Path, name: str, home: Path, *change: str) -> str:
 def test_codex_survives_effort_changes_remaps_and_pins(proxy2: Proxy, standin: StandIn,
                                                        tmp_path: Path) -> None:
     since = time.time()  # the shared proxy's log holds earlier tests' records too
-    reset_state(proxy2)
     proxy2.state_file.write(codex_state())
     standin.clear()
     work = tmp_path / "work"

@@ -71,7 +71,6 @@ def run_codex(home: Path, fake: Path, out: Path, *args: str, exit_code: int = 0,
 
 def test_codex_runs_through_the_proxy_and_its_model_is_routed(
         proxy: Proxy, standin: StandIn, fake_codex: Path, tmp_path: Path) -> None:
-    reset_state(proxy)
     assert "gpt-5.5" not in proxy.state_file.read().route_models
     done, seen = run_codex(proxy.home, fake_codex, tmp_path / "seen.json", "--", "exec", "hi",
                            exit_code=3)

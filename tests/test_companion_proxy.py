@@ -13,7 +13,7 @@ import pytest
 from app.cli import main
 from callbacks.stores.eventlog import EVENTS_NAME
 
-from .conftest import Proxy, StandIn, reset_state
+from .conftest import Proxy, StandIn
 from .test_eventlog import all_records
 from .test_events_proxy import by_type, records_for
 
@@ -29,8 +29,7 @@ USER = [{"role": "user", "content": "List the files, please."}]
 
 
 @pytest.fixture(autouse=True)
-def _fresh(proxy: Proxy, standin: StandIn) -> None:
-    reset_state(proxy)
+def _fresh(standin: StandIn) -> None:
     standin.clear()
 
 

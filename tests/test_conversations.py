@@ -25,7 +25,7 @@ from callbacks.core.state import State
 from callbacks.stores.eventlog import EVENTS_NAME
 from callbacks.stores.memory import MEMORY_NAME, SqliteMemory
 
-from .conftest import Proxy, StandIn, reset_state
+from .conftest import Proxy, StandIn
 from .redis_server import poll
 from .test_eventlog import all_records
 
@@ -126,7 +126,6 @@ def change(proxy: Proxy, edit: Callable[[State], State]) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh(proxy2: Proxy, standin: StandIn) -> None:
-    reset_state(proxy2)
     standin.clear()
 
 

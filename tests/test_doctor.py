@@ -17,7 +17,7 @@ from callbacks.launcher import PROXY_INFO_FILE
 from callbacks.stores.base import REDIS_URL_ENV
 from callbacks.stores.statefile import HOME_ENV
 
-from .conftest import Proxy, reset_state
+from .conftest import Proxy
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -75,7 +75,6 @@ def write_config(folder: Path, name: str, **litellm_settings: Any) -> Path:
 
 
 def test_a_healthy_setup_passes(proxy: Proxy, capsys: pytest.CaptureFixture[str]) -> None:
-    reset_state(proxy)
     code, checks = doctor(proxy.home, capsys=capsys)
     assert code == 0
     failed = [c for c in checks.values() if c["status"] == "fail"]

@@ -28,8 +28,7 @@ ADAPTIVE = {"type": "adaptive"}
 
 
 @pytest.fixture(autouse=True)
-def _fresh(proxy: Proxy, standin: StandIn) -> None:
-    reset_state(proxy)
+def _fresh(standin: StandIn) -> None:
     standin.clear()
 
 

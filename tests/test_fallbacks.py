@@ -23,7 +23,7 @@ from callbacks.compat import error_names_failed_fallbacks
 from callbacks.core.state import State, Tier
 from callbacks.stores.statefile import atomic_write
 
-from .conftest import Proxy, StandIn, reset_state
+from .conftest import Proxy, StandIn
 from .test_conversations import Conversation
 from .test_events_proxy import by_type, records_for
 
@@ -90,8 +90,7 @@ def served_by(standin: StandIn, model: str) -> list[int]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh(proxy: Proxy, standin: StandIn) -> Any:
-    reset_state(proxy)
+def _fresh(standin: StandIn) -> Any:
     standin.clear_faults()
     standin.clear()
     yield

@@ -29,7 +29,7 @@ from callbacks.core.state import State
 from callbacks.stores.eventlog import EVENTS_NAME
 from callbacks.stores.statefile import StateFile, parse_state_text, render_state
 
-from .conftest import Proxy, StandIn, reset_state
+from .conftest import Proxy, StandIn
 from .test_eventlog import all_records
 from .test_events_proxy import records_for
 from .test_panel import wait_for
@@ -58,8 +58,7 @@ def records(proxy: Proxy) -> list[dict[str, Any]]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh(proxy: Proxy, standin: StandIn) -> None:
-    reset_state(proxy)
+def _fresh(standin: StandIn) -> None:
     standin.clear()
 
 

@@ -15,7 +15,7 @@ import pytest
 from callbacks.core.headroom import Threshold
 from callbacks.stores.quotas import QUOTAS_NAME
 
-from .conftest import Proxy, StandIn
+from .conftest import Proxy, StandIn, reset_state
 from .redis_server import poll
 from .test_fallbacks import ENDPOINTS, Reply, _fresh, ask, edit_tier, records, served_by
 
@@ -164,9 +164,6 @@ def test_two_workers_share_the_figures(proxy2: Proxy, standin: StandIn) -> None:
     folder: the tier moves before its model's limit runs out, whichever worker decides (the
     other worker reads them within about 0.1 s: a headroom of 3 covers a request or two
     decided in between)."""
-    from .conftest import reset_state
-
-    reset_state(proxy2)
     try:
         edit_tier(proxy2, "low", fallbacks=("fast-coder",),
                   min_remaining={"requests": Threshold(3, False)})

@@ -18,7 +18,7 @@ import pytest
 
 from app.local_stack import cli_command
 
-from .conftest import Proxy, StandIn, reset_state
+from .conftest import Proxy, StandIn
 from .test_codex_cli import _records, hook
 from .test_responses_proxy import codex_state
 
@@ -30,7 +30,6 @@ pytestmark = [pytest.mark.timeout(600),
 def test_opencode_variants_route_and_a_loop_is_held(proxy2: Proxy, standin: StandIn,
                                                     tmp_path: Path) -> None:
     since = time.time()  # the shared proxy's log holds earlier tests' records too
-    reset_state(proxy2)
     proxy2.state_file.write(codex_state())
     standin.clear()
     work = tmp_path / "work"

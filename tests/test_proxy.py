@@ -25,8 +25,7 @@ USER = [{"role": "user", "content": "Refactor the parser, please."}]
 
 
 @pytest.fixture(autouse=True)
-def _fresh(proxy: Proxy, standin: StandIn) -> None:
-    reset_state(proxy)
+def _fresh(standin: StandIn) -> None:
     standin.clear()
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from callbacks.core.state import State
 
-from .conftest import Proxy, StandIn, reset_state
+from .conftest import Proxy, StandIn
 from .test_conversations import change, routed
 
 pytestmark = pytest.mark.timeout(300)
@@ -102,7 +102,6 @@ def codex_state() -> State:
 
 @pytest.fixture(autouse=True)
 def _fresh(proxy2: Proxy, standin: StandIn) -> None:
-    reset_state(proxy2)
     proxy2.state_file.write(codex_state())
     standin.clear()
 
