@@ -8,6 +8,7 @@ no request went to the old model after a state write returned.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -49,3 +50,7 @@ def test_bench_quick_json_reports_every_figure() -> None:
     assert figures["stops_per_s"] >= 0 and 0 <= figures["stopped_share"] < 1
     assert figures["responses_items"] == 201 and figures["responses_reasoning_items"] == 50
     assert figures["fallback_served"] == 40  # every request to the rate-limited tier fell back
+    if len(os.sched_getaffinity(0)) >= 2:  # both proxies at once on one CPU: both served
+        for key in ("pinned_overhead_ratio", "pinned_cpu_ratio", "pinned_overhead_ratio_long",
+                    "pinned_cpu_ratio_long"):
+            assert 0 < figures[key] < 10, (key, figures[key])

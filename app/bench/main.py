@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 import json
 import multiprocessing
 import os
@@ -558,6 +559,68 @@ def thread_cpu_s(pid: int) -> tuple[float, float]:
     return main, others
 
 
+async def _at_once(loads: list[tuple[str, str, dict[str, Any]]], seconds: float,
+                   concurrency: int) -> list[list[float]]:
+    """Several loads (url, key, body) at the same time: each one's latencies."""
+    return list(await asyncio.gather(*(_load(url, key, seconds, concurrency, body)
+                                       for url, key, body in loads)))
+
+
+def pin_group(pgid: int, cpus: set[int]) -> None:
+    """Run every thread of a process group (a proxy and its workers) on ``cpus`` only (threads
+    started later inherit it)."""
+    for entry in os.scandir("/proc"):
+        stat = _stat(f"/proc/{entry.name}/stat") if entry.name.isdigit() else None
+        if stat is None or stat[0] != pgid:
+            continue
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{entry.name}/task"):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(tid), cpus)
+
+
+def measure_side_by_side(proxies: dict[str, tuple[str, str]], groups: dict[str, int],
+                         bodies: dict[tuple[str, str], dict[str, Any]], standin_pgid: int,
+                         rounds: int, seconds: float, concurrency: int) -> dict[str, float]:
+    """Both proxies loaded at once, every thread of both on the same one CPU, the stand-in and
+    this load on the others: each round compares them at the same moment on the same CPU, so
+    neither the machine's slow and fast spells nor a slower CPU fall on one of them only. The
+    CPU time per request (all threads) and the throughput, with / without, median of the
+    rounds and their spread. Empty on a machine with one CPU."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2:
+        return {}
+    mine = os.sched_getaffinity(0)
+    figures: dict[str, float] = {}
+    try:
+        for pgid in groups.values():
+            pin_group(pgid, {cpus[-1]})
+        pin_group(standin_pgid, set(cpus[:-1]))
+        os.sched_setaffinity(0, set(cpus[:-1]))
+        for shape in SHAPES:
+            suffix = "" if shape == "short" else "_long"
+            names = list(proxies)
+            cpu: dict[str, list[float]] = {name: [] for name in names}
+            served: dict[str, list[float]] = {name: [] for name in names}
+            loads = [(*proxies[name], bodies[shape, name]) for name in names]
+            asyncio.run(_at_once(loads, 1.0, concurrency))  # warm up, pinned
+            for _ in range(rounds):
+                used = {name: group_cpu_s(groups[name]) for name in names}
+                got = asyncio.run(_at_once(loads, seconds, concurrency))
+                for name, latencies in zip(names, got, strict=True):
+                    spent = group_cpu_s(groups[name]) - used[name]
+                    cpu[name].append(spent * 1000 / len(latencies) if latencies else float("nan"))
+                    served[name].append(float(len(latencies)))
+            figures.update(ratio_figures(f"pinned_cpu_ratio{suffix}", cpu["without"], cpu["with"]))
+            figures.update(ratio_figures(f"pinned_overhead_ratio{suffix}", served["with"],
+                                         served["without"]))
+    finally:
+        for pgid in (*groups.values(), standin_pgid):
+            pin_group(pgid, set(cpus))
+        os.sched_setaffinity(0, mine)
+    return figures
+
+
 def ratio_figures(name: str, top: list[float], bottom: list[float]) -> dict[str, float]:
     """The median of the per-round ratios ``top / bottom`` and their spread."""
     ratios = [t / b for t, b in zip(top, bottom, strict=True) if b and t == t and b == b]
@@ -640,6 +703,10 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
                 progress(f"round {r + 1}/{rounds}: " + ", ".join(
                     f"{shape} without {done[shape, 'without'][-1] / seconds:.0f} req/s, with "
                     f"{done[shape, 'with'][-1] / seconds:.0f} req/s" for shape in SHAPES))
+            progress(f"side by side: both proxies loaded at once on one CPU, {rounds} rounds of "
+                     f"{seconds:.1f} s per body ...")
+            pinned = measure_side_by_side(proxies, groups, bodies, standin.proc.pid, rounds,
+                                          seconds, concurrency // 2)
             state_file = StateFile.in_home(folder / "with")
             progress(f"measuring reload latency ({reloads} state changes, {RELOAD_CLIENTS} "
                      f"clients) ...")
@@ -658,6 +725,7 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
             for service in reversed(services):
                 service.stop()
             pool.shutdown()
+    figures.update(pinned)
     figures.update(rounds=float(rounds), round_s=seconds, concurrency=float(concurrency),
                    failed_without=float(failed["without"]), failed_with=float(failed["with"]))
     for shape in SHAPES:
@@ -757,6 +825,14 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
                f"cpu_ratio{suffix} {results['cpu_ratio' + suffix]:.3f} (rounds "
                f"{results['cpu_ratio' + suffix + '_min']:.3f} to "
                f"{results['cpu_ratio' + suffix + '_max']:.3f})"),
+              (f"side by side on one CPU ({label}): throughput, CPU per request with / without",
+               f"{results.get('pinned_overhead_ratio' + suffix, float('nan')):.3f} (rounds "
+               f"{results.get('pinned_overhead_ratio' + suffix + '_min', float('nan')):.3f} to "
+               f"{results.get('pinned_overhead_ratio' + suffix + '_max', float('nan')):.3f}); "
+               f"{results.get('pinned_cpu_ratio' + suffix, float('nan')):.3f} (rounds "
+               f"{results.get('pinned_cpu_ratio' + suffix + '_min', float('nan')):.3f} to "
+               f"{results.get('pinned_cpu_ratio' + suffix + '_max', float('nan')):.3f})",
+               "both loaded at once, each with half the clients: the same moment, the same CPU"),
               (f"of which the event loop's thread / the other threads ({label})",
                f"{results['main_thread_ms_per_request_without' + suffix]:.2f} / "
                f"{results['main_thread_ms_per_request_with' + suffix]:.2f} ms; "
