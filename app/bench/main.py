@@ -529,15 +529,20 @@ def _stat(path: str) -> tuple[int, float] | None:
         return None
 
 
-def group_cpu_s(pgid: int) -> float:
-    """CPU seconds (user + system) used so far by the live processes of a process group (a
-    proxy and its workers): steadier than throughput on a machine others load too."""
-    total = 0.0
+def _group(pgid: int) -> list[tuple[str, float]]:
+    """The live processes of a process group (a proxy and its workers): pid, CPU seconds."""
+    members = []
     for entry in os.scandir("/proc"):
         stat = _stat(f"/proc/{entry.name}/stat") if entry.name.isdigit() else None
         if stat is not None and stat[0] == pgid:
-            total += stat[1]
-    return total
+            members.append((entry.name, stat[1]))
+    return members
+
+
+def group_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of a process group (a
+    proxy and its workers): steadier than throughput on a machine others load too."""
+    return sum(cpu for _, cpu in _group(pgid))
 
 
 def thread_cpu_s(pid: int) -> tuple[float, float]:
@@ -569,12 +574,9 @@ async def _at_once(loads: list[tuple[str, str, dict[str, Any]]], seconds: float,
 def pin_group(pgid: int, cpus: set[int]) -> None:
     """Run every thread of a process group (a proxy and its workers) on ``cpus`` only (threads
     started later inherit it)."""
-    for entry in os.scandir("/proc"):
-        stat = _stat(f"/proc/{entry.name}/stat") if entry.name.isdigit() else None
-        if stat is None or stat[0] != pgid:
-            continue
+    for pid, _ in _group(pgid):
         with contextlib.suppress(OSError):
-            for tid in os.listdir(f"/proc/{entry.name}/task"):
+            for tid in os.listdir(f"/proc/{pid}/task"):
                 with contextlib.suppress(OSError):
                     os.sched_setaffinity(int(tid), cpus)
 
@@ -587,10 +589,11 @@ def measure_side_by_side(proxies: dict[str, tuple[str, str]], groups: dict[str, 
     neither the machine's slow and fast spells nor a slower CPU fall on one of them only. The
     CPU time per request (all threads) and the throughput, with / without, median of the
     rounds and their spread. Empty on a machine with one CPU."""
-    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    mine = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    cpus = sorted(mine)
     if len(cpus) < 2:
         return {}
-    mine = os.sched_getaffinity(0)
+    names = list(proxies)
     figures: dict[str, float] = {}
     try:
         for pgid in groups.values():
@@ -599,7 +602,6 @@ def measure_side_by_side(proxies: dict[str, tuple[str, str]], groups: dict[str, 
         os.sched_setaffinity(0, set(cpus[:-1]))
         for shape in SHAPES:
             suffix = "" if shape == "short" else "_long"
-            names = list(proxies)
             cpu: dict[str, list[float]] = {name: [] for name in names}
             served: dict[str, list[float]] = {name: [] for name in names}
             loads = [(*proxies[name], bodies[shape, name]) for name in names]
@@ -816,22 +818,14 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
                f"{results['rps_without' + suffix]:.1f} / {results['rps_with' + suffix]:.1f} req/s",
                ""),
               (f"overhead_ratio{suffix} ({label})",
-               f"{results['overhead_ratio' + suffix]:.3f} (rounds "
-               f"{results['overhead_ratio' + suffix + '_min']:.3f} to "
-               f"{results['overhead_ratio' + suffix + '_max']:.3f})", "target >= 0.98"),
+               _ratio_text(results, "overhead_ratio" + suffix), "target >= 0.98"),
               (f"proxy CPU per request without / with ({label})",
                f"{results['cpu_ms_per_request_without' + suffix]:.2f} / "
                f"{results['cpu_ms_per_request_with' + suffix]:.2f} ms",
-               f"cpu_ratio{suffix} {results['cpu_ratio' + suffix]:.3f} (rounds "
-               f"{results['cpu_ratio' + suffix + '_min']:.3f} to "
-               f"{results['cpu_ratio' + suffix + '_max']:.3f})"),
+               f"cpu_ratio{suffix} {_ratio_text(results, 'cpu_ratio' + suffix)}"),
               (f"side by side on one CPU ({label}): throughput, CPU per request with / without",
-               f"{results.get('pinned_overhead_ratio' + suffix, float('nan')):.3f} (rounds "
-               f"{results.get('pinned_overhead_ratio' + suffix + '_min', float('nan')):.3f} to "
-               f"{results.get('pinned_overhead_ratio' + suffix + '_max', float('nan')):.3f}); "
-               f"{results.get('pinned_cpu_ratio' + suffix, float('nan')):.3f} (rounds "
-               f"{results.get('pinned_cpu_ratio' + suffix + '_min', float('nan')):.3f} to "
-               f"{results.get('pinned_cpu_ratio' + suffix + '_max', float('nan')):.3f})",
+               f"{_ratio_text(results, 'pinned_overhead_ratio' + suffix)}; "
+               f"{_ratio_text(results, 'pinned_cpu_ratio' + suffix)}",
                "both loaded at once, each with half the clients: the same moment, the same CPU"),
               (f"of which the event loop's thread / the other threads ({label})",
                f"{results['main_thread_ms_per_request_without' + suffix]:.2f} / "
@@ -868,6 +862,13 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
     ]
     _print(results, rows, as_json)
     return 0
+
+
+def _ratio_text(results: dict[str, float], key: str) -> str:
+    """A ratio's median and the spread of its rounds (nan: not measured on this machine)."""
+    def get(name: str) -> float:
+        return results.get(name, float("nan"))
+    return f"{get(key):.3f} (rounds {get(key + '_min'):.3f} to {get(key + '_max'):.3f})"
 
 
 def _print(results: dict[str, float], rows: list[tuple[str, str, str]], as_json: bool) -> None:

@@ -90,10 +90,9 @@ def produced_blocks(response: Any) -> tuple[list[str], list[str]]:
             signatures.extend(translated_signatures(encrypted))
         if get("object") == "response" and isinstance(get("id"), str) and node["id"]:
             tools.append(node["id"])  # a stored response a later previous_response_id names
-        if kind is not None:  # only typed nodes (blocks, items) carry an id worth keeping
-            key = _ID_OF.get(kind) if isinstance(kind, str) else None
-            if key is not None and isinstance(made := get(key), str) and made:
-                tools.append(made)  # a tool call; a reasoning item replayed by id alone
+        key = _ID_OF.get(kind) if isinstance(kind, str) else None  # typed: blocks, items
+        if key is not None and isinstance(made := get(key), str) and made:
+            tools.append(made)  # a tool call; a reasoning item replayed by id alone
         if isinstance(calls := get("tool_calls"), list):
             for call in calls:
                 call = _plain(call)

@@ -105,7 +105,7 @@ its reasoning)."""
 
 LOCAL: Final = WriterThread("local")
 """The thread of the writers to this machine's files that no other process waits for: the event
-log, and the memory of a proxy with one worker."""
+log (the memory of a proxy with one worker has a thread of its own, with :data:`KEEP_S`)."""
 
 
 class BatchWriter(Generic[T]):
