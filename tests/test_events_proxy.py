@@ -21,6 +21,7 @@ from callbacks.core.state import EventLogSettings, State
 from callbacks.stores.eventlog import EVENTS_NAME
 
 from .conftest import Proxy, StandIn, reset_state
+from .redis_server import poll
 from .test_eventlog import all_records
 
 pytestmark = pytest.mark.timeout(240)
@@ -119,18 +120,25 @@ def test_a_failing_deployment_yields_a_failure_record(proxy: Proxy, standin: Sta
 
 def state_records_after(proxy: Proxy, change: Callable[[], object], event: str
                         ) -> list[dict[str, Any]]:
-    """The ``state`` records of this event once ``change`` has been seen by the next request
-    (one request before it, so the change is what the proxy reloads)."""
+    """The ``state`` records of this event once ``change`` has been seen by a request (one
+    request before it, so the change is what the proxy reloads; an edit by hand applies
+    within ``CHECK_S``, so requests are sent until the record is there)."""
     client = anthropic.Anthropic(base_url=proxy.url, api_key=proxy.key, max_retries=0)
     client.messages.create(model="claude-opus-4-8", max_tokens=10, timeout=60,
                            messages=[{"role": "user", "content": "x"}])
+    since = time.time()
     change()
-    raw = client.messages.with_raw_response.create(
-        model="claude-opus-4-8", max_tokens=10, timeout=60,
-        messages=[{"role": "user", "content": "x"}])
-    records_for(proxy, {raw.headers["x-litellm-call-id"]})
-    return [r for r in all_records(proxy.home / EVENTS_NAME)
-            if r["type"] == "state" and r.get("event") == event]
+
+    def found() -> list[dict[str, Any]]:
+        raw = client.messages.with_raw_response.create(
+            model="claude-opus-4-8", max_tokens=10, timeout=60,
+            messages=[{"role": "user", "content": "x"}])
+        records_for(proxy, {raw.headers["x-litellm-call-id"]})
+        return [r for r in all_records(proxy.home / EVENTS_NAME)
+                if r["type"] == "state" and r.get("event") == event and r["time"] >= since]
+
+    poll(found, 10, every=0.1, what=f"a {event} record")
+    return found()
 
 
 def test_a_refused_state_edit_is_recorded(proxy: Proxy) -> None:

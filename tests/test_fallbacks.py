@@ -24,6 +24,7 @@ from callbacks.core.state import State, Tier
 from callbacks.stores.statefile import atomic_write
 
 from .conftest import Proxy, StandIn
+from .redis_server import poll
 from .test_conversations import Conversation
 from .test_events_proxy import by_type, records_for
 
@@ -201,7 +202,15 @@ def test_a_fallback_edit_applies_to_the_next_request(proxy: Proxy, standin: Stan
     assert "  medium: medium-reasoning\n" in text
     atomic_write(path, text.replace("  medium: medium-reasoning\n", (
         "  medium:\n    model: medium-reasoning\n    fallbacks: [fast-coder, low-reasoning]\n")))
-    assert ask(proxy, endpoint, False).group == "fast-coder"
+
+    def served_by_the_chain() -> bool:  # an edit by hand applies within CHECK_S: until then
+        try:                            # the tier's model alone answers, rate limited
+            return ask(proxy, endpoint, False).group == "fast-coder"
+        except APIError as exc:
+            assert exc.status_code == 429
+            return False
+
+    poll(served_by_the_chain, 10, what="the chain written by hand in force")
 
     # ... changed from the command line
     assert cli(["--home", str(proxy.home), "set-fallbacks", "medium", "low-reasoning"]) == 0

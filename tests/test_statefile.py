@@ -330,9 +330,11 @@ class Recorder:
         self.problems: list[str] = []
         self.reloads: list[tuple[State, State]] = []
 
-    def live(self, sf: StateFile) -> LiveState:
+    def live(self, sf: StateFile, check_s: float = 0.0) -> LiveState:
+        """A live view that looks at the file on every call (as a proxy does once
+        ``CHECK_S`` has passed): edits by hand are seen at once."""
         return LiveState(sf, on_reload=lambda old, new: self.reloads.append((old, new)),
-                         on_problem=self.problems.append)
+                         on_problem=self.problems.append, check_s=check_s)
 
 
 @pytest.fixture
@@ -575,7 +577,8 @@ def test_live_old_unchanged_file_costs_one_stat(
     live = rec.live(sf)
     live.current()
     real_ns = time.time_ns
-    monkeypatch.setattr(statefile, "time", SimpleNamespace(time_ns=lambda: real_ns() + 10**10))
+    monkeypatch.setattr(statefile, "time", SimpleNamespace(time_ns=lambda: real_ns() + 10**10,
+                                                           monotonic=time.monotonic))
     reads: list[Path] = []
     real_read = Path.read_bytes
 
@@ -633,7 +636,7 @@ def test_a_save_never_read_before_a_broken_edit_is_not_lost(tmp_path: Path) -> N
     remap is the last good state, not the older mapping this process had read."""
     file = StateFile.in_home(tmp_path)
     file.write(State())
-    live = LiveState(file)
+    live = LiveState(file, check_s=0.0)
     assert live.current().tiers["high"].model == "high-reasoning"
     file.update(lambda s: s.with_tier_model("high", "fast-coder"))  # never read by `live`
     text = file.path.read_text().replace("pin: null", "pin: ultra")
@@ -645,3 +648,93 @@ def test_a_save_never_read_before_a_broken_edit_is_not_lost(tmp_path: Path) -> N
     assert live.current().pin == "low"
     file.path.write_text(text.replace("pin: ultra", "pin: [broken"))
     assert live.current().pin == "low"
+
+
+class Clock:
+    """``statefile``'s monotonic clock, moved by hand."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.now = 1000.0
+        monkeypatch.setattr(statefile, "time", SimpleNamespace(time_ns=time.time_ns,
+                                                               monotonic=lambda: self.now))
+
+
+def counting_stats(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths ``statefile`` stats from now on."""
+    paths: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        paths.append(str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(statefile.os, "stat", counting_stat)
+    return paths
+
+
+def test_live_sees_a_commands_write_at_the_next_call_with_no_system_call_before(
+        sf: StateFile, rec: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between writes, current() reads the stamp from memory: no stat; a command's write
+    changes the stamp, and the very next call has the new state."""
+    clock = Clock(monkeypatch)
+    sf.write(State())
+    live = rec.live(sf, check_s=statefile.CHECK_S)
+    assert live.current() == State()
+    stats = counting_stats(monkeypatch)
+    for _ in range(100):
+        assert live.current() == State()
+    assert stats == []
+    sf.write(CUSTOM)
+    assert live.current() == CUSTOM
+    assert str(sf.path) in stats
+    clock.now += statefile.CHECK_S / 2
+    assert live.current() == CUSTOM
+
+
+def test_live_sees_a_hand_edit_once_a_look_is_due(
+        sf: StateFile, rec: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edit by hand changes no stamp: it applies at the first call ``CHECK_S`` after the
+    last look at the file; a broken one is refused then, the last good state kept."""
+    clock = Clock(monkeypatch)
+    sf.write(State())
+    live = rec.live(sf, check_s=statefile.CHECK_S)
+    assert live.current() == State()
+    sf.path.write_text(render_state(CUSTOM))
+    clock.now += statefile.CHECK_S * 0.9
+    assert live.current() == State()
+    clock.now += statefile.CHECK_S * 0.1
+    assert live.current() == CUSTOM
+    sf.path.write_text("version: 1\npin: extreme\n")
+    clock.now += statefile.CHECK_S
+    assert live.current() == CUSTOM
+    assert len(rec.problems) == 1 and "extreme" in rec.problems[0]
+
+
+def test_live_follows_a_stamp_deleted_or_replaced(
+        sf: StateFile, rec: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stamp deleted (the folder cleaned by hand) is looked for again at the next look: a
+    write meanwhile applies within ``CHECK_S``, the writes after it at once again."""
+    clock = Clock(monkeypatch)
+    sf.write(State())
+    live = rec.live(sf, check_s=statefile.CHECK_S)
+    assert live.current() == State()
+    statefile.stamp_path(sf.path).unlink()
+    sf.write(CUSTOM)  # a new stamp file: the one mapped is gone
+    assert live.current() == State()
+    clock.now += statefile.CHECK_S
+    assert live.current() == CUSTOM
+    sf.write(State())
+    assert live.current() == State()
+
+
+def test_live_without_a_stamp_looks_at_the_file_every_time(
+        sf: StateFile, rec: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the stamp cannot be mapped, nothing is missed: every call looks at the file."""
+    Clock(monkeypatch)
+    sf.write(State())
+    monkeypatch.setattr(statefile.mmap, "mmap", lambda *a, **k: (_ for _ in ()).throw(
+        OSError("no mapping here")))
+    live = rec.live(sf, check_s=statefile.CHECK_S)
+    assert live.current() == State()
+    sf.path.write_text(render_state(CUSTOM))  # by hand, no stamp
+    assert live.current() == CUSTOM
