@@ -607,8 +607,8 @@ def measure_side_by_side(proxies: dict[str, tuple[str, str]], groups: dict[str, 
             loads = {name: (*proxies[name], bodies[shape, name]) for name in names}
             asyncio.run(_at_once(list(loads.values()), 1.0, concurrency))  # warm up, pinned
             for r in range(rounds):
-                # the load started first gets fewer answers (about 1.5 % with the same proxy on
-                # both sides): each one goes first in every other round
+                # the load started first gets fewer answers (1.6 % in two runs with the same
+                # proxy on both sides): each one goes first in every other round
                 order = names if r % 2 == 0 else names[::-1]
                 used = {name: group_cpu_s(groups[name]) for name in names}
                 got = asyncio.run(_at_once([loads[name] for name in order], seconds, concurrency))
