@@ -738,3 +738,20 @@ def test_live_without_a_stamp_looks_at_the_file_every_time(
     assert live.current() == State()
     sf.path.write_text(render_state(CUSTOM))  # by hand, no stamp
     assert live.current() == CUSTOM
+
+
+def test_live_puts_back_a_stamp_cut_short(
+        sf: StateFile, rec: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stamp truncated by hand is given its size back at the next look (reading the mapped
+    bytes of a file cut short would kill the proxy); writes then apply at once again."""
+    clock = Clock(monkeypatch)
+    sf.write(State())
+    live = rec.live(sf, check_s=statefile.CHECK_S)
+    assert live.current() == State()
+    stamp = statefile.stamp_path(sf.path)
+    stamp.write_bytes(b"")  # truncated in place: the same file, no bytes
+    clock.now += statefile.CHECK_S
+    assert live.current() == State()  # reading the mapped bytes first would kill this process
+    assert stamp.stat().st_size == statefile.STAMP_BYTES
+    sf.write(CUSTOM)
+    assert live.current() == CUSTOM

@@ -128,11 +128,14 @@ class _Stamp:
         self._retry_by = 0.0  # a stamp that could not be mapped is tried again after this
 
     def refresh(self) -> None:
-        """Map the stamp file (created when missing), again if it was replaced; unmapped
-        when it cannot be (the state file is then looked at on every request)."""
+        """Map the stamp file (created when missing), again if it was replaced or cut short
+        (reading a mapped page past the end of its file kills the process: the size is put
+        back); unmapped when it cannot be (the state file is then looked at every time)."""
         try:
-            if self.map is not None and os.stat(self.path).st_ino == self.inode:
-                return
+            if self.map is not None:
+                st = os.stat(self.path)
+                if st.st_ino == self.inode and st.st_size >= STAMP_BYTES:
+                    return
             if self.map is None and time.monotonic() < self._retry_by:
                 return
             self._retry_by = time.monotonic() + CHECK_S
@@ -272,9 +275,9 @@ class LiveState:
 
     def current(self) -> State:
         """The state in force now."""
-        stamp = self._stamp.map
-        if stamp is not None and self.state is not None and stamp[:STAMP_BYTES] == \
-                self._stamp_seen and time.monotonic() < self._look_by:
+        stamp = self._stamp.map  # the time first: a look repairs a stamp cut short (below)
+        if stamp is not None and self.state is not None and time.monotonic() < self._look_by \
+                and stamp[:STAMP_BYTES] == self._stamp_seen:
             return self.state  # nothing written by a command, and no look due
         return self._look()
 
