@@ -755,3 +755,17 @@ def test_live_puts_back_a_stamp_cut_short(
     assert stamp.stat().st_size == statefile.STAMP_BYTES
     sf.write(CUSTOM)
     assert live.current() == CUSTOM
+
+
+def test_live_sees_a_state_file_a_command_creates_again_at_once(
+        sf: StateFile, rec: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file deleted under a running proxy, then created again from the defaults by a
+    command (``ensure``): the next call has it, as after any command's write."""
+    Clock(monkeypatch)
+    monkeypatch.setenv("LITELLM_PROXY_LOW_REASONING_MODEL", "cheap")
+    sf.write(CUSTOM)
+    live = rec.live(sf, check_s=statefile.CHECK_S)
+    assert live.current() == CUSTOM
+    sf.path.unlink()
+    sf.ensure()
+    assert live.current().tiers["low"].model == "cheap"

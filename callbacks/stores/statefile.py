@@ -208,6 +208,7 @@ class StateFile:
         if not self.path.exists():
             ensure_private_dir(self.path.parent)
             atomic_write(self.path, render_state(state_from_env(env)), overwrite=False)
+            change_stamp(self.path)
         return self.read()
 
     @contextlib.contextmanager
@@ -285,8 +286,9 @@ class LiveState:
         """The state in force, from the file itself."""
         self._stamp.refresh()
         stamp = self._stamp.map
-        self._stamp_seen = stamp[:STAMP_BYTES] if stamp is not None else None  # before the
-        self._look_by = time.monotonic() + self.check_s  # stat: a write after it changes it again
+        # taken before the stat below: a write after it changes the stamp again
+        self._stamp_seen = stamp[:STAMP_BYTES] if stamp is not None else None
+        self._look_by = time.monotonic() + self.check_s
         path = self.file.path
         try:
             sig = _signature(os.stat(path))
