@@ -62,6 +62,14 @@ def _metadata(data: dict[str, Any], call_type: str) -> dict[str, Any]:
     return data[key]  # type: ignore[no-any-return]
 
 
+def _fitted(data: dict[str, Any], record: Mapping[str, Any]) -> tuple[list[Any], int] | None:
+    """The chat or Messages history routing fitted, and the thinking blocks it holds."""
+    messages = data.get("messages")
+    if "fitted_for" not in record or not isinstance(messages, list):
+        return None
+    return messages, (record.get("history") or {}).get("kept", 0)
+
+
 class ReasoningRouter(CustomLogger):
     """The proxy hook; one instance per proxy worker process."""
 
@@ -115,7 +123,7 @@ class ReasoningRouter(CustomLogger):
                       "reason": "error", "error": redact(repr(exc), 200)}
         try:
             meta = _metadata(data, str(call_type))
-            meta[METADATA_KEY] = CallRecord(record)
+            meta[METADATA_KEY] = CallRecord(record, _fitted(data, record))
             meta[STARTED_KEY] = at
             if self.events is not None and self.live.state is not None:
                 self.events.max_bytes = self.live.state.event_log.max_bytes
@@ -129,14 +137,17 @@ class ReasoningRouter(CustomLogger):
                                              ) -> dict[str, Any] | None:
         """Fit the history again when the deployment that really gets the call is another
         model than the one planned (a fallback, a group of several models)."""
+        metadata: Mapping[str, Any] = {}
         try:
-            fitted = self.book.fit_deployment(kwargs)
+            metadata = call_metadata(kwargs)
+            fitted = self.book.fit_deployment(kwargs, metadata)
             fitted = keep_reasoning_effort(fitted if fitted is not None else kwargs) or fitted
         except Exception:  # never break a call
             log.exception("reasoning-panel: could not fit the body to the deployment")
             fitted = None
         try:
-            self.book.keep_sent(fitted if fitted is not None else kwargs)
+            self.book.keep_sent(fitted if fitted is not None else kwargs,
+                                metadata.get(METADATA_KEY))
         except Exception:  # pragma: no cover - bookkeeping must never fail a call
             log.exception("reasoning-panel: could not keep what the deployment gets")
         return fitted

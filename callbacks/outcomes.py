@@ -51,10 +51,20 @@ class CallRecord(dict[str, Any]):
     still never sees what another attempt's copy added, as with a deep copy.
     """
 
-    __slots__ = ()
+    __slots__ = ("fitted",)
+
+    def __init__(self, record: Mapping[str, Any], fitted: tuple[list[Any], int] | None = None
+                 ) -> None:
+        super().__init__(record)
+        self.fitted = fitted
+        """The history the pre-call hook left in the request and the thinking blocks it holds
+        (not an item: never logged): a deployment that gets this very list gets that count."""
+
+    def __copy__(self) -> CallRecord:
+        return CallRecord(self, self.fitted)
 
     def __deepcopy__(self, memo: dict[int, Any]) -> CallRecord:
-        copied = CallRecord(self)
+        copied = CallRecord(self, self.fitted)
         for key in ("refits", "attempts"):
             if isinstance(copied.get(key), list):
                 copied[key] = list(copied[key])
@@ -123,11 +133,15 @@ class CallBook:
                  emit: Callable[[dict[str, Any]], None], live: LiveView) -> None:
         self.memory, self.targets, self.quotas, self.emit, self.live = \
             memory, targets, quotas, emit, live
-        self._sent: dict[str, dict[str, Any]] = {}  # call id -> the final body's reasoning fields
+        # call id -> the final body's reasoning fields, and its thinking blocks when known
+        self._sent: dict[str, tuple[dict[str, Any], int | None]] = {}
 
-    def keep_sent(self, body: Mapping[str, Any]) -> None:
+    def keep_sent(self, body: Mapping[str, Any], record: Any = None) -> None:
         """Remember the reasoning fields of the body this deployment gets, for ``done.sent``
-        (the last attempt's wins: the one that served the call)."""
+        (the last attempt's wins: the one that served the call). ``record``: the call's
+        :class:`CallRecord`: when the body holds the very history the pre-call hook left
+        (LiteLLM hands the list on as it is), its thinking blocks are the hook's count, not
+        counted again (a long conversation's history, walked once less)."""
         call_id = body.get("litellm_call_id")
         if not isinstance(call_id, str):
             return
@@ -135,15 +149,20 @@ class CallBook:
         sent.pop(call_id, None)
         if len(sent) >= MAX_SENT:
             del sent[next(iter(sent))]
-        sent[call_id] = _sent_fields(body)
+        fields = _sent_fields(body)
+        fitted = record.fitted if isinstance(record, CallRecord) else None
+        blocks = fitted[1] if fitted is not None and fields.get("messages") is fitted[0] else None
+        sent[call_id] = fields, blocks
 
-    def take_sent(self, kwargs: Mapping[str, Any]) -> Any:
+    def take_sent(self, kwargs: Mapping[str, Any]) -> tuple[Any, int | None]:
+        """What :meth:`keep_sent` kept (else the body LiteLLM reports), and its thinking
+        blocks when they are known without counting."""
         call_id = kwargs.get("litellm_call_id")
         kept = self._sent.pop(call_id, None) if isinstance(call_id, str) else None
-        return kept if kept is not None else _reported_body(kwargs)
+        return kept if kept is not None else (_reported_body(kwargs), None)
 
-    def fit_deployment(self, kwargs: dict[str, Any]) -> dict[str, Any] | None:
-        metadata = call_metadata(kwargs)
+    def fit_deployment(self, kwargs: dict[str, Any], metadata: Mapping[str, Any]
+                       ) -> dict[str, Any] | None:
         record = metadata.get(METADATA_KEY)
         if not isinstance(record, dict) or not (isinstance(kwargs.get("messages"), list)
                                                 or isinstance(kwargs.get("input"), list)):
@@ -208,15 +227,15 @@ class CallBook:
             wait = retry_after(kwargs.get("exception")) if failed else None
             if wait is not None:  # the provider's cooldown, for the panel's tier health
                 record["retry_after"] = wait
-            sent = self.take_sent(kwargs)
+            sent, blocks = self.take_sent(kwargs)
             if not failed:
                 if _hidden_retry(kwargs, routed):
                     record["hidden_retry"] = True
                     # LiteLLM dropped ``thinking`` and every thinking block before the retry
                     kept = sent if isinstance(sent, dict) else {}
-                    sent = {k: v for k, v in kept.items() if k != "thinking"} | {
-                        "messages": kwargs.get("messages")}
-                record["sent"] = provider_reasoning(sent)
+                    sent, blocks = {k: v for k, v in kept.items() if k != "thinking"} | {
+                        "messages": kwargs.get("messages")}, None
+                record["sent"] = provider_reasoning(sent, blocks)
             self.emit(record)
         except Exception:  # pragma: no cover - logging must never fail a call
             log.exception("reasoning-panel: could not record a call's outcome")

@@ -139,3 +139,55 @@ def test_configs_load_the_callback_with_plain_litellm(
     from any folder."""
     stdout, stderr = validations[config].communicate(timeout=240)
     assert "config OK" in stdout + stderr, stdout[-2000:] + stderr[-2000:]
+
+
+def test_done_sent_counts_a_fitted_history_once(router: hook.ReasoningRouter,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The thinking blocks a deployment gets are counted where the history was fitted: when
+    LiteLLM hands the deployment the very list the pre-call hook left, ``done.sent`` takes that
+    count (the history is not walked again); any other list is counted."""
+    from litellm.litellm_core_utils.core_helpers import safe_deep_copy
+
+    import callbacks.core.produced as produced
+    from callbacks.proxy_targets import ProxyTargets
+
+    class Deployments(ProxyTargets):  # each group one native Anthropic deployment of its name
+        def __call__(self, group: str) -> routing.Target:
+            return routing.target_of(group, "anthropic/" + group)
+
+        def deployment_model(self, deployment_id: Any) -> str:
+            return "anthropic/" + str(deployment_id)
+
+    router.targets = router.book.targets = Deployments()
+
+    def deployment_and_done(data: dict[str, Any], messages: list[Any]) -> dict[str, Any]:
+        metadata = safe_deep_copy(data["litellm_metadata"])
+        metadata.update(model_group=data["model"], model_info={"id": data["model"]})
+        kwargs = {**data, "messages": messages, "litellm_metadata": metadata}
+        asyncio.run(router.async_pre_call_deployment_hook(kwargs, "anthropic_messages"))
+        emitted: list[dict[str, Any]] = []
+        monkeypatch.setattr(router.book, "emit", emitted.append)
+        asyncio.run(router.async_log_success_event(kwargs, {"content": []}, None, None))
+        return next(r for r in emitted if r["type"] == "done")
+
+    signed = [{"role": "user", "content": "q"},
+              {"role": "assistant", "content": [
+                  {"type": "thinking", "thinking": "t", "signature": "S" * 40},
+                  {"type": "text", "text": "a"}]},
+              {"role": "user", "content": "next"}]
+    data = {"model": "claude-opus-4-8", "thinking": {"type": "adaptive"},
+            "output_config": {"effort": "high"}, "messages": signed, "litellm_metadata": {},
+            "litellm_call_id": "call-1"}
+    call(router, data, "anthropic_messages")
+    assert data["litellm_metadata"]["reasoning_panel"]["history"]["kept"] == 1
+    walked: list[Any] = []
+    counter = produced._thinking_blocks
+    monkeypatch.setattr(produced, "_thinking_blocks", lambda m: walked.append(m) or counter(m))
+
+    done = deployment_and_done(data, data["messages"])
+    assert done["sent"] == {"thinking.type": "adaptive", "output_config.effort": "high",
+                            "thinking_blocks": 1}
+    assert walked == []
+    # a list the hook did not leave (another attempt's refit, a copy): counted
+    done = deployment_and_done(data, [m for m in data["messages"] if m["role"] == "user"])
+    assert "thinking_blocks" not in done["sent"] and len(walked) == 1

@@ -211,6 +211,15 @@ def test_tiers_switching_under_a_long_conversation(proxy2: Proxy, standin: Stand
     assert high["sent"]["output_config.effort"] == "high"
     assert records[none_call["call_id"]]["outcome"]["sent"] == {"thinking.type": "disabled"}
     assert not any(r["outcome"].get("hidden_retry") for r in records.values())
+    # ... and how many thinking blocks it got: each call's count is the provider's own
+    received = standin.requests()
+    for r, call in zip(received, talk.calls, strict=True):
+        if r["api"] == "messages":
+            got = sum(b.get("type") in ("thinking", "redacted_thinking") for m in r["body"]["messages"]
+                      if m["role"] == "assistant" and isinstance(m["content"], list)
+                      for b in m["content"])
+            assert records[call.call_id]["outcome"]["sent"].get("thinking_blocks", 0) == got, r
+    assert any(r["outcome"]["sent"].get("thinking_blocks") for r in records.values())
 
 
 def test_a_continuation_that_cannot_be_held_goes_without_thinking_and_says_so(

@@ -217,6 +217,9 @@ def test_sent_history_only_carries_blocks_the_target_made(
                 assert not strip and made[block["signature"]] == producer
         assert message["role"] == "user" or message["content"]
     assert fit.kept + sum(fit.dropped.values()) == len(turns)
+    # ``kept`` is what the sent history holds: done.sent counts from it
+    assert fit.kept == sum(isinstance(m["content"], list) and sum(
+        b.get("type") == "thinking" for b in m["content"]) for m in sent)
 
 
 # --- the SQLite memory ---------------------------------------------------------------------------

@@ -74,6 +74,7 @@ class Fit:
     messages: list[Any] | None = None
     """The new message list; None when nothing changed."""
     kept: int = 0
+    """The thinking blocks the fitted history holds (:func:`thinking_count` of its turns)."""
     dropped: Counter[str] = field(default_factory=Counter)
     """Dropped thinking blocks by reason."""
     kept_unknown: int = 0
@@ -157,6 +158,20 @@ def history_reasoning(body: Mapping[str, Any]) -> Reasoning:
         if held or carries:
             carriers.append(i)
     return found
+
+
+def thinking_count(message: dict[str, Any]) -> int:
+    """The thinking blocks an assistant turn holds (in its content and its ``thinking_blocks``)."""
+    return _thinking_in(message.get("content")) + _thinking_in(message.get("thinking_blocks"))
+
+
+def _thinking_in(blocks: Any) -> int:
+    count = 0
+    if isinstance(blocks, list):
+        for block in blocks:
+            if isinstance(block, dict) and block.get("type") in THINKING_TYPES:
+                count += 1
+    return count
 
 
 def signatures_in(body: Mapping[str, Any]) -> list[str]:
@@ -284,8 +299,9 @@ def fit_history(body: Mapping[str, Any], target: Target, producers: Mapping[str,
 
 def _fit_turn(message: dict[str, Any], target: Target, producers: Mapping[str, Made],
               strip_all: bool, tools: Mapping[str, Made], fit: Fit) -> Any:
-    """One assistant turn fitted to ``target`` (counted in ``fit``): the same object when
-    nothing changes, :data:`_GONE` when nothing is left to send."""
+    """One assistant turn fitted to ``target`` (counted in ``fit``: ``kept``, the
+    :func:`thinking_count` of what is sent): the same object when nothing changes,
+    :data:`_GONE` when nothing is left to send."""
     if not _REASONING_KEYS.isdisjoint(message):
         why = _reasoning_text_verdict(message, target, tools, strip_all)
         if why is not None:
@@ -307,10 +323,12 @@ def _fit_turn(message: dict[str, Any], target: Target, producers: Mapping[str, M
             fit.kept_unknown += why == "unknown"
         else:
             fit.dropped[why] += 1
+    if key == "content":
+        if not kept_blocks:
+            return _GONE  # an assistant turn that was only thinking: nothing left to send
+        fit.kept += _thinking_in(message.get("thinking_blocks"))  # sent as they are
     if len(kept_blocks) == len(blocks):
         return message
-    if key == "content" and not kept_blocks:
-        return _GONE  # an assistant turn that was only thinking: nothing left to send
     new = {k: v for k, v in message.items() if k != key or kept_blocks}
     if kept_blocks:
         new[key] = kept_blocks

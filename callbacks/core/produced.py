@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from callbacks.core.history import ENCRYPTED_PREFIX
+from callbacks.core.history import ENCRYPTED_PREFIX, thinking_count
 from callbacks.core.responses_history import translated_signatures
 
 MAX_DEPTH: Final = 12
@@ -111,9 +111,10 @@ def produced_blocks(response: Any) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(signatures)), list(dict.fromkeys(tools))
 
 
-def provider_reasoning(sent: Any) -> dict[str, Any] | str:
+def provider_reasoning(sent: Any, blocks: int | None = None) -> dict[str, Any] | str:
     """The reasoning fields of the body sent to the provider, e.g. ``{"thinking.type":
-    "adaptive", "output_config.effort": "high"}`` (``{}``: none at all), or ``"unknown"``."""
+    "adaptive", "output_config.effort": "high"}`` (``{}``: none at all), or ``"unknown"``.
+    ``blocks``: the thinking blocks of its history, when the caller knows them (else counted)."""
     if isinstance(sent, str | bytes):
         try:
             sent = json.loads(sent)
@@ -134,7 +135,14 @@ def provider_reasoning(sent: Any) -> dict[str, Any] | str:
         value = sent.get(outer)
         if isinstance(value, Mapping) and value.get("effort") is not None:
             found[f"{outer}.effort"] = value["effort"]
-    messages = sent.get("messages") or sent.get("input")
+    if blocks is None:
+        blocks = _thinking_blocks(sent.get("messages") or sent.get("input"))
+    if blocks:
+        found["thinking_blocks"] = blocks
+    return found
+
+
+def _thinking_blocks(messages: Any) -> int:
     blocks = 0
     # dict, not Mapping: parsed JSON, and an ABC check costs 10x on a 200-message history
     for message in messages if isinstance(messages, list) else ():
@@ -143,14 +151,5 @@ def provider_reasoning(sent: Any) -> dict[str, Any] | str:
         if message.get("role") != "assistant":  # thinking is the assistant's; a Responses
             blocks += message.get("type") == "reasoning"  # reasoning item has no role
             continue
-        content = message.get("content")
-        if isinstance(content, list):
-            for block in content:
-                if isinstance(block, dict) and block.get("type") in _THINKING:
-                    blocks += 1
-        thinking_blocks = message.get("thinking_blocks")
-        if isinstance(thinking_blocks, list):
-            blocks += len(thinking_blocks)
-    if blocks:
-        found["thinking_blocks"] = blocks
-    return found
+        blocks += thinking_count(message)
+    return blocks
