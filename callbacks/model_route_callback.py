@@ -62,14 +62,6 @@ def _metadata(data: dict[str, Any], call_type: str) -> dict[str, Any]:
     return data[key]  # type: ignore[no-any-return]
 
 
-def _fitted(data: dict[str, Any], record: Mapping[str, Any]) -> tuple[list[Any], int] | None:
-    """The chat or Messages history routing fitted, and the thinking blocks it holds."""
-    messages = data.get("messages")
-    if "fitted_for" not in record or not isinstance(messages, list):
-        return None
-    return messages, (record.get("history") or {}).get("kept", 0)
-
-
 class ReasoningRouter(CustomLogger):
     """The proxy hook; one instance per proxy worker process."""
 
@@ -123,7 +115,7 @@ class ReasoningRouter(CustomLogger):
                       "reason": "error", "error": redact(repr(exc), 200)}
         try:
             meta = _metadata(data, str(call_type))
-            meta[METADATA_KEY] = CallRecord(record, _fitted(data, record))
+            meta[METADATA_KEY] = CallRecord.of_request(record, data)
             meta[STARTED_KEY] = at
             if self.events is not None and self.live.state is not None:
                 self.events.max_bytes = self.live.state.event_log.max_bytes

@@ -60,6 +60,15 @@ class CallRecord(dict[str, Any]):
         """The history the pre-call hook left in the request and the thinking blocks it holds
         (not an item: never logged): a deployment that gets this very list gets that count."""
 
+    @classmethod
+    def of_request(cls, record: Mapping[str, Any], data: Mapping[str, Any]) -> CallRecord:
+        """The record of a request the pre-call hook routed, with the chat or Messages history
+        routing fitted in ``data`` and the thinking blocks that history holds."""
+        messages = data.get("messages")
+        if "fitted_for" not in record or not isinstance(messages, list):
+            return cls(record)
+        return cls(record, (messages, (record.get("history") or {}).get("kept", 0)))
+
     def __copy__(self) -> CallRecord:
         return CallRecord(self, self.fitted)
 

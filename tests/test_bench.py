@@ -44,8 +44,11 @@ def test_bench_quick_json_reports_every_figure() -> None:
     assert figures["event_records_seen"] == 300  # 100 req/s for 3 s, every record followed
     assert figures["rps_with"] > 0 and figures["rps_without"] > 0
     # the split of the proxy's CPU: the event loop's thread does most of the work; the
-    # callback's writer thread is among the other threads of the proxy with it
-    assert figures["main_thread_ms_per_request_with"] > figures["other_threads_ms_per_request_with"] > 0
+    # callback's writer thread is among the other threads of the proxy with it. /proc counts a
+    # thread's CPU in clock ticks (10 ms): the writers' share of a quick run's short rounds can
+    # round down to none, so the other threads are only known not to outweigh the loop
+    assert figures["main_thread_ms_per_request_with"] > 0
+    assert figures["main_thread_ms_per_request_with"] > figures["other_threads_ms_per_request_with"] >= 0
     assert 0 < figures["hook_us_p50"] <= figures["hook_us_p99"]
     assert figures["stops_per_s"] >= 0 and 0 <= figures["stopped_share"] < 1
     assert figures["responses_items"] == 201 and figures["responses_reasoning_items"] == 50
