@@ -10,45 +10,33 @@ SIGTERM ends the process normally: uvicorn stops gracefully, then raises the sig
 the handler it found at start, which here exits, so the callback's writers write what they
 have queued (the event log's last records, the memory of a proxy with one worker) instead of
 the process dying by the signal.
-
-The app uvicorn imports is LiteLLM's, through :mod:`callbacks.proxy_app`, which freezes LiteLLM's
-start-up objects out of the garbage collector's full collections.
 """
 
 from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Callable
 from types import FrameType
 from typing import Any, Final
 
 import uvicorn
 
 WORKER_HEALTHCHECK_S: Final = 60
-LITELLM_APP: Final = "litellm.proxy.proxy_server:app"
-APP: Final = "callbacks.proxy_app:app"
 
 
 def _exit(signum: int, frame: FrameType | None) -> None:
     sys.exit(128 + signum)
 
 
-def patiently(run: Callable[..., None]) -> Callable[..., None]:
-    """``uvicorn.run`` with a minute for each worker's health check, serving LiteLLM's app
-    through :data:`APP` (another app is served as it is)."""
-    def run_patiently(*args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("timeout_worker_healthcheck", WORKER_HEALTHCHECK_S)
-        if kwargs.get("app") == LITELLM_APP:
-            kwargs["app"] = APP
-        run(*args, **kwargs)
-
-    return run_patiently
-
-
 def main() -> None:
     signal.signal(signal.SIGTERM, _exit)
-    uvicorn.run = patiently(uvicorn.run)
+    run = uvicorn.run
+
+    def run_patiently(*args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("timeout_worker_healthcheck", WORKER_HEALTHCHECK_S)
+        run(*args, **kwargs)
+
+    uvicorn.run = run_patiently
     from litellm.proxy.proxy_cli import run_server
 
     run_server()

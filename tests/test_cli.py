@@ -5,15 +5,11 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from app.cli import main
-from app.local_stack import PROJECT_ROOT
 from callbacks.stores.statefile import StateFile
 
 DEMO = str(Path(__file__).resolve().parent.parent / "configs" / "demo.yaml")
@@ -121,31 +117,3 @@ def test_proxy_warns_about_a_state_folder_open_to_others(
     err = capsys.readouterr().err
     assert f"{tmp_path} is open to other users (mode 755)" in err and f"chmod 700 {tmp_path}" in err
     assert execs and execs[0][1:3] == ["-m", "callbacks.litellm_proxy"]  # LiteLLM's own CLI
-
-
-def test_the_proxy_serves_litellms_app_through_the_one_that_freezes_its_start() -> None:
-    """`reasoning-panel proxy` runs LiteLLM's own CLI; the app uvicorn imports in each worker is
-    LiteLLM's through ``callbacks.proxy_app``, and each worker gets a minute to answer."""
-    from callbacks import litellm_proxy
-
-    calls: list[dict[str, Any]] = []
-    run = litellm_proxy.patiently(lambda *args, **kwargs: calls.append(kwargs))
-    run(app="litellm.proxy.proxy_server:app", host="127.0.0.1", port=4000, workers=2)
-    run(app="someone.elses:app", timeout_worker_healthcheck=5)
-    assert calls == [
-        {"app": "callbacks.proxy_app:app", "host": "127.0.0.1", "port": 4000, "workers": 2,
-         "timeout_worker_healthcheck": 60},
-        {"app": "someone.elses:app", "timeout_worker_healthcheck": 5}]
-
-
-def test_the_served_app_is_litellms_with_its_start_frozen() -> None:
-    """Importing the app freezes what importing LiteLLM's proxy built (hundreds of thousands of
-    objects the collector would walk at each full collection of a serving proxy)."""
-    out = subprocess.run(
-        [sys.executable, "-c", "import gc; before = gc.get_freeze_count(); "
-         "import callbacks.proxy_app as served; from litellm.proxy.proxy_server import app; "
-         "print(served.app is app, before, gc.get_freeze_count())"],
-        capture_output=True, text=True, timeout=240, cwd=PROJECT_ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    same, before, after = out.stdout.split()[-3:]
-    assert same == "True" and before == "0" and int(after) > 100_000

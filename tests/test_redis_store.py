@@ -208,7 +208,9 @@ def test_a_worker_that_starts_while_redis_is_down_uses_its_snapshot(tmp_path: Pa
     fleet.ensure()
     fleet.update(lambda s: replace(s, pin="low"))
     first = live(fleet)
-    poll(lambda: first.version == 2, what="the first worker syncing")
+    # a worker keeps its snapshot before it says it applied a version (its heartbeat)
+    poll(lambda: first.version == 2 and [i.applied_version for i in fleet.status().instances]
+         == [2], what="the first worker applying v2")
     own_server.kill()
     later = live(store(own_server, tmp_path, fleet.keys.fleet))  # same folder: the snapshot
     assert later.current().pin == "low" and later.version == 2
