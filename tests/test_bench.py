@@ -47,7 +47,6 @@ def test_bench_quick_json_reports_every_figure() -> None:
     # callback's writer thread is among the other threads of the proxy with it. /proc counts a
     # thread's CPU in clock ticks (10 ms): the writers' share of a quick run's short rounds can
     # round down to none, so the other threads are only known not to outweigh the loop
-    assert figures["main_thread_ms_per_request_with"] > 0
     assert figures["main_thread_ms_per_request_with"] > figures["other_threads_ms_per_request_with"] >= 0
     assert 0 < figures["hook_us_p50"] <= figures["hook_us_p99"]
     assert figures["stops_per_s"] >= 0 and 0 <= figures["stopped_share"] < 1
