@@ -25,7 +25,7 @@ KEYS = {"hook_us_p50", "hook_us_p99", "event_ms_p50", "event_ms_p95", "reload_ms
         "reload_next_hook_ms_p95", "reload_to_hook_ms_p50", "reload_to_hook_ms_p95",
         "reload_saturated_ms_p95", "reload_saturated_stale_requests",
         "reload_saturated_to_hook_ms_p50", "stops_per_s", "stopped_share",
-        "fixed_loop_us_p50", "fixed_loop_us_p99"}
+        "fixed_loop_us_p50", "fixed_loop_us_p99", "hook_cold_cpu_us_p50", "hook_cold_cpu_us_p99"}
 
 
 @pytest.mark.timeout(300)
@@ -49,6 +49,7 @@ def test_bench_quick_json_reports_every_figure() -> None:
     # round down to none, so the other threads are only known not to outweigh the loop
     assert figures["main_thread_ms_per_request_with"] > figures["other_threads_ms_per_request_with"] >= 0
     assert 0 < figures["hook_us_p50"] <= figures["hook_us_p99"]
+    assert 0 < figures["hook_cold_cpu_us_p50"] <= figures["hook_cold_cpu_us_p99"]
     assert figures["stops_per_s"] >= 0 and 0 <= figures["stopped_share"] < 1
     assert figures["responses_items"] == 201 and figures["responses_reasoning_items"] == 50
     assert figures["fallback_served"] == 40  # every request to the rate-limited tier fell back
@@ -56,3 +57,17 @@ def test_bench_quick_json_reports_every_figure() -> None:
         for key in ("pinned_overhead_ratio", "pinned_cpu_ratio", "pinned_overhead_ratio_long",
                     "pinned_cpu_ratio_long"):
             assert 0 < figures[key] < 10, (key, figures[key])
+            # enough rounds for the median's interval, and it holds the median
+            assert figures[key + "_ci_low"] <= figures[key] <= figures[key + "_ci_high"], key
+        assert figures["side_rounds"] == 3 * figures["rounds"]
+
+
+def test_ratio_figures_give_the_medians_interval_from_five_rounds() -> None:
+    from app.bench.main import ratio_figures
+
+    assert "r_ci_low" not in ratio_figures("r", [1.0] * 4, [1.0] * 4)
+    figures = ratio_figures("r", [0.9, 1.0, 1.0, 0.95, 0.97, 0.2, 0.99], [1.0] * 7)
+    assert figures["r"] == 0.97
+    # the outlier round (0.2) moves neither the median nor its interval's low end that far
+    assert 0.9 <= figures["r_ci_low"] <= 0.97 <= figures["r_ci_high"] <= 1.0
+    assert figures == ratio_figures("r", [0.9, 1.0, 1.0, 0.95, 0.97, 0.2, 0.99], [1.0] * 7)

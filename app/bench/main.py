@@ -19,6 +19,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -223,6 +224,47 @@ def time_fitting_hook(router: Any, body: dict[str, Any], call_type: str, n: int
     if router.events is not None:
         router.events.flush()
     return samples, cpu
+
+
+COLD_HEAP: Final = 300_000  # small objects standing in for the proxy's own (LiteLLM's) data
+COLD_WALK: Final = 20_000  # of which one request's serving touches, between two hooks
+
+
+def measure_cold_hook(n: int) -> dict[str, float]:
+    """The pre-call hook's CPU time as a loaded proxy makes it: between two of its requests'
+    hooks LiteLLM runs about 13 ms of its own code over its own data, and the hook then finds
+    little of its code and data in the CPU's caches. Here, before each call, the bench reads
+    ``COLD_WALK`` objects picked at random among ``COLD_HEAP`` of its own. (Measured on
+    2026-12-04: 220 us cold against 22 to 27 us warm; inside a loaded proxy the same hook,
+    wrapped with the thread's CPU clock, took 207 us.) What the hook costs a loaded proxy is
+    this figure, not the warm one."""
+    from callbacks.model_route_callback import ReasoningRouter
+
+    rng = random.Random(1)
+    heap: list[dict[str, Any]] = [{"n": i, "name": str(i)} for i in range(COLD_HEAP)]
+    cpu: list[float] = []
+    walked = 0
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as home:
+        state_file = StateFile.in_home(Path(home))
+        state_file.write(State())
+        router = ReasoningRouter(state_file)
+        settle(state_file)
+        for i in range(n + 20):
+            body = dict(BODIES[i % len(BODIES)], tools=TOOLS, messages=HISTORY,
+                        litellm_metadata={}, litellm_call_id=f"cold-{i}")
+            walked += sum(item["n"] for item in rng.sample(heap, COLD_WALK))
+            coro = router.async_pre_call_hook(None, None, body, "anthropic_messages")
+            used = time.thread_time_ns()
+            try:
+                coro.send(None)
+            except StopIteration:
+                pass
+            if i >= 20:  # warm-up: the code specialised, the state read
+                cpu.append((time.thread_time_ns() - used) / 1000)
+        if router.events is not None:
+            router.events.flush(5.0)
+    return {"hook_cold_cpu_us_p50": percentile(cpu, 50),
+            "hook_cold_cpu_us_p99": percentile(cpu, 99)}
 
 
 def measure_long_conversation(n: int) -> dict[str, float]:
@@ -581,6 +623,17 @@ def pin_group(pgid: int, cpus: set[int]) -> None:
                     os.sched_setaffinity(int(tid), cpus)
 
 
+def side_by_side_rounds(rounds: int, seconds: float) -> tuple[int, float]:
+    """Three times the rounds, each shorter, for the side-by-side measure. What both proxies
+    share in a round (the machine's slow and fast spells) cancels out whatever its length; what
+    they do not share comes in whole pauses: a full collection of LiteLLM's heap takes a
+    worker about 0.5 s (``gc.callbacks`` in the loaded proxy: about once in 30 s of short
+    bodies, once or twice in 5 s of the long conversation). With 7 rounds of 5 s, the rounds
+    that held one moved the median (CPU ratio rounds 0.77 to 0.98 on short bodies); with three
+    times as many shorter rounds, most hold none and the median stands."""
+    return rounds * 3, max(seconds / 2.5, 0.5)
+
+
 def measure_side_by_side(proxies: dict[str, tuple[str, str]], groups: dict[str, int],
                          bodies: dict[tuple[str, str], dict[str, Any]], standin_pgid: int,
                          rounds: int, seconds: float, concurrency: int) -> dict[str, float]:
@@ -626,13 +679,26 @@ def measure_side_by_side(proxies: dict[str, tuple[str, str]], groups: dict[str, 
     return figures
 
 
+def median_interval(values: list[float], resamples: int = 2000) -> tuple[float, float]:
+    """A 95 % bootstrap interval of the median of ``values`` (seeded: the same rounds give
+    the same interval)."""
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values)))
+                     for _ in range(resamples))
+    return medians[int(resamples * 0.025)], medians[int(resamples * 0.975) - 1]
+
+
 def ratio_figures(name: str, top: list[float], bottom: list[float]) -> dict[str, float]:
-    """The median of the per-round ratios ``top / bottom`` and their spread."""
+    """The median of the per-round ratios ``top / bottom``, their spread, and from five rounds
+    on, a 95 % interval of that median."""
     ratios = [t / b for t, b in zip(top, bottom, strict=True) if b and t == t and b == b]
     if not ratios:
         return {name: float("nan")}
-    return {name: statistics.median(ratios), f"{name}_min": min(ratios),
-            f"{name}_max": max(ratios), f"{name}_rounds_stdev": statistics.pstdev(ratios)}
+    figures = {name: statistics.median(ratios), f"{name}_min": min(ratios),
+               f"{name}_max": max(ratios), f"{name}_rounds_stdev": statistics.pstdev(ratios)}
+    if len(ratios) >= 5:
+        figures[f"{name}_ci_low"], figures[f"{name}_ci_high"] = median_interval(ratios)
+    return figures
 
 
 def measure_proxy(rounds: int, seconds: float, concurrency: int,
@@ -708,10 +774,11 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
                 progress(f"round {r + 1}/{rounds}: " + ", ".join(
                     f"{shape} without {done[shape, 'without'][-1] / seconds:.0f} req/s, with "
                     f"{done[shape, 'with'][-1] / seconds:.0f} req/s" for shape in SHAPES))
-            progress(f"side by side: both proxies loaded at once on one CPU, {rounds} rounds of "
-                     f"{seconds:.1f} s per body ...")
-            pinned = measure_side_by_side(proxies, groups, bodies, standin.proc.pid, rounds,
-                                          seconds, concurrency // 2)
+            side_rounds, side_s = side_by_side_rounds(rounds, seconds)
+            progress(f"side by side: both proxies loaded at once on one CPU, {side_rounds} "
+                     f"rounds of {side_s:.1f} s per body ...")
+            pinned = measure_side_by_side(proxies, groups, bodies, standin.proc.pid,
+                                          side_rounds, side_s, concurrency // 2)
             state_file = StateFile.in_home(folder / "with")
             progress(f"measuring reload latency ({reloads} state changes, {RELOAD_CLIENTS} "
                      f"clients) ...")
@@ -731,7 +798,9 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
                 service.stop()
             pool.shutdown()
     figures.update(pinned)
+    side_rounds, side_s = side_by_side_rounds(rounds, seconds)
     figures.update(rounds=float(rounds), round_s=seconds, concurrency=float(concurrency),
+                   side_rounds=float(side_rounds), side_round_s=side_s,
                    failed_without=float(failed["without"]), failed_with=float(failed["with"]))
     for shape in SHAPES:
         suffix = "" if shape == "short" else "_long"
@@ -770,6 +839,8 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
     results.update(measure_stops(1.0))
     results.update(measure_hook(3_000 if quick else 20_000))
     results.update(measure_fixed_loop(results["hook_us_p50"], 3_000 if quick else 20_000))
+    progress("measuring the hook with the CPU's caches cold, as in a loaded proxy ...")
+    results.update(measure_cold_hook(60 if quick else 400))
     progress("measuring the hook on a long conversation (200 messages, 50 thinking blocks) ...")
     results.update(measure_long_conversation(500 if quick else 3_000))
     progress("measuring the hook on a 200-item Codex history (/v1/responses) ...")
@@ -783,6 +854,8 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
     progress("measuring the status line on a 100,000-record log ...")
     results.update(measure_statusline(10 if quick else 40)[0])
     results["load_1m_after"] = os.getloadavg()[0]
+    cold_share = results["hook_cold_cpu_us_p50"] / 10 / results.get(
+        "main_thread_ms_per_request_without", float("nan"))
     rows = [
         ("run", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(results["unix_time"])),
          f"{results['cpus']:.0f} CPUs, load average (1 min) {results['load_1m_before']:.2f} before,"
@@ -797,6 +870,10 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
         ("a fixed loop as long as the hook's p50, p50 / p99",
          f"{results['fixed_loop_us_p50']:.1f} / {results['fixed_loop_us_p99']:.1f} us",
          "the same code every time: the p99 this machine gives anything that long"),
+        ("hook CPU time, caches cold as in a loaded proxy, p50 / p99",
+         f"{results['hook_cold_cpu_us_p50']:.1f} / {results['hook_cold_cpu_us_p99']:.1f} us",
+         f"what it costs a loaded proxy: {cold_share:.1f} % of the event loop's CPU a short"
+         " request takes without the callback"),
         ("hook cost without events p50 / p99",
          f"{results['hook_us_p50_no_events']:.1f} / {results['hook_us_p99_no_events']:.1f} us", ""),
         ("hook cost p99, disk taking 200 ms a write", f"{results['hook_us_p99_slow_disk']:.1f} us",
@@ -829,7 +906,8 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
               (f"side by side on one CPU ({label}): throughput, CPU per request with / without",
                f"{_ratio_text(results, 'pinned_overhead_ratio' + suffix)}; "
                f"{_ratio_text(results, 'pinned_cpu_ratio' + suffix)}",
-               "both loaded at once, each with half the clients: the same moment, the same CPU"),
+               f"both loaded at once, each with half the clients: the same moment, the same "
+               f"CPU ({results['side_rounds']:.0f} rounds of {results['side_round_s']:.1f} s)"),
               (f"of which the event loop's thread / the other threads ({label})",
                f"{results['main_thread_ms_per_request_without' + suffix]:.2f} / "
                f"{results['main_thread_ms_per_request_with' + suffix]:.2f} ms; "
@@ -868,10 +946,12 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
 
 
 def _ratio_text(results: dict[str, float], key: str) -> str:
-    """A ratio's median and the spread of its rounds (nan: not measured on this machine)."""
+    """A ratio's median, the 95 % interval of that median and the spread of its rounds (nan:
+    not measured on this machine)."""
     def get(name: str) -> float:
         return results.get(name, float("nan"))
-    return f"{get(key):.3f} (rounds {get(key + '_min'):.3f} to {get(key + '_max'):.3f})"
+    return (f"{get(key):.3f} (95 % CI {get(key + '_ci_low'):.3f} to {get(key + '_ci_high'):.3f};"
+            f" rounds {get(key + '_min'):.3f} to {get(key + '_max'):.3f})")
 
 
 def _print(results: dict[str, float], rows: list[tuple[str, str, str]], as_json: bool) -> None:
