@@ -239,7 +239,7 @@ def measure_cold_hook(n: int) -> dict[str, float]:
     hooks LiteLLM runs about 13 ms of its own code over its own data, and the hook then finds
     little of its code and data in the CPU's caches. Here, before each call, the bench reads
     ``COLD_WALK`` objects picked at random among ``COLD_HEAP`` of its own. (Measured on
-    2026-12-04: 220 to 245 us cold against 22 to 28 us warm; inside a loaded proxy the same hook,
+    2026-12-04: 220 to 310 us cold against 22 to 28 us warm; inside a loaded proxy the same hook,
     wrapped with the thread's CPU clock, took 207 us.) What the hook costs a loaded proxy is
     this figure, not the warm one."""
     from callbacks.model_route_callback import ReasoningRouter
