@@ -710,6 +710,7 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
     """Throughput and latency of the proxy without and with the callback, in alternating
     rounds, for short and for long bodies."""
     services: list[Service] = []
+    side_rounds, side_s = side_by_side_rounds(rounds, seconds)
     pool = ThreadPoolExecutor(2)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -777,7 +778,6 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
                 progress(f"round {r + 1}/{rounds}: " + ", ".join(
                     f"{shape} without {done[shape, 'without'][-1] / seconds:.0f} req/s, with "
                     f"{done[shape, 'with'][-1] / seconds:.0f} req/s" for shape in SHAPES))
-            side_rounds, side_s = side_by_side_rounds(rounds, seconds)
             progress(f"side by side: both proxies loaded at once on one CPU, {side_rounds} "
                      f"rounds of {side_s:.1f} s per body ...")
             pinned = measure_side_by_side(proxies, groups, bodies, standin.proc.pid,
@@ -801,7 +801,6 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
                 service.stop()
             pool.shutdown()
     figures.update(pinned)
-    side_rounds, side_s = side_by_side_rounds(rounds, seconds)
     figures.update(rounds=float(rounds), round_s=seconds, concurrency=float(concurrency),
                    side_rounds=float(side_rounds), side_round_s=side_s,
                    failed_without=float(failed["without"]), failed_with=float(failed["with"]))
@@ -857,8 +856,8 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
     progress("measuring the status line on a 100,000-record log ...")
     results.update(measure_statusline(10 if quick else 40)[0])
     results["load_1m_after"] = os.getloadavg()[0]
-    cold_share = results["hook_cold_cpu_us_p50"] / 10 / results.get(
-        "main_thread_ms_per_request_without", float("nan"))
+    cold_share = results["hook_cold_cpu_us_p50"] / 1000 / results.get(  # us / ms, as a %
+        "main_thread_ms_per_request_without", float("nan")) * 100
     rows = [
         ("run", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(results["unix_time"])),
          f"{results['cpus']:.0f} CPUs, load average (1 min) {results['load_1m_before']:.2f} before,"
