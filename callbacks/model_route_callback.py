@@ -88,13 +88,11 @@ class ReasoningRouter(CustomLogger):
         if self.events is not None:
             self.events.emit(record)
 
-    async def _await_tool_producer(self, data: dict[str, Any], tool_ids: list[str]) -> None:
-        previous = previous_response(data)
-        tool_ids = tool_ids or ([previous] if previous else [])
-        if not tool_ids:
-            return
+    async def _await_tool_producer(self, made: str) -> None:
+        """Wait (at most ``TOOL_WAIT_S``) until the memory knows who made ``made``: the last
+        tool id a continuation answers, or the response a Responses call chains to."""
         deadline = time.monotonic() + self.TOOL_WAIT_S
-        while not self.memory.recall((), tool_ids[-1:]).tools and time.monotonic() < deadline:
+        while not self.memory.recall((), [made]).tools and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
 
     async def async_pre_call_hook(
@@ -106,7 +104,9 @@ class ReasoningRouter(CustomLogger):
         at = time.time()
         try:
             tool_ids = loop_ids(data)
-            await self._await_tool_producer(data, tool_ids)
+            made = tool_ids[-1] if tool_ids else previous_response(data)
+            if made:  # a new turn has nothing to wait for
+                await self._await_tool_producer(made)
             record = route_request(self.live, data, endpoint, self.memory, self.targets,
                                    self.targets.input_limit, self.quotas.of_group, tool_ids)
         except Exception as exc:  # never break a request: pass it through unchanged

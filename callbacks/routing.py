@@ -97,8 +97,9 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
     model = data.get("model")
     fields = reasoning_fields(data)  # before the rewrite: what the client sent
     strength = detect_strength(data, state.detection)
-    decision = decide(state, model, strength, is_subagent(data)) if isinstance(model, str) else \
-        Decision("not_routed", None, None)
+    who = who_sent(data)
+    decision = decide(state, model, strength, is_subagent(data, who)) \
+        if isinstance(model, str) else Decision("not_routed", None, None)
     tool_ids = loop_ids(data) if tool_ids is None else tool_ids
     extra: dict[str, Any] = {"tool_loop": True} if tool_ids else {}
     if tool_ids and memory is not None and isinstance(model, str):
@@ -168,7 +169,7 @@ def route_request(live: LiveView, data: dict[str, Any], endpoint: str,
         "pin": state.pin,
         "routing": state.routing,
         **extra,
-        **who_sent(data),
+        **who,
         **({"capped": decision.capped} if decision.capped else {}),
         **({"preview": redact(latest_user_text(data), PREVIEW_CHARS)}
            if state.event_log.preview else {}),

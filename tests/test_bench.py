@@ -25,7 +25,8 @@ KEYS = {"hook_us_p50", "hook_us_p99", "event_ms_p50", "event_ms_p95", "reload_ms
         "reload_next_hook_ms_p95", "reload_to_hook_ms_p50", "reload_to_hook_ms_p95",
         "reload_saturated_ms_p95", "reload_saturated_stale_requests",
         "reload_saturated_to_hook_ms_p50", "stops_per_s", "stopped_share",
-        "fixed_loop_us_p50", "fixed_loop_us_p99", "hook_cold_cpu_us_p50", "hook_cold_cpu_us_p99"}
+        "fixed_loop_us_p50", "fixed_loop_us_p99", "hook_cold_cpu_us_p50", "hook_cold_cpu_us_p99",
+        "functions_callback", "functions_with", "functions_without", "functions_callback_pct"}
 
 
 @pytest.mark.timeout(300)
@@ -50,6 +51,11 @@ def test_bench_quick_json_reports_every_figure() -> None:
     assert figures["main_thread_ms_per_request_with"] > figures["other_threads_ms_per_request_with"] >= 0
     assert 0 < figures["hook_us_p50"] <= figures["hook_us_p99"]
     assert 0 < figures["hook_cold_cpu_us_p50"] <= figures["hook_cold_cpu_us_p99"]
+    # the functions a request runs: the callback's are counted only in the proxy with it, and
+    # LiteLLM runs its own either way (the probe counts the same window in both)
+    assert 0 < figures["functions_callback"] < figures["functions_with"]
+    assert figures["functions_litellm_with"] > 10 * figures["functions_callback"]
+    assert figures["functions_without"] > 0 and 0 < figures["functions_callback_pct"] < 100
     assert figures["stops_per_s"] >= 0 and 0 <= figures["stopped_share"] < 1
     assert figures["responses_items"] == 201 and figures["responses_reasoning_items"] == 50
     assert figures["fallback_served"] == 40  # every request to the rate-limited tier fell back

@@ -47,6 +47,12 @@ from callbacks.stores.statefile import StateFile
 # Request bodies shaped like Claude Code's (shared/domain/claude-code-requests.md).
 TOOLS = [{"name": f"tool_{i}", "description": "A tool", "input_schema": {
     "type": "object", "properties": {"path": {"type": "string"}}}} for i in range(20)]
+# What Claude Code sends with every turn besides the body: its session header (the same id is in
+# the body's ``metadata.user_id``) and who it is.
+SESSION: Final = "0f4c8a52-6a3e-4d5b-9d0e-2b7e1c9a4f10"
+CLAUDE_CODE_HEADERS: Final = {"x-claude-code-session-id": SESSION, "x-app": "cli",
+                              "user-agent": "claude-cli/2.1.328 (external, sdk-cli)"}
+USER_ID: Final = json.dumps({"device_id": "7" * 64, "account_uuid": "", "session_id": SESSION})
 HISTORY = [{"role": "user", "content": "Refactor the parser."},
            {"role": "assistant", "content": [{"type": "text", "text": "Reading it."}]},
            {"role": "user", "content": [{"type": "text", "text": "Go on, think hard."}]}]
@@ -74,6 +80,14 @@ def percentile(values: list[float], p: float) -> float:
     return float("nan") if value is None else value
 
 
+def hook_body(i: int, call_id: str) -> dict[str, Any]:
+    """The ``i``-th of :data:`BODIES` as the pre-call hook gets a Claude Code turn from LiteLLM:
+    with the turn's tools and history, Claude Code's headers and ``metadata.user_id``."""
+    return dict(BODIES[i % len(BODIES)], tools=TOOLS, messages=HISTORY,
+                metadata={"user_id": USER_ID}, litellm_metadata={}, litellm_call_id=call_id,
+                proxy_server_request={"headers": CLAUDE_CODE_HEADERS})
+
+
 def time_hooks(routers: dict[str, Any], n: int,
                cpu: dict[str, list[float]] | None = None) -> dict[str, list[float]]:
     """Microseconds each router's pre-call hook takes on Claude-Code-shaped bodies: blocks of
@@ -87,8 +101,7 @@ def time_hooks(routers: dict[str, Any], n: int,
         name = names[block % len(names)]
         hook = routers[name].async_pre_call_hook
         for i in range(1000):
-            body = dict(BODIES[i % len(BODIES)], tools=TOOLS, messages=HISTORY,
-                        litellm_metadata={}, litellm_call_id=f"bench-{block}-{i}")
+            body = hook_body(i, f"bench-{block}-{i}")
             coro = hook(None, None, body, "anthropic_messages")
             start, used = time.perf_counter_ns(), time.thread_time_ns()
             try:
@@ -253,8 +266,7 @@ def measure_cold_hook(n: int) -> dict[str, float]:
         router = ReasoningRouter(state_file)
         settle(state_file)
         for i in range(n + 20):
-            body = dict(BODIES[i % len(BODIES)], tools=TOOLS, messages=HISTORY,
-                        litellm_metadata={}, litellm_call_id=f"cold-{i}")
+            body = hook_body(i, f"cold-{i}")
             _read(rng.sample(heap, COLD_WALK))  # what LiteLLM's work leaves in the caches
             coro = router.async_pre_call_hook(None, None, body, "anthropic_messages")
             used = time.thread_time_ns()
@@ -401,11 +413,14 @@ def _fire(router: Any, body: dict[str, Any]) -> None:
 def load_body(shape: str, model: str) -> dict[str, Any]:
     """The body the load sends: ``short`` (a Claude Code turn: three messages, 20 tools, effort
     medium) or ``long`` (:func:`long_conversation`: 201 messages, 50 signed thinking blocks, a
-    tool continuation). Not streamed, so a round counts whole answers."""
+    tool continuation), each with Claude Code's ``metadata.user_id`` (its headers are
+    :data:`CLAUDE_CODE_HEADERS`). Not streamed, so a round counts whole answers."""
+    metadata = {"user_id": USER_ID}
     if shape == "long":
-        return dict(long_conversation(), model=model, max_tokens=64, stream=False)
+        return dict(long_conversation(), model=model, max_tokens=64, stream=False,
+                    metadata=metadata)
     return {"model": model, "max_tokens": 64, "thinking": {"type": "adaptive"}, "tools": TOOLS,
-            "output_config": {"effort": "medium"}, "messages": HISTORY}
+            "output_config": {"effort": "medium"}, "messages": HISTORY, "metadata": metadata}
 
 
 def seed_memory(home: Path) -> None:
@@ -448,7 +463,7 @@ async def _load(url: str, key: str, seconds: float, concurrency: int,
     content = json.dumps(body).encode()
     deadline = time.perf_counter() + seconds
     async with httpx.AsyncClient(base_url=url, timeout=30, headers={
-            "x-api-key": key, "content-type": "application/json"}) as client:
+            "x-api-key": key, "content-type": "application/json", **CLAUDE_CODE_HEADERS}) as client:
         async def worker() -> None:
             while time.perf_counter() < deadline:
                 start = time.perf_counter()
@@ -704,6 +719,65 @@ def ratio_figures(name: str, top: list[float], bottom: list[float]) -> dict[str,
     return figures
 
 
+PROBE: Final = "app.bench.probe.probe"
+CALLBACK: Final = "callbacks.model_route_callback.proxy_handler_instance"
+
+
+def measure_functions(progress: Callable[[str], None]) -> dict[str, float]:
+    """The distinct Python functions a proxy's event loop runs for a short request, the
+    callback's and the whole proxy's, with and without the callback (:mod:`app.bench.probe`, in
+    both proxies: one request at a time). A function run by a loaded proxy is read back into the
+    CPU's caches at each request, so the callback's share of them is its share of the cost."""
+    services: list[Service] = []
+    pool = ThreadPoolExecutor(2)
+    counts: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        try:
+            progress("counting the functions a request runs, with and without the callback ...")
+            standin = start_standin()
+            services.append(standin)
+            configs = {}
+            for name, callbacks in (("without", [PROBE]), ("with", [CALLBACK, PROBE])):
+                config = yaml.safe_load(DEMO_CONFIG.read_text())
+                config["litellm_settings"]["callbacks"] = callbacks
+                configs[name] = folder / f"probe-{name}.yaml"
+                configs[name].write_text(yaml.safe_dump(config))
+            starting = {name: pool.submit(
+                start_proxy, folder / name, config, standin_url=standin.url,
+                log_path=folder / f"{name}.log",
+                env=dict(os.environ, REASONING_PANEL_PROBE_OUT=str(folder / f"{name}.json")))
+                for name, config in configs.items()}
+            proxies, failures = {}, []
+            for name, future in starting.items():  # every one that started is stopped below
+                try:
+                    proxies[name] = future.result()
+                    services.append(proxies[name])
+                except Exception as exc:  # noqa: BLE001 - raised once both are known
+                    failures.append(exc)
+            if failures:
+                raise failures[0]
+            for name, model in (("without", ROUTED_TARGET), ("with", "claude-opus-4-8")):
+                out, body = folder / f"{name}.json", load_body("short", model)
+                deadline = time.monotonic() + 60
+                while not out.exists() and time.monotonic() < deadline:
+                    asyncio.run(_load(proxies[name].url, saved_master_key(folder / name), 0.5, 1,
+                                      body))
+                counts[name] = json.loads(out.read_text())
+        finally:
+            for service in reversed(services):
+                service.stop()
+            pool.shutdown()
+    with_, without = counts["with"]["functions"], counts["without"]["functions"]
+    return {"functions_callback": float(with_.get("callbacks", 0)),
+            "functions_with": float(sum(with_.values())),
+            "functions_without": float(sum(without.values())),
+            "functions_litellm_with": float(with_.get("litellm", 0)),
+            "functions_litellm_without": float(without.get("litellm", 0)),
+            "functions_callback_pct": with_.get("callbacks", 0) / max(sum(with_.values()), 1)
+            * 100}
+
+
 def measure_proxy(rounds: int, seconds: float, concurrency: int,
                   progress: Callable[[str], None], reloads: int = 20,
                   hops: int = 0) -> dict[str, float]:
@@ -853,6 +927,7 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
     results.update(measure_context(quick, progress))
     results.update(measure_proxy(rounds, seconds, concurrency=8, progress=progress,
                                  reloads=10 if quick else 30, hops=40 if quick else 200))
+    results.update(measure_functions(progress))
     progress("measuring the status line on a 100,000-record log ...")
     results.update(measure_statusline(10 if quick else 40)[0])
     results["load_1m_after"] = os.getloadavg()[0]
@@ -876,6 +951,12 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
          f"{results['hook_cold_cpu_us_p50']:.1f} / {results['hook_cold_cpu_us_p99']:.1f} us",
          f"what it costs a loaded proxy: {cold_share:.1f} % of the event loop's CPU a short"
          " request takes without the callback"),
+        ("functions a short request runs in the proxy: the callback's / all",
+         f"{results['functions_callback']:.0f} / {results['functions_with']:.0f} "
+         f"({results['functions_callback_pct']:.1f} %)",
+         f"without the callback {results['functions_without']:.0f}; LiteLLM's own "
+         f"{results['functions_litellm_with']:.0f} with, {results['functions_litellm_without']:.0f}"
+         " without. A loaded proxy reads each one back into the CPU's caches"),
         ("hook cost without events p50 / p99",
          f"{results['hook_us_p50_no_events']:.1f} / {results['hook_us_p99_no_events']:.1f} us", ""),
         ("hook cost p99, disk taking 200 ms a write", f"{results['hook_us_p99_slow_disk']:.1f} us",

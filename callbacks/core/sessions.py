@@ -149,11 +149,12 @@ def _first_system_text(data: Mapping[str, Any]) -> str:
     return ""
 
 
-def is_subagent(data: Mapping[str, Any]) -> bool:
-    """A subagent's request: the agent id header, or ``cc_is_subagent=true`` in ``system[0]``."""
+def is_subagent(data: Mapping[str, Any], who: Mapping[str, str | None] | None = None) -> bool:
+    """A subagent's request: an agent named in its headers (Claude Code's agent id, a Codex
+    subagent), or ``cc_is_subagent=true`` in ``system[0]``. ``who``: the request's
+    :func:`who_sent`, when the caller has it."""
     try:
-        headers = request_headers(data)
-        return bool(headers.get(AGENT_HEADER)) or _codex_agent(headers) is not None or \
+        return (who or who_sent(data))["agent"] is not None or \
             SUBAGENT_MARK in _first_system_text(data)
     except Exception:  # noqa: BLE001 - never fail a request over its kind
         return False
