@@ -84,10 +84,15 @@ def call_metadata(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """The request metadata inside LiteLLM's call kwargs (deployment hook and log events): the
     one holding the decision record (a client's own ``metadata``, e.g. Claude Code's
     ``user_id``, can sit beside it), else the first there is."""
-    found = [holder[key] for holder in (kwargs, kwargs.get("litellm_params") or {})
-             for key in ("litellm_metadata", "metadata")
-             if isinstance(holder.get(key), dict) and holder[key]]
-    return next((m for m in found if METADATA_KEY in m), found[0] if found else {})
+    first: dict[str, Any] = {}
+    for holder in (kwargs, kwargs.get("litellm_params") or {}):
+        for key in ("litellm_metadata", "metadata"):
+            found = holder.get(key)
+            if isinstance(found, dict) and found:
+                if METADATA_KEY in found:
+                    return found
+                first = first or found
+    return first
 
 
 # The reasoning fields of a body (what :func:`provider_reasoning` reads), kept per call from the
@@ -98,7 +103,11 @@ MAX_SENT: Final = 4096  # calls in flight whose final body is kept (the oldest g
 
 
 def _sent_fields(body: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: body[key] for key in SENT_KEYS if key in body}
+    fields = {}
+    for key in SENT_KEYS:
+        if key in body:
+            fields[key] = body[key]
+    return fields
 
 
 def _reported_body(kwargs: Mapping[str, Any]) -> Any:
@@ -192,7 +201,11 @@ class CallBook:
 
     def keeps_headroom(self) -> bool:
         state = self.live.state  # figures are recorded only while some tier keeps a headroom
-        return state is not None and any(t.min_remaining for t in state.tiers.values())
+        if state is not None:
+            for tier in state.tiers.values():
+                if tier.min_remaining:
+                    return True
+        return False
 
     def failed_quota(self, metadata: Mapping[str, Any], model: Any,
                       exception: Exception) -> None:

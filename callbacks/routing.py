@@ -77,7 +77,7 @@ def _body_bytes(data: Mapping[str, Any]) -> int | None:
 
 def _commit(data: dict[str, Any], work: dict[str, Any]) -> None:
     """Make ``data`` equal ``work`` (same dict object: LiteLLM holds a reference)."""
-    for key in [k for k in data if k not in work]:
+    for key in data.keys() - work.keys():
         del data[key]
     data.update(work)
 

@@ -104,8 +104,8 @@ def outcome_record(kwargs: Mapping[str, Any], failed: bool,
     cost = slo.get("response_cost")
     # LiteLLM reports 0.0 for models missing from its cost map: that is "unknown", not free
     prices = (slo.get("model_map_information") or {}).get("model_map_value")
-    priced = isinstance(prices, Mapping) and any(
-        prices.get(k) for k in ("input_cost_per_token", "output_cost_per_token"))
+    priced = isinstance(prices, Mapping) and bool(
+        prices.get("input_cost_per_token") or prices.get("output_cost_per_token"))
     unknown_cost = slo.get("response_cost_failure_debug_info") is not None or (
         not cost and not priced)
     record.update(

@@ -309,7 +309,11 @@ def call_headers(kwargs: Mapping[str, Any], response_obj: Any) -> dict[str, Any]
     raw = kwargs.get("response_headers")
     if isinstance(raw, Mapping):
         # the names read, looked up (httpx hands them over in lower case), else each one read
-        found = {name: raw[name] for name in _READ if name in raw} or rate_limit_headers((raw,))
+        found = {}
+        for name in _READ:
+            if name in raw:
+                found[name] = raw[name]
+        found = found or rate_limit_headers((raw,))
         if found:  # the others are copies of the same response's headers
             return found
     metadata = (kwargs.get("litellm_params") or {}).get("metadata")

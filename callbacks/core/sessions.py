@@ -50,7 +50,10 @@ def request_headers(data: Mapping[str, Any]) -> dict[str, str]:
     seen, parsed = _parsed
     if seen is headers:
         return parsed
-    parsed = {str(k).lower(): v for k, v in headers.items() if isinstance(v, str)}
+    parsed = {}
+    for name, value in headers.items():
+        if isinstance(value, str):
+            parsed[str(name).lower()] = value
     _parsed = (headers, parsed)
     return parsed
 
@@ -105,11 +108,6 @@ def _codex_agent(headers: Mapping[str, str]) -> str | None:
     return None if name in (None, "", CODEX_MAIN_AGENT) else _short(name)
 
 
-def _client(user_agent: str | None) -> str | None:
-    """``claude-cli/2.1.328 (external, cli)`` -> ``claude-cli/2.1.328``."""
-    return _short((user_agent or "").split(" (", 1)[0])
-
-
 def _header_session(headers: Mapping[str, str]) -> str | None:
     """A generic or Codex session header."""
     for name in OTHER_SESSION_HEADERS + CODEX_SESSION_HEADERS:
@@ -134,19 +132,10 @@ def who_sent(data: Mapping[str, Any]) -> dict[str, str | None]:
                        or _short(sources[-1].get("user")) or _short(data.get("user")))
         return {"session": session,
                 "agent": _short(headers.get(AGENT_HEADER)) or _codex_agent(headers),
-                "client": _client(headers.get("user-agent"))}
+                # ``claude-cli/2.1.328 (external, cli)`` -> ``claude-cli/2.1.328``
+                "client": _short((headers.get("user-agent") or "").split(" (", 1)[0])}
     except Exception:  # noqa: BLE001 - a malformed request is simply anonymous
         return {"session": None, "agent": None, "client": None}
-
-
-def _first_system_text(data: Mapping[str, Any]) -> str:
-    system = data.get("system")
-    if isinstance(system, str):
-        return system
-    if isinstance(system, list) and system and isinstance(system[0], dict):
-        text = system[0].get("text")
-        return text if isinstance(text, str) else ""
-    return ""
 
 
 def is_subagent(data: Mapping[str, Any], who: Mapping[str, str | None] | None = None) -> bool:
@@ -154,7 +143,11 @@ def is_subagent(data: Mapping[str, Any], who: Mapping[str, str | None] | None = 
     subagent), or ``cc_is_subagent=true`` in ``system[0]``. ``who``: the request's
     :func:`who_sent`, when the caller has it."""
     try:
-        return (who or who_sent(data))["agent"] is not None or \
-            SUBAGENT_MARK in _first_system_text(data)
+        if (who or who_sent(data))["agent"] is not None:
+            return True
+        system = data.get("system")  # a string, or blocks: the mark is in the first one's text
+        if isinstance(system, list):
+            system = system[0].get("text") if system and isinstance(system[0], dict) else None
+        return isinstance(system, str) and SUBAGENT_MARK in system
     except Exception:  # noqa: BLE001 - never fail a request over its kind
         return False

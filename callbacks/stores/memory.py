@@ -182,12 +182,20 @@ class SqliteMemory:
     def remember(self, producer: Producer, signatures: Iterable[str],
                  tool_use_ids: Iterable[str]) -> None:
         now = time.time()
-        signatures = [s for s in signatures if s]
-        tool_use_ids = [t for t in tool_use_ids if t]
-        # this process knows at once; the others once it is written
-        self._learn(dict.fromkeys(signatures, producer), dict.fromkeys(tool_use_ids, producer))
-        self.remember_keys([(signature_key(s), producer, now) for s in signatures]
-                           + [(tool_key(t), producer, now) for t in tool_use_ids])
+        made: dict[str, Producer] = {}
+        tools: dict[str, Producer] = {}
+        items: list[tuple[str, Producer, float]] = []
+        for signature in signatures:
+            if signature:
+                made[signature] = producer
+                items.append((signature_key(signature), producer, now))
+        for tool_id in tool_use_ids:
+            if tool_id:
+                tools[tool_id] = producer
+                items.append((tool_key(tool_id), producer, now))
+        self._learn(made, tools)  # this process knows at once; the others once it is written
+        if items:
+            self._writer.put_many(items)
 
     def remember_keys(self, items: list[tuple[str, Producer, float]]) -> None:
         """Record entries already in stored form (key, producer, time), e.g. from another
