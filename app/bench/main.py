@@ -763,6 +763,9 @@ def measure_functions(progress: Callable[[str], None]) -> dict[str, float]:
                 while not out.exists() and time.monotonic() < deadline:
                     asyncio.run(_load(proxies[name].url, saved_master_key(folder / name), 0.5, 1,
                                       body))
+                if not out.exists():
+                    raise RuntimeError(f"the proxy {name} the callback counted no functions "
+                                       f"within 60 s; its log: {proxies[name].log_text()[-2000:]}")
                 counts[name] = json.loads(out.read_text())
         finally:
             for service in reversed(services):
