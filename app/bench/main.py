@@ -478,11 +478,41 @@ async def _load(url: str, key: str, seconds: float, concurrency: int,
 
 
 def config_without_callback(folder: Path) -> Path:
+    return demo_config(folder, "demo-without-callback", [])
+
+
+def demo_config(folder: Path, name: str, callbacks: list[str]) -> Path:
+    """The demo config with these ``callbacks:`` (none: the line removed), as ``name``.yaml."""
     config = yaml.safe_load(DEMO_CONFIG.read_text())
     config["litellm_settings"].pop("callbacks", None)
-    path = folder / "demo-without-callback.yaml"
+    if callbacks:
+        config["litellm_settings"]["callbacks"] = callbacks
+    path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def start_proxies(pool: ThreadPoolExecutor, configs: dict[str, Path], folder: Path,
+                  standin_url: str, services: list[Service],
+                  env: Callable[[str], dict[str, str]] | None = None) -> dict[str, Service]:
+    """Start one proxy per config at once (half the wait), each in ``folder / name``; every one
+    that started is added to ``services`` (for the caller to stop) before a failure is raised.
+    ``env``: a proxy's environment, by name. The pool's threads must live until the proxies are
+    stopped (a child started with a parent-death signal dies with its thread)."""
+    starting = {name: pool.submit(start_proxy, folder / name, config, standin_url=standin_url,
+                                  log_path=folder / f"{name}.log",
+                                  env=env(name) if env else None)
+                for name, config in configs.items()}
+    proxies, failures = {}, []
+    for name, future in starting.items():
+        try:
+            proxies[name] = future.result()
+            services.append(proxies[name])
+        except Exception as exc:  # noqa: BLE001 - raised once all are known
+            failures.append(exc)
+    if failures:
+        raise failures[0]
+    return proxies
 
 
 def _remap(path: Path, model: str) -> tuple[float, float]:
@@ -737,26 +767,10 @@ def measure_functions(progress: Callable[[str], None]) -> dict[str, float]:
             progress("counting the functions a request runs, with and without the callback ...")
             standin = start_standin()
             services.append(standin)
-            configs = {}
-            for name, callbacks in (("without", [PROBE]), ("with", [CALLBACK, PROBE])):
-                config = yaml.safe_load(DEMO_CONFIG.read_text())
-                config["litellm_settings"]["callbacks"] = callbacks
-                configs[name] = folder / f"probe-{name}.yaml"
-                configs[name].write_text(yaml.safe_dump(config))
-            starting = {name: pool.submit(
-                start_proxy, folder / name, config, standin_url=standin.url,
-                log_path=folder / f"{name}.log",
-                env=dict(os.environ, REASONING_PANEL_PROBE_OUT=str(folder / f"{name}.json")))
-                for name, config in configs.items()}
-            proxies, failures = {}, []
-            for name, future in starting.items():  # every one that started is stopped below
-                try:
-                    proxies[name] = future.result()
-                    services.append(proxies[name])
-                except Exception as exc:  # noqa: BLE001 - raised once both are known
-                    failures.append(exc)
-            if failures:
-                raise failures[0]
+            configs = {"without": demo_config(folder, "probe-without", [PROBE]),
+                       "with": demo_config(folder, "probe-with", [CALLBACK, PROBE])}
+            proxies = start_proxies(pool, configs, folder, standin.url, services, lambda name: dict(
+                os.environ, REASONING_PANEL_PROBE_OUT=str(folder / f"{name}.json")))
             for name, model in (("without", ROUTED_TARGET), ("with", "claude-opus-4-8")):
                 out, body = folder / f"{name}.json", load_body("short", model)
                 deadline = time.monotonic() + 60
@@ -764,8 +778,9 @@ def measure_functions(progress: Callable[[str], None]) -> dict[str, float]:
                     asyncio.run(_load(proxies[name].url, saved_master_key(folder / name), 0.5, 1,
                                       body))
                 if not out.exists():
-                    raise RuntimeError(f"the proxy {name} the callback counted no functions "
-                                       f"within 60 s; its log: {proxies[name].log_text()[-2000:]}")
+                    raise RuntimeError(f"the probe in the proxy {name} the callback counted no "
+                                       f"functions within 60 s; its log: "
+                                       f"{proxies[name].log_text()[-2000:]}")
                 counts[name] = json.loads(out.read_text())
         finally:
             for service in reversed(services):
@@ -802,21 +817,8 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
             proxies = {}
             groups: dict[str, int] = {}
             configs = {"without": config_without_callback(folder), "with": DEMO_CONFIG}
-            # both start at once: half the wait. The pool's threads live until the proxies
-            # are stopped (a child started with a parent-death signal dies with its thread)
-            starting = {name: pool.submit(start_proxy, folder / name, config,
-                                          standin_url=standin.url,
-                                          log_path=folder / f"{name}.log")
-                        for name, config in configs.items()}
-            failures = []
-            for future in starting.values():  # every one that started is stopped below
-                try:
-                    services.append(future.result())
-                except Exception as exc:  # noqa: BLE001 - raised once both are known
-                    failures.append(exc)
-            if failures:
-                raise failures[0]
-            for name, proxy in zip(configs, services[1:], strict=True):
+            started = start_proxies(pool, configs, folder, standin.url, services)
+            for name, proxy in started.items():
                 proxies[name] = (proxy.url, saved_master_key(folder / name))
                 groups[name] = proxy.proc.pid
             seed_memory(folder / "with")

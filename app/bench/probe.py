@@ -47,12 +47,12 @@ class FunctionCount(CustomLogger):
         super().__init__()
         self.requests = 0
         self.answered = 0
-        self.calls: Counter[tuple[str, str, int]] = Counter()
+        self.ran: set[tuple[str, str, int]] = set()
 
     def _count(self, frame: FrameType, event: str, arg: Any) -> None:
         if event == "call":
             code = frame.f_code
-            self.calls[(code.co_filename, code.co_name, code.co_firstlineno)] += 1
+            self.ran.add((code.co_filename, code.co_name, code.co_firstlineno))
 
     async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any,
                                   data: dict[str, Any], call_type: Any) -> dict[str, Any]:
@@ -71,15 +71,10 @@ class FunctionCount(CustomLogger):
             self._write()
 
     def _write(self) -> None:
-        functions: Counter[str] = Counter()
-        calls: Counter[str] = Counter()
-        for (filename, _, _), count in self.calls.items():
-            functions[package(filename)] += 1
-            calls[package(filename)] += count
+        functions = Counter(package(filename) for filename, _, _ in self.ran)
         out = os.environ.get("REASONING_PANEL_PROBE_OUT")
         if out:
-            Path(out).write_text(json.dumps({"requests": SPAN, "functions": functions,
-                                             "calls": calls}))
+            Path(out).write_text(json.dumps({"requests": SPAN, "functions": functions}))
 
 
 probe = FunctionCount()
