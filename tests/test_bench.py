@@ -26,7 +26,11 @@ KEYS = {"hook_us_p50", "hook_us_p99", "event_ms_p50", "event_ms_p95", "reload_ms
         "reload_saturated_ms_p95", "reload_saturated_stale_requests",
         "reload_saturated_to_hook_ms_p50", "stops_per_s", "stopped_share",
         "fixed_loop_us_p50", "fixed_loop_us_p99", "hook_cold_cpu_us_p50", "hook_cold_cpu_us_p99",
-        "functions_callback", "functions_with", "functions_without", "functions_callback_pct"}
+        "functions_callback", "functions_with", "functions_without", "functions_callback_pct",
+        "functions_callback_per_request", "functions_with_per_request",
+        "functions_without_per_request", "functions_callback_per_request_pct",
+        "hook_loaded_pre_call_us", "hook_loaded_deployment_us", "hook_loaded_success_us",
+        "hook_loaded_us", "hook_loaded_pct", "loop_loaded_ms_per_request"}
 
 
 @pytest.mark.timeout(300)
@@ -56,6 +60,15 @@ def test_bench_quick_json_reports_every_figure() -> None:
     assert 0 < figures["functions_callback"] < figures["functions_with"]
     assert figures["functions_litellm_with"] > 10 * figures["functions_callback"]
     assert figures["functions_without"] > 0 and 0 < figures["functions_callback_pct"] < 100
+    # a request runs no more functions than the span of requests all together
+    assert 0 < figures["functions_callback_per_request"] <= figures["functions_callback"]
+    assert 0 < figures["functions_without_per_request"] <= figures["functions_without"]
+    # the hooks timed inside the loaded proxy: each ran, and all of them take part of the
+    # event loop's time a request
+    assert min(figures[f"hook_loaded_{hook}_us"] for hook in ("pre_call", "deployment",
+                                                                "success")) > 0
+    assert 0 < figures["hook_loaded_us"] < figures["loop_loaded_ms_per_request"] * 1000
+    assert 0 < figures["hook_loaded_pct"] < 100
     assert figures["stops_per_s"] >= 0 and 0 <= figures["stopped_share"] < 1
     assert figures["responses_items"] == 201 and figures["responses_reasoning_items"] == 50
     assert figures["fallback_served"] == 40  # every request to the rate-limited tier fell back
@@ -65,7 +78,11 @@ def test_bench_quick_json_reports_every_figure() -> None:
             assert 0 < figures[key] < 10, (key, figures[key])
             # enough rounds for the median's interval, and it holds the median
             assert figures[key + "_ci_low"] <= figures[key] <= figures[key + "_ci_high"], key
-        assert figures["side_rounds"] == 3 * figures["rounds"]
+            # spread over two pairs of proxy processes: each pair's median within the rounds'
+            assert figures[key + "_min"] <= figures[key + "_pair_min"] \
+                <= figures[key + "_pair_max"] <= figures[key + "_max"], key
+        assert figures["side_pairs"] == 2
+        assert figures["side_rounds"] == 2 * (3 * figures["rounds"] // 2)
 
 
 def test_ratio_figures_give_the_medians_interval_from_five_rounds() -> None:

@@ -608,31 +608,41 @@ def _standin_limit(url: str, model: str) -> None:
         "model": model, "rate_limit": {"requests": 10**9, "tokens": 10**12}}).raise_for_status()
 
 
-def _stat(path: str) -> tuple[int, float] | None:
-    """The process group and the CPU seconds (user + system) of a process or thread, from its
-    ``/proc/.../stat``; None when it is gone."""
+def _pgrp(pid: str) -> int | None:
+    """The process group of a process, from its ``/proc/.../stat``; None when it is gone."""
     try:
-        with open(path, "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()  # after the name: state ppid pgrp ...
-        return int(fields[2]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError):
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[2])  # after the name: state ppid pgrp
+    except (OSError, IndexError, ValueError):
         return None
 
 
-def _group(pgid: int) -> list[tuple[str, float]]:
-    """The live processes of a process group (a proxy and its workers): pid, CPU seconds."""
-    members = []
-    for entry in os.scandir("/proc"):
-        stat = _stat(f"/proc/{entry.name}/stat") if entry.name.isdigit() else None
-        if stat is not None and stat[0] == pgid:
-            members.append((entry.name, stat[1]))
-    return members
+def _run_s(task: str) -> float:
+    """The CPU seconds a thread has run, from the scheduler's own count (``/proc/.../schedstat``,
+    in nanoseconds: ``/proc/.../stat`` counts in ticks of 10 ms, 1 % of what a proxy runs in a
+    side-by-side round); 0 when it is gone."""
+    try:
+        with open(f"{task}/schedstat", "rb") as f:
+            return int(f.read().split()[0]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _group(pgid: int) -> list[str]:
+    """The live processes of a process group (a proxy and its workers)."""
+    return [entry.name for entry in os.scandir("/proc")
+            if entry.name.isdigit() and _pgrp(entry.name) == pgid]
 
 
 def group_cpu_s(pgid: int) -> float:
-    """CPU seconds (user + system) used so far by the live processes of a process group (a
-    proxy and its workers): steadier than throughput on a machine others load too."""
-    return sum(cpu for _, cpu in _group(pgid))
+    """CPU seconds used so far by the live threads of a process group (a proxy and its
+    workers): steadier than throughput on a machine others load too."""
+    spent = 0.0
+    for pid in _group(pgid):
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                spent += _run_s(f"/proc/{pid}/task/{tid}")
+    return spent
 
 
 def thread_cpu_s(pid: int) -> tuple[float, float]:
@@ -644,13 +654,11 @@ def thread_cpu_s(pid: int) -> tuple[float, float]:
         return float("nan"), float("nan")
     main = others = 0.0
     for tid in tids:
-        stat = _stat(f"/proc/{pid}/task/{tid}/stat")
-        if stat is None:
-            continue
+        spent = _run_s(f"/proc/{pid}/task/{tid}")
         if tid == str(pid):
-            main += stat[1]
+            main += spent
         else:
-            others += stat[1]
+            others += spent
     return main, others
 
 
@@ -664,7 +672,7 @@ async def _at_once(loads: list[tuple[str, str, dict[str, Any]]], seconds: float,
 def pin_group(pgid: int, cpus: set[int]) -> None:
     """Run every thread of a process group (a proxy and its workers) on ``cpus`` only (threads
     started later inherit it)."""
-    for pid, _ in _group(pgid):
+    for pid in _group(pgid):
         with contextlib.suppress(OSError):
             for tid in os.listdir(f"/proc/{pid}/task"):
                 with contextlib.suppress(OSError):
@@ -682,20 +690,29 @@ def side_by_side_rounds(rounds: int, seconds: float) -> tuple[int, float]:
     return rounds * 3, max(seconds / 2.5, 0.5)
 
 
+SIDE_PAIRS: Final = 3
+"""The pairs of proxy processes the side-by-side rounds are spread over, each pair started
+anew (every other one in the other order). Two processes of one program differ by about 1 % for
+their whole lives (where their memory landed, their hash seeds): the very same proxy twice, side
+by side, four fresh pairs, gave CPU a request 0.986 to 1.001 of each other (2026-12-05), and no
+number of rounds from one pair averages that out."""
+
+
 def measure_side_by_side(proxies: dict[str, tuple[str, str]], groups: dict[str, int],
                          bodies: dict[tuple[str, str], dict[str, Any]], standin_pgid: int,
-                         rounds: int, seconds: float, concurrency: int) -> dict[str, float]:
+                         rounds: int, seconds: float, concurrency: int
+                         ) -> dict[str, list[float]]:
     """Both proxies loaded at once, every thread of both on the same one CPU, the stand-in and
     this load on the others: each round compares them at the same moment on the same CPU, so
-    neither the machine's slow and fast spells nor a slower CPU fall on one of them only. The
-    CPU time per request (all threads) and the throughput, with / without, median of the
-    rounds and their spread. Empty on a machine with one CPU."""
+    neither the machine's slow and fast spells nor a slower CPU fall on one of them only. Each
+    round's CPU time per request (all threads) and answers, by ``cpu_`` / ``served_`` + name
+    + shape suffix. Empty on a machine with one CPU."""
     mine = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
     cpus = sorted(mine)
     if len(cpus) < 2:
         return {}
     names = list(proxies)
-    figures: dict[str, float] = {}
+    measured: dict[str, list[float]] = {}
     try:
         for pgid in groups.values():
             pin_group(pgid, {cpus[-1]})
@@ -703,28 +720,71 @@ def measure_side_by_side(proxies: dict[str, tuple[str, str]], groups: dict[str, 
         os.sched_setaffinity(0, set(cpus[:-1]))
         for shape in SHAPES:
             suffix = "" if shape == "short" else "_long"
-            cpu: dict[str, list[float]] = {name: [] for name in names}
-            served: dict[str, list[float]] = {name: [] for name in names}
             loads = {name: (*proxies[name], bodies[shape, name]) for name in names}
             asyncio.run(_at_once(list(loads.values()), 1.0, concurrency))  # warm up, pinned
             for r in range(rounds):
                 # the load started first gets fewer answers (1.6 % in two runs with the same
-                # proxy on both sides): each one goes first in every other round
+                # proxy on both sides): each one goes first in every other round, and has its
+                # CPU read first
                 order = names if r % 2 == 0 else names[::-1]
-                used = {name: group_cpu_s(groups[name]) for name in names}
+                used = {name: group_cpu_s(groups[name]) for name in order}
                 got = asyncio.run(_at_once([loads[name] for name in order], seconds, concurrency))
                 for name, latencies in zip(order, got, strict=True):
                     spent = group_cpu_s(groups[name]) - used[name]
-                    cpu[name].append(spent * 1000 / len(latencies) if latencies else float("nan"))
-                    served[name].append(float(len(latencies)))
-            figures.update(ratio_figures(f"pinned_cpu_ratio{suffix}", cpu["without"], cpu["with"]))
-            figures.update(ratio_figures(f"pinned_overhead_ratio{suffix}", served["with"],
-                                         served["without"]))
+                    measured.setdefault(f"cpu_{name}{suffix}", []).append(
+                        spent * 1000 / len(latencies) if latencies else float("nan"))
+                    measured.setdefault(f"served_{name}{suffix}", []).append(
+                        float(len(latencies)))
     finally:
         for pgid in (*groups.values(), standin_pgid):
             pin_group(pgid, set(cpus))
         os.sched_setaffinity(0, mine)
+    return measured
+
+
+def side_by_side_figures(pairs: list[dict[str, list[float]]]) -> dict[str, float]:
+    """The side-by-side ratios over the rounds of every pair (median, interval, spread), and
+    the lowest and highest median of a single pair (``_pair_min`` / ``_pair_max``)."""
+    figures: dict[str, float] = {}
+    pairs = [pair for pair in pairs if pair]
+    if not pairs:
+        return figures
+    for suffix in ("", "_long"):
+        for name, top, bottom in (("pinned_cpu_ratio", "cpu_without", "cpu_with"),
+                                  ("pinned_overhead_ratio", "served_with", "served_without")):
+            key = name + suffix
+            figures.update(ratio_figures(key, [v for p in pairs for v in p[top + suffix]],
+                                         [v for p in pairs for v in p[bottom + suffix]]))
+            each = [ratio_figures(key, p[top + suffix], p[bottom + suffix])[key] for p in pairs]
+            figures[key + "_pair_min"], figures[key + "_pair_max"] = min(each), max(each)
+    figures["side_pairs"] = float(len(pairs))
     return figures
+
+
+def another_pair(pool: ThreadPoolExecutor, folder: Path, standin: Service, first: str,
+                 rounds: int, seconds: float, concurrency: int) -> dict[str, list[float]]:
+    """:func:`measure_side_by_side` on a new pair of proxies, ``first`` started first, in
+    ``folder``; both stopped after."""
+    folder.mkdir()
+    services: list[Service] = []
+    try:
+        names = [first, "with" if first == "without" else "without"]
+        configs = {name: DEMO_CONFIG if name == "with" else config_without_callback(folder)
+                   for name in names}
+        started = start_proxies(pool, configs, folder, standin.url, services)
+        seed_memory(folder / "with")
+        proxies = {name: (started[name].url, saved_master_key(folder / name))
+                   for name in ("without", "with")}
+        models = {"without": ROUTED_TARGET, "with": "claude-opus-4-8"}
+        bodies = {(shape, name): load_body(shape, models[name])
+                  for shape in SHAPES for name in proxies}
+        for (_shape, name), body in bodies.items():  # warm both up
+            asyncio.run(_load(*proxies[name], 1.0, concurrency, body))
+        return measure_side_by_side(proxies, {name: started[name].proc.pid for name in proxies},
+                                    bodies, standin.proc.pid, rounds, seconds, concurrency)
+    finally:
+        for service in reversed(services):
+            service.stop()
 
 
 def median_interval(values: list[float], resamples: int = 2000) -> tuple[float, float]:
@@ -782,12 +842,23 @@ def measure_functions(progress: Callable[[str], None]) -> dict[str, float]:
                                        f"functions within 60 s; its log: "
                                        f"{proxies[name].log_text()[-2000:]}")
                 counts[name] = json.loads(out.read_text())
+            progress("timing the callback's hooks inside a loaded proxy ...")
+            times = time_hooks_loaded(proxies["with"], saved_master_key(folder / "with"),
+                                      folder / "with.json.hooks", load_body("short",
+                                                                            "claude-opus-4-8"))
         finally:
             for service in reversed(services):
                 service.stop()
             pool.shutdown()
     with_, without = counts["with"]["functions"], counts["without"]["functions"]
-    return {"functions_callback": float(with_.get("callbacks", 0)),
+    each, each_without = counts["with"]["per_request"], counts["without"]["per_request"]
+    return {**times, "functions_span": float(counts["with"]["requests"]),
+            "functions_callback": float(with_.get("callbacks", 0)),
+            "functions_callback_per_request": float(each.get("callbacks", 0)),
+            "functions_with_per_request": float(sum(each.values())),
+            "functions_without_per_request": float(sum(each_without.values())),
+            "functions_callback_per_request_pct": each.get("callbacks", 0)
+            / max(sum(each.values()), 1) * 100,
             "functions_with": float(sum(with_.values())),
             "functions_without": float(sum(without.values())),
             "functions_litellm_with": float(with_.get("litellm", 0)),
@@ -796,13 +867,48 @@ def measure_functions(progress: Callable[[str], None]) -> dict[str, float]:
             * 100}
 
 
+HOOK_LOAD_S: Final = 6.0  # the load the hooks are timed under: seconds
+HOOK_LOAD_CLIENTS: Final = 4  # and concurrent clients (the proxy busy, not queueing long)
+
+
+def time_hooks_loaded(proxy: Service, key: str, times: Path, body: dict[str, Any]
+                      ) -> dict[str, float]:
+    """The CPU time of each of the callback's hooks a request, inside a proxy under load, and
+    their sum's share of the CPU time the proxy's event loop thread takes a request
+    (:mod:`app.bench.probe` times them there)."""
+    deadline = time.monotonic() + 60
+    while not times.exists() and time.monotonic() < deadline:  # the probe's first write
+        asyncio.run(_load(proxy.url, key, 0.5, HOOK_LOAD_CLIENTS, body))
+    if not times.exists():
+        raise RuntimeError(f"the probe timed no hook within 60 s; the proxy's log: "
+                           f"{proxy.log_text()[-2000:]}")
+    before = json.loads(times.read_text())
+    asyncio.run(_load(proxy.url, key, HOOK_LOAD_S, HOOK_LOAD_CLIENTS, body))
+    after = json.loads(times.read_text())
+    answers = after["answers"] - before["answers"]
+    if answers <= 0:
+        raise RuntimeError("the probe timed no request under load")
+    figures = {}
+    for hook, name in (("async_pre_call_hook", "pre_call"),
+                       ("async_pre_call_deployment_hook", "deployment"),
+                       ("async_log_success_event", "success")):
+        figures[f"hook_loaded_{name}_us"] = (after["hooks"][hook][1]
+                                             - before["hooks"][hook][1]) / answers / 1000
+    loop_us = (after["loop_ns"] - before["loop_ns"]) / answers / 1000
+    figures["hook_loaded_us"] = sum(figures.values())
+    figures["loop_loaded_ms_per_request"] = loop_us / 1000
+    figures["hook_loaded_pct"] = figures["hook_loaded_us"] / loop_us * 100
+    return figures
+
+
 def measure_proxy(rounds: int, seconds: float, concurrency: int,
                   progress: Callable[[str], None], reloads: int = 20,
-                  hops: int = 0) -> dict[str, float]:
+                  hops: int = 0, pairs: int = SIDE_PAIRS) -> dict[str, float]:
     """Throughput and latency of the proxy without and with the callback, in alternating
     rounds, for short and for long bodies."""
     services: list[Service] = []
     side_rounds, side_s = side_by_side_rounds(rounds, seconds)
+    each = max(side_rounds // pairs, 1)  # rounds a pair
     pool = ThreadPoolExecutor(2)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -857,10 +963,10 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
                 progress(f"round {r + 1}/{rounds}: " + ", ".join(
                     f"{shape} without {done[shape, 'without'][-1] / seconds:.0f} req/s, with "
                     f"{done[shape, 'with'][-1] / seconds:.0f} req/s" for shape in SHAPES))
-            progress(f"side by side: both proxies loaded at once on one CPU, {side_rounds} "
-                     f"rounds of {side_s:.1f} s per body ...")
-            pinned = measure_side_by_side(proxies, groups, bodies, standin.proc.pid,
-                                          side_rounds, side_s, concurrency // 2)
+            progress(f"side by side: both proxies loaded at once on one CPU, {each} rounds of "
+                     f"{side_s:.1f} s per body, on {pairs} pairs of proxies ...")
+            pinned = [measure_side_by_side(proxies, groups, bodies, standin.proc.pid, each,
+                                           side_s, concurrency // 2)]
             state_file = StateFile.in_home(folder / "with")
             progress(f"measuring reload latency ({reloads} state changes, {RELOAD_CLIENTS} "
                      f"clients) ...")
@@ -875,13 +981,18 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
                 progress(f"measuring the fallback hop ({hops} requests each way) ...")
                 figures.update(measure_fallback_hop(*proxies["with"], StateFile.in_home(
                     folder / "with"), standin.url, hops))
+            for pair in range(1, pairs):
+                progress(f"side by side: pair {pair + 1} of {pairs} ...")
+                pinned.append(another_pair(pool, folder / f"pair{pair}",
+                                           standin, ("with", "without")[pair % 2 == 0], each,
+                                           side_s, concurrency // 2))
         finally:
             for service in reversed(services):
                 service.stop()
             pool.shutdown()
-    figures.update(pinned)
+    figures.update(side_by_side_figures(pinned))
     figures.update(rounds=float(rounds), round_s=seconds, concurrency=float(concurrency),
-                   side_rounds=float(side_rounds), side_round_s=side_s,
+                   side_rounds=float(each * pairs), side_round_s=side_s,
                    failed_without=float(failed["without"]), failed_with=float(failed["with"]))
     for shape in SHAPES:
         suffix = "" if shape == "short" else "_long"
@@ -931,7 +1042,8 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
     rounds, seconds = (3, 0.5) if quick else (7, 5.0)
     results.update(measure_context(quick, progress))
     results.update(measure_proxy(rounds, seconds, concurrency=8, progress=progress,
-                                 reloads=10 if quick else 30, hops=40 if quick else 200))
+                                 reloads=10 if quick else 30, hops=40 if quick else 200,
+                                 pairs=2 if quick else SIDE_PAIRS))
     results.update(measure_functions(progress))
     progress("measuring the status line on a 100,000-record log ...")
     results.update(measure_statusline(10 if quick else 40)[0])
@@ -957,11 +1069,22 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
          f"what it costs a loaded proxy: {cold_share:.1f} % of the event loop's CPU a short"
          " request takes without the callback"),
         ("functions a short request runs in the proxy: the callback's / all",
+         f"{results['functions_callback_per_request']:.1f} / "
+         f"{results['functions_with_per_request']:.0f} "
+         f"({results['functions_callback_per_request_pct']:.1f} %) a request; "
          f"{results['functions_callback']:.0f} / {results['functions_with']:.0f} "
-         f"({results['functions_callback_pct']:.1f} %)",
-         f"without the callback {results['functions_without']:.0f}; LiteLLM's own "
+         f"({results['functions_callback_pct']:.1f} %) over {results['functions_span']:.0f} requests",
+         f"without the callback {results['functions_without_per_request']:.0f} a request, "
+         f"{results['functions_without']:.0f} over {results['functions_span']:.0f}; LiteLLM's own "
          f"{results['functions_litellm_with']:.0f} with, {results['functions_litellm_without']:.0f}"
          " without. A loaded proxy reads each one back into the CPU's caches"),
+        ("the callback's hooks in a loaded proxy, CPU a request: pre-call / deployment / "
+         "success",
+         f"{results['hook_loaded_pre_call_us']:.1f} / {results['hook_loaded_deployment_us']:.1f}"
+         f" / {results['hook_loaded_success_us']:.1f} us, {results['hook_loaded_us']:.1f} in all",
+         f"{results['hook_loaded_pct']:.1f} % of the {results['loop_loaded_ms_per_request']:.2f}"
+         f" ms the proxy's event loop takes a request ({HOOK_LOAD_CLIENTS} clients; the "
+         "callback's writer threads come on top)"),
         ("hook cost without events p50 / p99",
          f"{results['hook_us_p50_no_events']:.1f} / {results['hook_us_p99_no_events']:.1f} us", ""),
         ("hook cost p99, disk taking 200 ms a write", f"{results['hook_us_p99_slow_disk']:.1f} us",
@@ -995,7 +1118,11 @@ def run_bench(quick: bool, as_json: bool, fallbacks_only: bool = False) -> int:
                f"{_ratio_text(results, 'pinned_overhead_ratio' + suffix)}; "
                f"{_ratio_text(results, 'pinned_cpu_ratio' + suffix)}",
                f"both loaded at once, each with half the clients: the same moment, the same "
-               f"CPU ({results['side_rounds']:.0f} rounds of {results['side_round_s']:.1f} s)"),
+               f"CPU ({results['side_rounds']:.0f} rounds of {results['side_round_s']:.1f} s "
+               f"over {results.get('side_pairs', float('nan')):.0f} pairs of proxies; CPU, one "
+               f"pair's median: "
+               f"{results.get('pinned_cpu_ratio' + suffix + '_pair_min', float('nan')):.3f} to "
+               f"{results.get('pinned_cpu_ratio' + suffix + '_pair_max', float('nan')):.3f})"),
               (f"of which the event loop's thread / the other threads ({label})",
                f"{results['main_thread_ms_per_request_without' + suffix]:.2f} / "
                f"{results['main_thread_ms_per_request_with' + suffix]:.2f} ms; "
