@@ -30,7 +30,7 @@ from litellm.integrations.custom_logger import CustomLogger
 
 from callbacks.compat import keep_reasoning_effort
 from callbacks.core.events import redact, refused_record, reload_record, routed_record
-from callbacks.core.headroom import Quota, quota_of_call
+from callbacks.core.headroom import Quota
 from callbacks.outcomes import METADATA_KEY, STARTED_KEY, CallBook, CallRecord, call_metadata
 from callbacks.proxy_targets import ProxyTargets
 from callbacks.routing import loop_ids, previous_response, route_request
@@ -150,9 +150,7 @@ class ReasoningRouter(CustomLogger):
         metadata: dict[str, Any] | None = None
         try:  # what the provider said is left of its rate limit, for the tiers' headroom
             metadata = call_metadata(kwargs)
-            quota = quota_of_call(kwargs, response_obj, time.time())
-            if quota is not None and self.book.keeps_headroom():
-                self.quotas.record(quota)
+            quota = self.book.call_quota(kwargs, response_obj, time.time())
         except Exception:  # pragma: no cover - bookkeeping must never fail a call
             log.exception("reasoning-panel: could not read the rate-limit headers")
         self.book.outcome(kwargs, failed=False, quota=quota, metadata=metadata)

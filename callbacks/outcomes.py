@@ -24,6 +24,7 @@ from callbacks.core.fallbacks import (
 )
 from callbacks.core.headroom import (
     Quota,
+    quota_of_call,
     quota_of_failure,
     quota_summary,
 )
@@ -39,6 +40,9 @@ log = logging.getLogger("reasoning_panel")
 METADATA_KEY: Final = "reasoning_panel"
 STARTED_KEY: Final = "reasoning_panel_at"  # when the hook saw the request (Unix seconds)
 MAX_ATTEMPTS: Final = 20
+QUOTA_EVERY_S: Final = 1.0
+"""How often a ``done`` record carries its deployment's rate-limit figures while no tier keeps
+a headroom (the panel only shows them then); with one, every record does."""
 
 
 class CallRecord(dict[str, Any]):
@@ -153,6 +157,7 @@ class CallBook:
             memory, targets, quotas, emit, live
         # call id -> the final body's reasoning fields, and its thinking blocks when known
         self._sent: dict[str, tuple[dict[str, Any], int | None]] = {}
+        self._quota_at: dict[str, float] = {}  # deployment -> when a record last carried its quota
 
     def keep_sent(self, body: Mapping[str, Any], record: Any = None) -> None:
         """Remember the reasoning fields of the body this deployment gets, for ``done.sent``
@@ -198,6 +203,26 @@ class CallBook:
         if extra.get("reasoning_lost") or (extra.get("history") or {}).get("dropped"):
             record.setdefault("refits", []).append({"group": group, "model": model, **extra})
         return work
+
+    def call_quota(self, kwargs: Mapping[str, Any], response_obj: Any, now: float
+                   ) -> Quota | None:
+        """A successful call's rate-limit figures, for its ``done`` record: every call's, and
+        recorded, while a tier keeps a headroom (the next routing needs them); else once a
+        :data:`QUOTA_EVERY_S` for each deployment (reading them is a tenth of a call's
+        bookkeeping), None in between."""
+        if self.keeps_headroom():
+            quota = quota_of_call(kwargs, response_obj, now)
+            if quota is not None:
+                self.quotas.record(quota)
+            return quota
+        deployment = (kwargs.get("standard_logging_object") or {}).get("model_id")
+        if not isinstance(deployment, str) or \
+                now - self._quota_at.get(deployment, 0.0) < QUOTA_EVERY_S:
+            return None
+        if len(self._quota_at) >= 1000:
+            self._quota_at.clear()
+        self._quota_at[deployment] = now
+        return quota_of_call(kwargs, response_obj, now)
 
     def keeps_headroom(self) -> bool:
         state = self.live.state  # figures are recorded only while some tier keeps a headroom

@@ -191,3 +191,40 @@ def test_done_sent_counts_a_fitted_history_once(router: hook.ReasoningRouter,
     # a list the hook did not leave (another attempt's refit, a copy): counted
     done = deployment_and_done(data, [m for m in data["messages"] if m["role"] == "user"])
     assert "thinking_blocks" not in done["sent"] and len(walked) == 1
+
+
+def test_done_records_carry_a_deployments_rate_limit_once_a_second_unless_a_tier_keeps_headroom(
+        router: hook.ReasoningRouter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reading a call's rate-limit figures is a tenth of its bookkeeping: while they are only
+    shown (no tier keeps a headroom), a ``done`` record carries them once a second for each
+    deployment; with a headroom, every call's are read and recorded for the routing."""
+    from callbacks.core.headroom import Threshold
+
+    emitted: list[dict[str, Any]] = []
+    monkeypatch.setattr(router.book, "emit", emitted.append)
+    clock = [1_800_000_000.0]
+    monkeypatch.setattr(hook.time, "time", lambda: clock[0])  # the hook reads the time
+
+    def done(deployment: str, remaining: int) -> dict[str, Any]:
+        kwargs = {"litellm_call_id": f"c{len(emitted)}", "response_headers": {
+                      "anthropic-ratelimit-requests-remaining": str(remaining),
+                      "anthropic-ratelimit-requests-limit": "100"},
+                  "standard_logging_object": {"model_id": deployment,
+                                              "model_group": "low-reasoning"}}
+        asyncio.run(router.async_log_success_event(kwargs, {"content": []}, None, None))
+        return emitted[-1]
+
+    left = lambda record: (record.get("quota") or {}).get("requests", {}).get("remaining")  # noqa: E731
+    assert left(done("a", 90)) == 90
+    assert left(done("a", 89)) is None  # the same deployment within the second
+    assert left(done("b", 50)) == 50  # another deployment: its own second
+    clock[0] += 1.0
+    assert left(done("a", 88)) == 88
+    assert router.quotas.of_group("low-reasoning") == []  # only shown: nothing recorded
+
+    router.live.file.write(router.live.current().with_tier_headroom(
+        "low", {"requests": Threshold(5, False)}))
+    router.live.current()  # as the next request's hook does
+    assert [left(done("a", n)) for n in (87, 86)] == [87, 86]  # every call's, and recorded
+    assert [q.requests.remaining for q in router.quotas.of_group("low-reasoning")
+            if q.requests] == [86]

@@ -79,6 +79,9 @@ class Adapter:
     """The Cerebras model is reached through OpenRouter (keeps streaming and rich content)."""
 
 
+NO_ADAPTER: Final = Adapter()  # a target without quirks (frozen: one for all)
+
+
 @dataclass(frozen=True)
 class Detection:
     """Settings of the strength detector."""
@@ -158,7 +161,7 @@ class State:
         for pattern, adapter in self.adapters.items():
             if fnmatch.fnmatchcase(model, pattern):
                 return adapter
-        return Adapter()
+        return NO_ADAPTER
 
     def cap_for(self, client_model: str, subagent: bool) -> tuple[str, Tier] | None:
         """The lowest cap that applies to a request, as (cap key, tier), or None."""
