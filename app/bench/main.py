@@ -639,9 +639,9 @@ def group_cpu_s(pgid: int) -> float:
     workers): steadier than throughput on a machine others load too."""
     spent = 0.0
     for pid in _group(pgid):
-        with contextlib.suppress(OSError):
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                spent += _run_s(f"/proc/{pid}/task/{tid}")
+        main, others = thread_cpu_s(int(pid))
+        if main == main:  # nan: gone meanwhile
+            spent += main + others
     return spent
 
 
@@ -761,6 +761,29 @@ def side_by_side_figures(pairs: list[dict[str, list[float]]]) -> dict[str, float
     return figures
 
 
+def start_pair(pool: ThreadPoolExecutor, folder: Path, standin_url: str,
+               services: list[Service], first: str, warm_s: float, concurrency: int
+               ) -> tuple[dict[str, tuple[str, str]], dict[str, int],
+                          dict[tuple[str, str], dict[str, Any]]]:
+    """The proxy without the callback and the one with it (``first`` started first), in
+    ``folder``, the memory of the one with it seeded and both warmed up ``warm_s`` per body:
+    each one's (url, key), process group and bodies by (shape, name). Both are added to
+    ``services``."""
+    names = [first, "with" if first == "without" else "without"]
+    configs = {name: DEMO_CONFIG if name == "with" else config_without_callback(folder)
+               for name in names}
+    started = start_proxies(pool, configs, folder, standin_url, services)
+    seed_memory(folder / "with")
+    proxies = {name: (started[name].url, saved_master_key(folder / name))
+               for name in ("without", "with")}
+    models = {"without": ROUTED_TARGET, "with": "claude-opus-4-8"}
+    bodies = {(shape, name): load_body(shape, models[name])
+              for shape in SHAPES for name in proxies}
+    for (_shape, name), body in bodies.items():  # warm both up
+        asyncio.run(_load(*proxies[name], warm_s, concurrency, body))
+    return proxies, {name: started[name].proc.pid for name in proxies}, bodies
+
+
 def another_pair(pool: ThreadPoolExecutor, folder: Path, standin: Service, first: str,
                  rounds: int, seconds: float, concurrency: int) -> dict[str, list[float]]:
     """:func:`measure_side_by_side` on a new pair of proxies, ``first`` started first, in
@@ -768,20 +791,10 @@ def another_pair(pool: ThreadPoolExecutor, folder: Path, standin: Service, first
     folder.mkdir()
     services: list[Service] = []
     try:
-        names = [first, "with" if first == "without" else "without"]
-        configs = {name: DEMO_CONFIG if name == "with" else config_without_callback(folder)
-                   for name in names}
-        started = start_proxies(pool, configs, folder, standin.url, services)
-        seed_memory(folder / "with")
-        proxies = {name: (started[name].url, saved_master_key(folder / name))
-                   for name in ("without", "with")}
-        models = {"without": ROUTED_TARGET, "with": "claude-opus-4-8"}
-        bodies = {(shape, name): load_body(shape, models[name])
-                  for shape in SHAPES for name in proxies}
-        for (_shape, name), body in bodies.items():  # warm both up
-            asyncio.run(_load(*proxies[name], 1.0, concurrency, body))
-        return measure_side_by_side(proxies, {name: started[name].proc.pid for name in proxies},
-                                    bodies, standin.proc.pid, rounds, seconds, concurrency)
+        proxies, groups, bodies = start_pair(pool, folder, standin.url, services, first, 1.0,
+                                             concurrency)
+        return measure_side_by_side(proxies, groups, bodies, standin.proc.pid, rounds, seconds,
+                                    concurrency)
     finally:
         for service in reversed(services):
             service.stop()
@@ -920,19 +933,8 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
             # conversation's load: limits far above it, so both proxies are only served
             for model in ("standin-medium", "standin-fast-coder"):
                 _standin_limit(standin.url, model)
-            proxies = {}
-            groups: dict[str, int] = {}
-            configs = {"without": config_without_callback(folder), "with": DEMO_CONFIG}
-            started = start_proxies(pool, configs, folder, standin.url, services)
-            for name, proxy in started.items():
-                proxies[name] = (proxy.url, saved_master_key(folder / name))
-                groups[name] = proxy.proc.pid
-            seed_memory(folder / "with")
-            models = {"without": ROUTED_TARGET, "with": "claude-opus-4-8"}
-            bodies = {(shape, name): load_body(shape, models[name])
-                      for shape in SHAPES for name in proxies}
-            for (_shape, name), body in bodies.items():  # warm both up
-                asyncio.run(_load(*proxies[name], min(1.0, seconds), concurrency, body))
+            proxies, groups, bodies = start_pair(pool, folder, standin.url, services, "without",
+                                                 min(1.0, seconds), concurrency)
             done = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[int]]
             lat = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[float]]
             cpu = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[float]]

@@ -181,18 +181,19 @@ class SqliteMemory:
 
     def remember(self, producer: Producer, signatures: Iterable[str],
                  tool_use_ids: Iterable[str]) -> None:
-        # this process knows at once (its caches, as :meth:`_learn` keeps them: one call's few
-        # entries added in place); the others once it is written
         now = time.time()
+        made: dict[str, Producer] = {}
+        tools: dict[str, Producer] = {}
         items: list[tuple[str, Producer, float]] = []
-        for cache, key_of, made in ((self._known, signature_key, signatures),
-                                    (self._known_tools, tool_key, tool_use_ids)):
-            for original in made:
-                if original:
-                    if len(cache) >= KNOWN_CACHE:
-                        cache.clear()
-                    cache[original] = producer
-                    items.append((key_of(original), producer, now))
+        for signature in signatures:
+            if signature:
+                made[signature] = producer
+                items.append((signature_key(signature), producer, now))
+        for tool_id in tool_use_ids:
+            if tool_id:
+                tools[tool_id] = producer
+                items.append((tool_key(tool_id), producer, now))
+        self._learn(made, tools)  # this process knows at once; the others once it is written
         if items:
             self._writer.put_many(items)
 
