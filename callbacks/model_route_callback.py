@@ -33,7 +33,7 @@ from callbacks.core.events import redact, refused_record, reload_record, routed_
 from callbacks.core.headroom import Quota
 from callbacks.outcomes import METADATA_KEY, STARTED_KEY, CallBook, CallRecord, call_metadata
 from callbacks.proxy_targets import ProxyTargets
-from callbacks.routing import loop_ids, previous_response, route_request
+from callbacks.routing import loop_ids, newest_made, route_request
 from callbacks.startup import start_preflight
 from callbacks.stores.base import Store
 from callbacks.stores.files import FileStore
@@ -66,8 +66,8 @@ class ReasoningRouter(CustomLogger):
     """The proxy hook; one instance per proxy worker process."""
 
     TOOL_WAIT_S: Final = 0.3
-    """How long a continuation waits for its tool_use to be remembered (another worker may
-    still be writing the step before it); only unknown tool ids ever wait."""
+    """How long a request waits for what the call before it made to be remembered (another
+    worker may still be writing it); only what the memory does not know ever waits."""
 
     def __init__(self, state_file: StateFile | None = None, events: bool = True,
                  memory: ConversationMemory | None = None, store: Store | None = None) -> None:
@@ -88,11 +88,14 @@ class ReasoningRouter(CustomLogger):
         if self.events is not None:
             self.events.emit(record)
 
-    async def _await_tool_producer(self, made: str) -> None:
-        """Wait (at most ``TOOL_WAIT_S``) until the memory knows who made ``made``: the last
-        tool id a continuation answers, or the response a Responses call chains to."""
+    async def _await_producer(self, signatures: list[str], tools: list[str]) -> None:
+        """Wait (at most ``TOOL_WAIT_S``) until the memory knows who made the newest thing the
+        request replays (:func:`callbacks.routing.newest_made`)."""
         deadline = time.monotonic() + self.TOOL_WAIT_S
-        while not self.memory.recall((), [made]).tools and time.monotonic() < deadline:
+        while time.monotonic() < deadline:
+            known = self.memory.recall(signatures, tools)
+            if known.signatures or known.tools:
+                return
             await asyncio.sleep(0.01)
 
     async def async_pre_call_hook(
@@ -104,9 +107,9 @@ class ReasoningRouter(CustomLogger):
         at = time.time()
         try:
             tool_ids = loop_ids(data)
-            made = tool_ids[-1] if tool_ids else previous_response(data)
-            if made:  # a new turn has nothing to wait for
-                await self._await_tool_producer(made)
+            signatures, made = newest_made(data, tool_ids)
+            if signatures or made:  # a first turn has nothing to wait for
+                await self._await_producer(signatures, made)
             record = route_request(self.live, data, endpoint, self.memory, self.targets,
                                    self.targets.input_limit, self.quotas.of_group, tool_ids)
         except Exception as exc:  # never break a request: pass it through unchanged

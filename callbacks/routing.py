@@ -34,6 +34,7 @@ from callbacks.core.history import (
     Target,
     fit_history,
     history_reasoning,
+    newest_signature,
     thinking_on,
     tool_loop,
 )
@@ -56,6 +57,22 @@ LOSS_RESPONSES: Final = ("tool calls without their own signed reasoning item, to
 def loop_ids(data: Mapping[str, Any]) -> list[str]:
     """The tool-call ids a continuation answers, whatever the endpoint; [] for a new turn."""
     return responses.tool_loop(data) if responses.is_responses(data) else tool_loop(data)
+
+
+def newest_made(data: Mapping[str, Any], tool_ids: list[str]) -> tuple[list[str], list[str]]:
+    """What the request replays that the call before it made (signatures, tool or item ids):
+    the last tool id a continuation answers, the response a Responses call chains to, else the
+    newest thinking block or reasoning item of its history. The memory may still be writing
+    it when another worker served that call."""
+    if tool_ids:
+        return [], tool_ids[-1:]
+    previous = previous_response(data)
+    if previous:
+        return [], [previous]
+    if responses.is_responses(data):
+        return responses.newest_reasoning(data)
+    signature = newest_signature(data)
+    return ([signature], []) if signature else ([], [])
 
 
 def any_target(group: str) -> Target:

@@ -228,3 +228,52 @@ def test_done_records_carry_a_deployments_rate_limit_once_a_second_unless_a_tier
     assert [left(done("a", n)) for n in (87, 86)] == [87, 86]  # every call's, and recorded
     assert [q.requests.remaining for q in router.quotas.of_group("low-reasoning")
             if q.requests] == [86]
+
+
+@pytest.mark.parametrize("api", ["messages", "responses"])
+def test_a_new_turn_waits_for_what_another_worker_just_remembered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, api: str) -> None:
+    """The client sends its next turn as soon as the last answer reaches it, and another worker
+    may serve it while the first is still writing down who made that answer's reasoning. The new
+    turn waits for it: a block the memory never saw would be kept (made before the proxy saw
+    the conversation), and the new tier's provider would refuse another model's signature."""
+    from callbacks.stores.memory import Producer
+
+    state_file = StateFile(tmp_path / "state.yaml")
+    state_file.write(State())
+    first, other = hook.ReasoningRouter(state_file), hook.ReasoningRouter(state_file)
+    monkeypatch.setattr(hook.ReasoningRouter, "TOOL_WAIT_S", 60.0)  # the write ends the wait
+    if api == "messages":
+        made = "S" * 40
+        data: dict[str, Any] = {
+            "model": "claude-opus-4-8", "thinking": {"type": "adaptive"},
+            "output_config": {"effort": "low"}, "litellm_metadata": {},
+            "messages": [{"role": "user", "content": "q"},
+                         {"role": "assistant", "content": [
+                             {"type": "thinking", "thinking": "t", "signature": made},
+                             {"type": "text", "text": "a"}]},
+                         {"role": "user", "content": "next"}]}
+        call_type, replayed = "anthropic_messages", lambda: data["messages"][1]["content"]
+    else:
+        made = "litellm_encrypted_reasoning:" + "gAAAA" + "e" * 60
+        data = {"model": "claude-opus-4-8", "reasoning": {"effort": "low"}, "litellm_metadata": {},
+                "input": [{"type": "message", "role": "user", "content": "q"},
+                          {"type": "reasoning", "id": "rs_1", "summary": [],
+                           "encrypted_content": made.removeprefix("litellm_encrypted_reasoning:")},
+                          {"type": "message", "role": "assistant", "id": "msg_1",
+                           "content": [{"type": "output_text", "text": "a"}]},
+                          {"type": "message", "role": "user", "content": "next"}]}
+        call_type, replayed = "aresponses", lambda: data["input"]
+
+    async def next_turn_while_the_first_worker_writes() -> dict[str, Any]:
+        turn = asyncio.create_task(other.async_pre_call_hook(None, None, data, call_type))
+        first.memory.remember(Producer("high-reasoning", "anthropic/high", "high"), [made], [])
+        return await turn
+
+    out = asyncio.run(next_turn_while_the_first_worker_writes())
+    record = out["litellm_metadata"]["reasoning_panel"]
+    assert out["model"] == "low-reasoning"
+    assert record["history"]["dropped"] == 1 and "other model" in record["history"]["why"], record
+    assert made.removeprefix("litellm_encrypted_reasoning:") not in repr(replayed())
+    for router in (first, other):
+        router.memory.flush()

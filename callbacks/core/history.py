@@ -179,6 +179,17 @@ def signatures_in(body: Mapping[str, Any]) -> list[str]:
     return history_reasoning(body)[0]
 
 
+def newest_signature(body: Mapping[str, Any]) -> str | None:
+    """The signature of the last thinking block of the history's last assistant turn: what the
+    call before this one made, and the memory may still be writing (another worker served it)."""
+    messages = body.get("messages")
+    message = _last_assistant(messages) if isinstance(messages, list) else None
+    found = _assistant_blocks(message) if isinstance(message, dict) else None
+    signatures = [s for b in found[0] if _is_block(b) for s in (_signature(b),)
+                  if isinstance(s, str) and s] if found else []
+    return signatures[-1] if signatures else None
+
+
 def tool_loop(body: Mapping[str, Any]) -> list[str]:
     """The ``tool_use`` ids a continuation answers; [] when the request starts a new turn.
 

@@ -96,6 +96,19 @@ def reasoning_refs(body: Mapping[str, Any], known: Keys | None = None
     return keys, ids
 
 
+def newest_reasoning(body: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The memory's key of the input's last reasoning item (or its id, given by id alone), as
+    :func:`reasoning_refs` gives them: what the call before this one made."""
+    items = body.get("input")
+    for item in reversed(items) if isinstance(items, list) else ():
+        if type(item) is dict and item.get("type") == "reasoning":
+            key = reasoning_key(item)
+            if key is not None:
+                return [key], []
+            return ([], [item["id"]]) if isinstance(item.get("id"), str) else ([], [])
+    return [], []
+
+
 def tool_loop(body: Mapping[str, Any]) -> list[str]:
     """The call ids a continuation answers (its trailing ``*_output`` items); [] otherwise."""
     items = body.get("input")
