@@ -66,11 +66,9 @@ def newest_made(data: Mapping[str, Any], tool_ids: list[str]) -> tuple[list[str]
     it when another worker served that call."""
     if tool_ids:
         return [], tool_ids[-1:]
-    previous = previous_response(data)
-    if previous:
-        return [], [previous]
     if responses.is_responses(data):
-        return responses.newest_reasoning(data)
+        previous = previous_response(data)
+        return ([], [previous]) if previous else responses.newest_reasoning(data)
     signature = newest_signature(data)
     return ([signature], []) if signature else ([], [])
 

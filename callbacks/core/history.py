@@ -180,14 +180,23 @@ def signatures_in(body: Mapping[str, Any]) -> list[str]:
 
 
 def newest_signature(body: Mapping[str, Any]) -> str | None:
-    """The signature of the last thinking block of the history's last assistant turn: what the
-    call before this one made, and the memory may still be writing (another worker served it)."""
+    """The signature of the last signed thinking block of the history's last assistant turn:
+    what the call before this one made, and the memory may still be writing (another worker
+    served it). (On every new turn's path: inlined, as in :func:`history_reasoning`.)"""
     messages = body.get("messages")
-    message = _last_assistant(messages) if isinstance(messages, list) else None
-    found = _assistant_blocks(message) if isinstance(message, dict) else None
-    signatures = [s for b in found[0] if _is_block(b) for s in (_signature(b),)
-                  if isinstance(s, str) and s] if found else []
-    return signatures[-1] if signatures else None
+    for message in reversed(messages) if isinstance(messages, list) else ():
+        if not isinstance(message, dict) or message.get("role") != "assistant":
+            continue
+        for key in ("content", "thinking_blocks"):
+            blocks = message.get(key)
+            for block in reversed(blocks) if isinstance(blocks, list) else ():
+                if isinstance(block, dict) and block.get("type") in THINKING_TYPES:
+                    signature = block.get("data") if block["type"] == "redacted_thinking" \
+                        else block.get("signature")
+                    if isinstance(signature, str) and signature:
+                        return signature
+        return None
+    return None
 
 
 def tool_loop(body: Mapping[str, Any]) -> list[str]:
