@@ -239,6 +239,8 @@ def fit_to_target(work: dict[str, Any], target: Target, memory: ConversationMemo
     if responses.is_responses(work):
         return _fit_responses(work, target, memory, strip_all, unheld_loop)
     signatures, texts, carriers = history_reasoning(work)
+    if not carriers and loop is False and not unheld_loop:
+        return {}  # a new turn whose history carries no reasoning: nothing to fit
     recall = memory.recall(signatures, texts) if (signatures or texts) and memory else None
     producers = recall.signatures if recall else {}
     tools = recall.tools if recall else {}

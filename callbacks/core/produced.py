@@ -66,6 +66,10 @@ def produced_blocks(response: Any) -> tuple[list[str], list[str]]:
     def walk(node: Any, depth: int) -> None:
         if depth > MAX_DEPTH:
             return
+        if type(node) is list:  # before the checks for objects: a list has no model_dump
+            for item in node:
+                walk(item, depth + 1)
+            return
         if type(node) is not dict:  # plain dicts (most nodes) skip the checks for other shapes
             if isinstance(node, bytes | bytearray) or (isinstance(node, str)
                                                        and "data:" in node[:200]):
