@@ -82,7 +82,9 @@ def test_bench_quick_json_reports_every_figure() -> None:
             assert figures[key + "_min"] <= figures[key + "_pair_min"] \
                 <= figures[key + "_pair_max"] <= figures[key + "_max"], key
         assert figures["side_pairs"] == 2
-        assert figures["side_rounds"] == 2 * (3 * figures["rounds"] // 2)
+        assert figures["side_rounds"] == 2 * (3 * 3 // 2)  # three times the rounds, two pairs
+    # the alternating rounds are spread over the pairs too: 3 asked, over 2 pairs, 2 each
+    assert figures["rounds"] == 4
 
 
 def test_ratio_figures_give_the_medians_interval_from_five_rounds() -> None:

@@ -785,19 +785,99 @@ def start_pair(pool: ThreadPoolExecutor, folder: Path, standin_url: str,
 
 
 def another_pair(pool: ThreadPoolExecutor, folder: Path, standin: Service, first: str,
-                 rounds: int, seconds: float, concurrency: int) -> dict[str, list[float]]:
+                 rounds: int, seconds: float, concurrency: int,
+                 alternating: Callable[[dict[str, tuple[str, str]], dict[str, int],
+                                        dict[tuple[str, str], dict[str, Any]]], None]
+                 ) -> dict[str, list[float]]:
     """:func:`measure_side_by_side` on a new pair of proxies, ``first`` started first, in
-    ``folder``; both stopped after."""
+    ``folder``, then ``alternating`` rounds on them; both stopped after."""
     folder.mkdir()
     services: list[Service] = []
     try:
         proxies, groups, bodies = start_pair(pool, folder, standin.url, services, first, 1.0,
                                              concurrency)
-        return measure_side_by_side(proxies, groups, bodies, standin.proc.pid, rounds, seconds,
-                                    concurrency)
+        pinned = measure_side_by_side(proxies, groups, bodies, standin.proc.pid, rounds,
+                                      seconds, concurrency // 2)
+        alternating(proxies, groups, bodies)
+        return pinned
     finally:
         for service in reversed(services):
             service.stop()
+
+
+class Alternating:
+    """The alternating rounds, over every pair of proxies: each pair's alike, each round's
+    throughput, latencies and CPU per request added up by (shape, name)."""
+
+    def __init__(self, rounds: int, seconds: float, concurrency: int,
+                 progress: Callable[[str], None]) -> None:
+        self.rounds, self.seconds, self.concurrency = rounds, seconds, concurrency
+        self.progress = progress
+        keys = [(shape, name) for shape in SHAPES for name in ("without", "with")]
+        self.done: dict[tuple[str, str], list[int]] = {key: [] for key in keys}
+        self.lat: dict[tuple[str, str], list[float]] = {key: [] for key in keys}
+        self.cpu: dict[tuple[str, str], list[float]] = {key: [] for key in keys}
+        # the event loop's thread, the other threads (s), requests
+        self.split = {key: [0.0, 0.0, 0] for key in keys}
+        self.failed = {"without": 0, "with": 0}
+        self.ran = 0
+
+    def __call__(self, proxies: dict[str, tuple[str, str]], groups: dict[str, int],
+                 bodies: dict[tuple[str, str], dict[str, Any]]) -> None:
+        for r in range(self.rounds):
+            order = ("without", "with") if r % 2 == 0 else ("with", "without")
+            for shape in SHAPES:
+                for name in order:
+                    self._round(proxies[name], groups[name], bodies[shape, name], shape, name)
+            self.ran += 1
+            self.progress(f"round {self.ran}: " + ", ".join(
+                f"{shape} without {self.done[shape, 'without'][-1] / self.seconds:.0f} req/s, "
+                f"with {self.done[shape, 'with'][-1] / self.seconds:.0f} req/s"
+                for shape in SHAPES))
+
+    def _round(self, proxy: tuple[str, str], pgid: int, body: dict[str, Any], shape: str,
+               name: str) -> None:
+        used, threads = group_cpu_s(pgid), thread_cpu_s(pgid)
+        errors = LoadErrors()
+        got = asyncio.run(_load(*proxy, self.seconds, self.concurrency, body, errors))
+        self.failed[name] += errors.count
+        if errors.count:
+            self.progress(f"  {shape} {name}: {errors.count} failed, the first: {errors.first}")
+        used = group_cpu_s(pgid) - used
+        after = thread_cpu_s(pgid)
+        tally = self.split[shape, name]
+        tally[0] += after[0] - threads[0]
+        tally[1] += after[1] - threads[1]
+        tally[2] += len(got)
+        self.cpu[shape, name].append(used * 1000 / len(got) if got else float("nan"))
+        self.done[shape, name].append(len(got))
+        self.lat[shape, name].extend(got)
+
+    def figures(self) -> dict[str, float]:
+        figures = {"rounds": float(self.ran), "round_s": self.seconds,
+                   "concurrency": float(self.concurrency),
+                   "failed_without": float(self.failed["without"]),
+                   "failed_with": float(self.failed["with"])}
+        for shape in SHAPES:
+            suffix = "" if shape == "short" else "_long"
+            for name in ("without", "with"):
+                done, lat = self.done[shape, name], self.lat[shape, name]
+                figures[f"rps_{name}{suffix}"] = statistics.median(done) / self.seconds
+                figures[f"p50_ms_{name}{suffix}"] = percentile(lat, 50) * 1000
+                figures[f"p95_ms_{name}{suffix}"] = percentile(lat, 95) * 1000
+                figures[f"cpu_ms_per_request_{name}{suffix}"] = statistics.median(
+                    self.cpu[shape, name])
+                main, others, served = self.split[shape, name]  # over all rounds
+                figures[f"main_thread_ms_per_request_{name}{suffix}"] = \
+                    main * 1000 / max(served, 1)
+                figures[f"other_threads_ms_per_request_{name}{suffix}"] = \
+                    others * 1000 / max(served, 1)
+            figures.update(ratio_figures(f"overhead_ratio{suffix}", [float(n) for n in self.done[
+                shape, "with"]], [float(n) for n in self.done[shape, "without"]]))
+            # the same as CPU time per request (without / with): less sensitive to other load
+            figures.update(ratio_figures(f"cpu_ratio{suffix}", self.cpu[shape, "without"],
+                                         self.cpu[shape, "with"]))
+        return figures
 
 
 def median_interval(values: list[float], resamples: int = 2000) -> tuple[float, float]:
@@ -918,10 +998,13 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
                   progress: Callable[[str], None], reloads: int = 20,
                   hops: int = 0, pairs: int = SIDE_PAIRS) -> dict[str, float]:
     """Throughput and latency of the proxy without and with the callback, in alternating
-    rounds, for short and for long bodies."""
+    rounds, for short and for long bodies; and both side by side on one CPU. Both are spread
+    over ``pairs`` pairs of proxies, ``rounds`` in all (at least one a pair): a pair's own
+    difference (:data:`SIDE_PAIRS`) falls on the alternating rounds as much as on the others."""
     services: list[Service] = []
     side_rounds, side_s = side_by_side_rounds(rounds, seconds)
     each = max(side_rounds // pairs, 1)  # rounds a pair
+    alternating = Alternating(max(-(-rounds // pairs), 1), seconds, concurrency, progress)
     pool = ThreadPoolExecutor(2)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -935,36 +1018,7 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
                 _standin_limit(standin.url, model)
             proxies, groups, bodies = start_pair(pool, folder, standin.url, services, "without",
                                                  min(1.0, seconds), concurrency)
-            done = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[int]]
-            lat = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[float]]
-            cpu = {key: [] for key in bodies}  # type: dict[tuple[str, str], list[float]]
-            split = {key: [0.0, 0.0, 0] for key in bodies}  # main, other threads (s), requests
-            failed = {"without": 0, "with": 0}
-            for r in range(rounds):
-                order = ("without", "with") if r % 2 == 0 else ("with", "without")
-                for shape in SHAPES:
-                    for name in order:
-                        used = group_cpu_s(groups[name])
-                        threads = thread_cpu_s(groups[name])
-                        errors = LoadErrors()
-                        got = asyncio.run(_load(*proxies[name], seconds, concurrency,
-                                                bodies[shape, name], errors))
-                        failed[name] += errors.count
-                        if errors.count:
-                            progress(f"  {shape} {name}: {errors.count} failed, the first: "
-                                     f"{errors.first}")
-                        used = group_cpu_s(groups[name]) - used
-                        after = thread_cpu_s(groups[name])
-                        tally = split[shape, name]
-                        tally[0] += after[0] - threads[0]
-                        tally[1] += after[1] - threads[1]
-                        tally[2] += len(got)
-                        cpu[shape, name].append(used * 1000 / len(got) if got else float("nan"))
-                        done[shape, name].append(len(got))
-                        lat[shape, name].extend(got)
-                progress(f"round {r + 1}/{rounds}: " + ", ".join(
-                    f"{shape} without {done[shape, 'without'][-1] / seconds:.0f} req/s, with "
-                    f"{done[shape, 'with'][-1] / seconds:.0f} req/s" for shape in SHAPES))
+            alternating(proxies, groups, bodies)
             progress(f"side by side: both proxies loaded at once on one CPU, {each} rounds of "
                      f"{side_s:.1f} s per body, on {pairs} pairs of proxies ...")
             pinned = [measure_side_by_side(proxies, groups, bodies, standin.proc.pid, each,
@@ -984,33 +1038,17 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
                 figures.update(measure_fallback_hop(*proxies["with"], StateFile.in_home(
                     folder / "with"), standin.url, hops))
             for pair in range(1, pairs):
-                progress(f"side by side: pair {pair + 1} of {pairs} ...")
+                progress(f"pair {pair + 1} of {pairs}: side by side, then alternating ...")
                 pinned.append(another_pair(pool, folder / f"pair{pair}",
                                            standin, ("with", "without")[pair % 2 == 0], each,
-                                           side_s, concurrency // 2))
+                                           side_s, concurrency, alternating))
         finally:
             for service in reversed(services):
                 service.stop()
             pool.shutdown()
     figures.update(side_by_side_figures(pinned))
-    figures.update(rounds=float(rounds), round_s=seconds, concurrency=float(concurrency),
-                   side_rounds=float(each * pairs), side_round_s=side_s,
-                   failed_without=float(failed["without"]), failed_with=float(failed["with"]))
-    for shape in SHAPES:
-        suffix = "" if shape == "short" else "_long"
-        for name in ("without", "with"):
-            figures[f"rps_{name}{suffix}"] = statistics.median(done[shape, name]) / seconds
-            figures[f"p50_ms_{name}{suffix}"] = percentile(lat[shape, name], 50) * 1000
-            figures[f"p95_ms_{name}{suffix}"] = percentile(lat[shape, name], 95) * 1000
-            figures[f"cpu_ms_per_request_{name}{suffix}"] = statistics.median(cpu[shape, name])
-            main, others, served = split[shape, name]  # over all rounds
-            figures[f"main_thread_ms_per_request_{name}{suffix}"] = main * 1000 / max(served, 1)
-            figures[f"other_threads_ms_per_request_{name}{suffix}"] = others * 1000 / max(served, 1)
-        figures.update(ratio_figures(f"overhead_ratio{suffix}", [float(n) for n in done[
-            shape, "with"]], [float(n) for n in done[shape, "without"]]))
-        # the same as CPU time per request (without / with): less sensitive to other load
-        figures.update(ratio_figures(f"cpu_ratio{suffix}", cpu[shape, "without"],
-                                     cpu[shape, "with"]))
+    figures.update(alternating.figures())
+    figures.update(side_rounds=float(each * pairs), side_round_s=side_s)
     return figures
 
 
