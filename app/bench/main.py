@@ -999,8 +999,9 @@ def measure_proxy(rounds: int, seconds: float, concurrency: int,
                   hops: int = 0, pairs: int = SIDE_PAIRS) -> dict[str, float]:
     """Throughput and latency of the proxy without and with the callback, in alternating
     rounds, for short and for long bodies; and both side by side on one CPU. Both are spread
-    over ``pairs`` pairs of proxies, ``rounds`` in all (at least one a pair): a pair's own
-    difference (:data:`SIDE_PAIRS`) falls on the alternating rounds as much as on the others."""
+    over ``pairs`` pairs of proxies: ``rounds`` alternating rounds rounded up to as many on
+    each pair (7 over 3: 9), so a pair's own difference (:data:`SIDE_PAIRS`) falls on no figure
+    whole."""
     services: list[Service] = []
     side_rounds, side_s = side_by_side_rounds(rounds, seconds)
     each = max(side_rounds // pairs, 1)  # rounds a pair

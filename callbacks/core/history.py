@@ -182,20 +182,16 @@ def signatures_in(body: Mapping[str, Any]) -> list[str]:
 def newest_signature(body: Mapping[str, Any]) -> str | None:
     """The signature of the last signed thinking block of the history's last assistant turn:
     what the call before this one made, and the memory may still be writing (another worker
-    served it). (On every new turn's path: inlined, as in :func:`history_reasoning`.)"""
+    served it)."""
     messages = body.get("messages")
-    for message in reversed(messages) if isinstance(messages, list) else ():
-        if not isinstance(message, dict) or message.get("role") != "assistant":
-            continue
-        for key in ("content", "thinking_blocks"):
-            blocks = message.get(key)
-            for block in reversed(blocks) if isinstance(blocks, list) else ():
-                if isinstance(block, dict) and block.get("type") in THINKING_TYPES:
-                    signature = block.get("data") if block["type"] == "redacted_thinking" \
-                        else block.get("signature")
-                    if isinstance(signature, str) and signature:
-                        return signature
+    message = _last_assistant(messages) if isinstance(messages, list) else None
+    if not isinstance(message, dict):
         return None
+    for key in ("content", "thinking_blocks"):
+        blocks = message.get(key)
+        for block in reversed(blocks) if isinstance(blocks, list) else ():
+            if _is_block(block) and isinstance(signature := _signature(block), str) and signature:
+                return signature
     return None
 
 
