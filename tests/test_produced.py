@@ -43,3 +43,15 @@ def test_a_responses_api_object_gives_its_reasoning_and_ids() -> None:
             {"type": "function_call", "id": "fc_1", "call_id": "call_9", "name": "f",
              "arguments": "{}", "status": "completed"}]})
     assert produced_blocks(response) == ([ENCRYPTED_PREFIX + "ENC"], ["resp_1", "rs_1", "call_9"])
+
+
+def test_a_messages_answer_gives_its_blocks_and_an_unknown_block_is_still_walked() -> None:
+    answer = {"id": "msg_1", "type": "message", "role": "assistant", "content": [
+        {"type": "thinking", "thinking": "hm", "signature": "SIG-1"},
+        {"type": "redacted_thinking", "data": "REDACTED-1"},
+        {"type": "text", "text": "ok"},
+        {"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {}}],
+        "usage": {"input_tokens": 3, "output_tokens": 2}}
+    assert produced_blocks(answer) == (["SIG-1", "REDACTED-1"], ["toolu_1"])
+    answer["content"].append({"type": "compaction", "signature": "SIG-NEW-KIND"})
+    assert produced_blocks(answer) == (["SIG-1", "REDACTED-1", "SIG-NEW-KIND"], ["toolu_1"])

@@ -58,8 +58,36 @@ def _sse_events(data: bytes | str) -> list[Any]:
     return events
 
 
+def _message_blocks(content: list[Any]) -> tuple[list[str], list[str]] | None:
+    """The signatures and tool ids of an Anthropic message's content, when every block is of
+    a kind read here (text, thinking, redacted thinking, tool use); else None. A loaded proxy
+    read a message this way in a fraction of what the walk below costs it."""
+    signatures: list[str] = []
+    tools: list[str] = []
+    for block in content:
+        kind = block.get("type") if type(block) is dict else None
+        if kind == "text":
+            continue
+        if kind == "thinking":
+            found, into = block.get("signature"), signatures
+        elif kind == "redacted_thinking":
+            found, into = block.get("data"), signatures
+        elif kind == "tool_use" or kind == "server_tool_use":
+            found, into = block.get("id"), tools
+        else:
+            return None
+        if type(found) is str and found:
+            into.append(found)
+    return list(dict.fromkeys(signatures)), list(dict.fromkeys(tools))
+
+
 def produced_blocks(response: Any) -> tuple[list[str], list[str]]:
     """(signatures, tool-call ids) found anywhere in ``response``; never raises."""
+    if type(response) is dict and type(content := response.get("content")) is list and \
+            response.get("type") == "message":  # the Messages API's answer: read directly
+        found = _message_blocks(content)
+        if found is not None:
+            return found
     signatures: list[str] = []
     tools: list[str] = []
 
