@@ -13,11 +13,10 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from callbacks.core.history import ENCRYPTED_PREFIX, thinking_count
+from callbacks.core.history import ENCRYPTED_PREFIX, THINKING_TYPES, _signature, thinking_count
 from callbacks.core.responses_history import translated_signatures
 
 MAX_DEPTH: Final = 12
-_THINKING: Final = ("thinking", "redacted_thinking")
 _SCALARS: Final = frozenset({str, int, float, bool, type(None)})  # never walked into
 # token counts (never a signature or an id); tool calls (read where they are found)
 _NOT_WALKED: Final = frozenset({"usage", "tool_calls"})
@@ -68,10 +67,8 @@ def _message_blocks(content: list[Any]) -> tuple[list[str], list[str]] | None:
         kind = block.get("type") if type(block) is dict else None
         if kind == "text":
             continue
-        if kind == "thinking":
-            found, into = block.get("signature"), signatures
-        elif kind == "redacted_thinking":
-            found, into = block.get("data"), signatures
+        if kind in THINKING_TYPES:
+            found, into = _signature(block), signatures
         elif kind == "tool_use" or kind == "server_tool_use":
             found, into = block.get("id"), tools
         else:
@@ -115,7 +112,7 @@ def produced_blocks(response: Any) -> tuple[list[str], list[str]]:
         kind = get("type")
         if isinstance(signature := get("signature"), str) and signature:
             signatures.append(signature)
-        if kind in _THINKING and isinstance(data := get("data"), str) and data:
+        if kind in THINKING_TYPES and isinstance(data := get("data"), str) and data:
             signatures.append(data)
         if kind == "reasoning" and isinstance(encrypted := get("encrypted_content"), str):
             signatures.append(ENCRYPTED_PREFIX + encrypted)
